@@ -1,0 +1,15 @@
+from allauth.account.signals import user_signed_up
+from django.dispatch import receiver
+
+from tenants import services
+from tenants.invitations import PENDING_INVITATION_SESSION_KEY, pending_invitation
+
+
+@receiver(user_signed_up)
+def join_invited_organization(sender, request, user, **kwargs) -> None:
+    """Sign-up is only open to an invitation's holder; joining its organization completes it."""
+    invitation = pending_invitation(request)
+    request.session.pop(PENDING_INVITATION_SESSION_KEY, None)
+    if invitation is None:
+        return
+    services.accept_invitation(invitation=invitation, user=user)

@@ -1,0 +1,18 @@
+from allauth.mfa.utils import is_mfa_enabled
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from tenants.models import Membership
+
+
+@login_required
+@require_GET
+def account(request: HttpRequest) -> HttpResponse:
+    memberships = Membership.objects.filter(user=request.user).select_related("tenant")
+    return render(
+        request,
+        "accounts/account.html",
+        {"memberships": memberships, "mfa_enabled": is_mfa_enabled(request.user)},
+    )

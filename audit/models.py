@@ -1,0 +1,61 @@
+from django.conf import settings
+from django.db import models
+
+
+class Action(models.TextChoices):
+    LOGIN = "auth.login", "Logged in"
+    LOGOUT = "auth.logout", "Logged out"
+    LOGIN_FAILED = "auth.login_failed", "Login failed"
+    MFA_ENABLED = "auth.mfa_enabled", "MFA enabled"
+    MFA_DISABLED = "auth.mfa_disabled", "MFA disabled"
+    ORGANIZATION_CREATED = "organization.created", "Organization created"
+    MEMBER_INVITED = "member.invited", "Member invited"
+    INVITATION_REVOKED = "member.invitation_revoked", "Invitation revoked"
+    MEMBER_JOINED = "member.joined", "Member joined"
+    MEMBER_ROLE_CHANGED = "member.role_changed", "Member role changed"
+    MEMBER_REMOVED = "member.removed", "Member removed"
+    POLICY_ENABLED = "policy.enabled", "Policy enabled"
+    POLICY_DISABLED = "policy.disabled", "Policy disabled"
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs):  # type: ignore[override]
+        raise TypeError("Audit events are append-only.")
+
+    def delete(self):  # type: ignore[override]
+        raise TypeError("Audit events are append-only.")
+
+
+class AuditEvent(models.Model):
+    """Append-only record of who did what; written only through `audit.services.record_event`."""
+
+    occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    tenant = models.ForeignKey(
+        "tenants.Tenant", null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    actor_email = models.CharField(max_length=254, blank=True, help_text="Kept when the user is deleted.")
+    action = models.CharField(max_length=64, choices=Action.choices, db_index=True)
+    target = models.CharField(max_length=300, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "-occurred_at"], name="audit_tenant_time")]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.action} {self.target}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise TypeError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):  # type: ignore[override]
+        raise TypeError("Audit events are append-only.")

@@ -1,0 +1,72 @@
+"""The one way to reach an organization and its rows on behalf of a user.
+
+A user who is not a member gets 404, exactly as for an organization that does not exist; a read-only
+member gets 403 on every method that writes.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import TypeVar
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
+
+from tenants.models import Membership, Tenant
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+LAST_ORGANIZATION_SESSION_KEY = "tenants.last_organization"
+
+M = TypeVar("M", bound=models.Model)
+
+
+class OrganizationRequest(HttpRequest):
+    tenant: Tenant
+    membership: Membership
+
+
+def membership_for(user, slug: str) -> Membership:
+    if not user.is_authenticated:
+        raise Http404
+    try:
+        return Membership.objects.select_related("tenant").get(tenant__slug=slug, user=user)
+    except Membership.DoesNotExist:
+        raise Http404 from None
+
+
+def scoped_get_or_404(request: OrganizationRequest, model: type[M], **lookup) -> M:
+    """A tenant-owned row of the request's organization, or 404."""
+    try:
+        return model._default_manager.get(tenant=request.tenant, **lookup)  # type: ignore[misc]
+    except (model.DoesNotExist, ValueError, models.ObjectDoesNotExist):
+        raise Http404 from None
+
+
+def _remember(request: HttpRequest, membership: Membership) -> None:
+    # The last organization only decides where the next login lands; write it once per switch.
+    if request.session.get(LAST_ORGANIZATION_SESSION_KEY) != membership.tenant.slug:
+        request.session[LAST_ORGANIZATION_SESSION_KEY] = membership.tenant.slug
+        Membership.objects.filter(pk=membership.pk).update(last_used_at=timezone.now())
+
+
+ViewFunc = Callable[..., HttpResponse]
+
+
+def organization_view(view: ViewFunc) -> ViewFunc:
+    """Resolve `org_slug` to the user's membership; 404 for non-members, 403 on writes for read-only."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, org_slug: str, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        membership = membership_for(request.user, org_slug)
+        if request.method not in SAFE_METHODS and not membership.is_admin:
+            raise PermissionDenied("Read-only members cannot make changes.")
+        request.membership = membership  # type: ignore[attr-defined]
+        request.tenant = membership.tenant  # type: ignore[attr-defined]
+        _remember(request, membership)
+        return view(request, *args, **kwargs)
+
+    return wrapper

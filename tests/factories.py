@@ -1,0 +1,46 @@
+import factory
+from allauth.account.models import EmailAddress
+
+from accounts.models import User
+from tenants import services
+from tenants.models import Membership, Role, Tenant
+
+PASSWORD = "correct horse battery staple"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.test")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def verified_email(self, create, extracted, **kwargs):
+        if create:
+            self.save()
+            EmailAddress.objects.create(user=self, email=self.email, verified=True, primary=True)
+
+
+class TenantFactory(factory.django.DjangoModelFactory):
+    """Organizations are created through the service, so they get their services and policies."""
+
+    class Meta:
+        model = Tenant
+
+    name = factory.Sequence(lambda n: f"Organization {n}")
+    slug = factory.Sequence(lambda n: f"org-{n}")
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        return services.create_tenant(name=kwargs["name"], slug=kwargs["slug"], actor=None)
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    tenant = factory.SubFactory(TenantFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Role.ADMIN

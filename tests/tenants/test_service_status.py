@@ -1,0 +1,55 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from tenants.models import ProtectedService, Role, ServiceStatus
+from tests.factories import MembershipFactory, TenantFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_every_catalog_service_has_a_row_with_grant_access_for_admins(cast, owner_client):
+    response = owner_client.get(reverse("service_status", args=[cast.tenant.slug]))
+    assert response.status_code == 200
+    body = response.content.decode()
+    for label in ("Exchange Online", "SharePoint Online", "OneDrive", "Microsoft Teams"):
+        assert label in body
+    assert body.count("Grant Access") == 4
+    assert body.count("Not available yet") >= 4
+    assert "disabled>Grant Access" in body
+
+
+def test_read_only_member_sees_statuses_but_no_action(cast, reader_client):
+    response = reader_client.get(reverse("service_status", args=[cast.tenant.slug]))
+    assert response.status_code == 200
+    assert "Not granted" in response.content.decode()
+    assert "Grant Access" not in response.content.decode()
+
+
+def test_protected_service_shows_authorized_account_and_no_grant_action(cast, owner_client):
+    ProtectedService.objects.filter(tenant=cast.tenant, kind="exchange-online").update(
+        status=ServiceStatus.PROTECTED, authorized_account="admin@contoso.onmicrosoft.com"
+    )
+    body = owner_client.get(reverse("service_status", args=[cast.tenant.slug])).content.decode()
+    assert "admin@contoso.onmicrosoft.com" in body
+    assert "Protected" in body
+    assert body.count("Grant Access") == 3
+
+
+def test_service_status_runs_a_bounded_number_of_queries(cast, owner_client):
+    def count_queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert owner_client.get(reverse("service_status", args=[cast.tenant.slug])).status_code == 200
+        return len(ctx.captured_queries)
+
+    count_queries()  # the first visit remembers the organization; later visits do not write
+    baseline = count_queries()
+    # Many more organizations, members and policies must not add queries.
+    for n in range(15):
+        other = TenantFactory()
+        MembershipFactory(tenant=other, user=cast.owner.user, role=Role.READ_ONLY)
+        MembershipFactory(tenant=cast.tenant, user=UserFactory(), role=Role.READ_ONLY)
+    grown = count_queries()
+    assert grown <= 10
+    assert grown == baseline
