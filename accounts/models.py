@@ -31,9 +31,7 @@ class UserManager(DjangoUserManager["User"]):
 class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField("email address", unique=True)
     full_name = models.CharField(max_length=150, blank=True)
-    is_staff = models.BooleanField(
-        default=False, help_text="Support staff: may log into Django admin (with MFA)."
-    )
+    is_staff = models.BooleanField(default=False, help_text="Support staff: may log into Django admin (with MFA).")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
 

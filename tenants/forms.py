@@ -13,6 +13,4 @@ class ChangeRoleForm(forms.Form):
 
 
 class PolicyToggleForm(forms.Form):
-    enabled = forms.TypedChoiceField(
-        choices=(("1", "Enable"), ("0", "Disable")), coerce=lambda value: value == "1"
-    )
+    enabled = forms.TypedChoiceField(choices=(("1", "Enable"), ("0", "Disable")), coerce=lambda value: value == "1")

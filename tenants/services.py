@@ -74,9 +74,7 @@ def add_member(*, tenant: Tenant, user, role: str, actor) -> Membership:
     """Make a user a member directly (support staff and `create_tenant`); customers use invitations."""
     membership, created = Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": role})
     if created:
-        record_event(
-            Action.MEMBER_JOINED, actor=actor, tenant=tenant, target=user.email, details={"role": role}
-        )
+        record_event(Action.MEMBER_JOINED, actor=actor, tenant=tenant, target=user.email, details={"role": role})
     return membership
 
 
@@ -89,9 +87,9 @@ def invite_member(*, tenant: Tenant, email: str, role: str, actor) -> Invitation
     if Membership.objects.filter(tenant=tenant, user__email__iexact=email).exists():
         raise ValidationError(f"{email} is already a member of {tenant.name}.")
     now = timezone.now()
-    Invitation.objects.filter(
-        tenant=tenant, email=email, accepted_at__isnull=True, revoked_at__isnull=True
-    ).update(revoked_at=now)
+    Invitation.objects.filter(tenant=tenant, email=email, accepted_at__isnull=True, revoked_at__isnull=True).update(
+        revoked_at=now
+    )
     token, token_hash = new_token()
     invitation = Invitation.objects.create(
         tenant=tenant,

@@ -41,8 +41,8 @@ def _services_in_catalog_order(tenant) -> list[ProtectedService]:
     return sorted(ProtectedService.objects.filter(tenant=tenant), key=lambda service: service.catalog_position)
 
 
-@require_GET
 @organization_view
+@require_GET
 def dashboard(request: OrganizationRequest) -> HttpResponse:
     service_list = _services_in_catalog_order(request.tenant)
     protected = sum(1 for service in service_list if service.status == ServiceStatus.PROTECTED)
@@ -54,14 +54,14 @@ def dashboard(request: OrganizationRequest) -> HttpResponse:
     )
 
 
-@require_GET
 @organization_view
+@require_GET
 def service_status(request: OrganizationRequest) -> HttpResponse:
     return render(request, "tenants/service_status.html", {"services": _services_in_catalog_order(request.tenant)})
 
 
-@require_GET
 @organization_view
+@require_GET
 def policies(request: OrganizationRequest) -> HttpResponse:
     by_service: dict[str, list[Policy]] = {kind: [] for kind in ServiceKind.values}
     for policy in Policy.objects.filter(tenant=request.tenant).select_related("service"):
@@ -70,8 +70,8 @@ def policies(request: OrganizationRequest) -> HttpResponse:
     return render(request, "tenants/policies.html", {"policy_groups": groups})
 
 
-@require_POST
 @organization_view
+@require_POST
 def policy_toggle(request: OrganizationRequest, policy_id: str) -> HttpResponse:
     policy = scoped_get_or_404(request, Policy, public_id=policy_id)
     form = PolicyToggleForm(request.POST)
@@ -84,8 +84,8 @@ def policy_toggle(request: OrganizationRequest, policy_id: str) -> HttpResponse:
     return redirect("policies", org_slug=request.tenant.slug)
 
 
-@require_GET
 @organization_view
+@require_GET
 def activity(request: OrganizationRequest) -> HttpResponse:
     events = AuditEvent.objects.filter(tenant=request.tenant).select_related("actor")
     page = Paginator(events, ACTIVITY_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -93,9 +93,7 @@ def activity(request: OrganizationRequest) -> HttpResponse:
 
 
 def _members_page(request: OrganizationRequest, invite_form: InviteMemberForm, status: int = 200) -> HttpResponse:
-    memberships = (
-        Membership.objects.filter(tenant=request.tenant).select_related("user").order_by("user__email")
-    )
+    memberships = Membership.objects.filter(tenant=request.tenant).select_related("user").order_by("user__email")
     invitations = Invitation.objects.filter(
         tenant=request.tenant, accepted_at__isnull=True, revoked_at__isnull=True
     ).select_related("invited_by")
@@ -114,14 +112,14 @@ def _members_page(request: OrganizationRequest, invite_form: InviteMemberForm, s
     )
 
 
-@require_GET
 @organization_view
+@require_GET
 def members(request: OrganizationRequest) -> HttpResponse:
     return _members_page(request, InviteMemberForm())
 
 
-@require_POST
 @organization_view
+@require_POST
 def member_invite(request: OrganizationRequest) -> HttpResponse:
     form = InviteMemberForm(request.POST)
     if form.is_valid():
@@ -140,8 +138,8 @@ def member_invite(request: OrganizationRequest) -> HttpResponse:
     return _members_page(request, form, status=400)
 
 
-@require_POST
 @organization_view
+@require_POST
 def member_role(request: OrganizationRequest, member_id: str) -> HttpResponse:
     membership = scoped_get_or_404(request, Membership, public_id=member_id)
     form = ChangeRoleForm(request.POST)
@@ -157,8 +155,8 @@ def member_role(request: OrganizationRequest, member_id: str) -> HttpResponse:
     return redirect("members", org_slug=request.tenant.slug)
 
 
-@require_http_methods(["GET", "POST"])
 @organization_view
+@require_http_methods(["GET", "POST"])
 def member_remove(request: OrganizationRequest, member_id: str) -> HttpResponse:
     membership = scoped_get_or_404(request, Membership, public_id=member_id)
     if request.method == "GET":
@@ -174,8 +172,8 @@ def member_remove(request: OrganizationRequest, member_id: str) -> HttpResponse:
     return redirect("members", org_slug=request.tenant.slug)
 
 
-@require_POST
 @organization_view
+@require_POST
 def invitation_revoke(request: OrganizationRequest, invitation_id: str) -> HttpResponse:
     invitation = scoped_get_or_404(request, Invitation, public_id=invitation_id)
     try:
@@ -208,6 +206,4 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         # Sign-up reads both: the adapter admits it, and allauth counts the address as verified.
         request.session[PENDING_INVITATION_SESSION_KEY] = token
         get_account_adapter(request).stash_verified_email(request, found.email)
-    return render(
-        request, "tenants/invitation.html", {"invitation": found, "account_exists": account_exists}
-    )
+    return render(request, "tenants/invitation.html", {"invitation": found, "account_exists": account_exists})

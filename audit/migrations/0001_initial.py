@@ -6,32 +6,73 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('tenants', '0001_initial'),
+        ("tenants", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('occurred_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('actor_email', models.CharField(blank=True, help_text='Kept when the user is deleted.', max_length=254)),
-                ('action', models.CharField(choices=[('auth.login', 'Logged in'), ('auth.logout', 'Logged out'), ('auth.login_failed', 'Login failed'), ('auth.mfa_enabled', 'MFA enabled'), ('auth.mfa_disabled', 'MFA disabled'), ('organization.created', 'Organization created'), ('member.invited', 'Member invited'), ('member.invitation_revoked', 'Invitation revoked'), ('member.joined', 'Member joined'), ('member.role_changed', 'Member role changed'), ('member.removed', 'Member removed'), ('policy.enabled', 'Policy enabled'), ('policy.disabled', 'Policy disabled')], db_index=True, max_length=64)),
-                ('target', models.CharField(blank=True, max_length=300)),
-                ('ip_address', models.GenericIPAddressField(blank=True, null=True)),
-                ('user_agent', models.CharField(blank=True, max_length=300)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='audit_events', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='audit_events', to='tenants.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("occurred_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "actor_email",
+                    models.CharField(blank=True, help_text="Kept when the user is deleted.", max_length=254),
+                ),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("auth.login", "Logged in"),
+                            ("auth.logout", "Logged out"),
+                            ("auth.login_failed", "Login failed"),
+                            ("auth.mfa_enabled", "MFA enabled"),
+                            ("auth.mfa_disabled", "MFA disabled"),
+                            ("organization.created", "Organization created"),
+                            ("member.invited", "Member invited"),
+                            ("member.invitation_revoked", "Invitation revoked"),
+                            ("member.joined", "Member joined"),
+                            ("member.role_changed", "Member role changed"),
+                            ("member.removed", "Member removed"),
+                            ("policy.enabled", "Policy enabled"),
+                            ("policy.disabled", "Policy disabled"),
+                        ],
+                        db_index=True,
+                        max_length=64,
+                    ),
+                ),
+                ("target", models.CharField(blank=True, max_length=300)),
+                ("ip_address", models.GenericIPAddressField(blank=True, null=True)),
+                ("user_agent", models.CharField(blank=True, max_length=300)),
+                ("details", models.JSONField(blank=True, default=dict)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="audit_events",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="audit_events",
+                        to="tenants.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-occurred_at', '-id'],
-                'indexes': [models.Index(fields=['tenant', '-occurred_at'], name='audit_tenant_time')],
+                "ordering": ["-occurred_at", "-id"],
+                "indexes": [models.Index(fields=["tenant", "-occurred_at"], name="audit_tenant_time")],
             },
         ),
     ]

@@ -46,7 +46,7 @@ def test_service_status_runs_a_bounded_number_of_queries(cast, owner_client):
     count_queries()  # the first visit remembers the organization; later visits do not write
     baseline = count_queries()
     # Many more organizations, members and policies must not add queries.
-    for n in range(15):
+    for _ in range(15):
         other = TenantFactory()
         MembershipFactory(tenant=other, user=cast.owner.user, role=Role.READ_ONLY)
         MembershipFactory(tenant=cast.tenant, user=UserFactory(), role=Role.READ_ONLY)

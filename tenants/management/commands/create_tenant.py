@@ -45,9 +45,7 @@ class Command(BaseCommand):
             new_user = user is None
             if user is None:
                 user = User.objects.create_user(email=email, password=None)
-            EmailAddress.objects.update_or_create(
-                user=user, email=email, defaults={"verified": True, "primary": True}
-            )
+            EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
             services.add_member(tenant=tenant, user=user, role=Role.ADMIN, actor=None)
         self.stdout.write(f"Created organization {tenant.name} (/o/{tenant.slug}/) with administrator {email}.")
         if new_user:

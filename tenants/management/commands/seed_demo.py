@@ -6,7 +6,7 @@ from django.db import transaction
 from tenants import services
 from tenants.models import Role, Tenant
 
-DEMO_PASSWORD = "casportal-demo"
+DEMO_PASSWORD = "casportal-demo"  # noqa: S105 (published demo credentials)
 DEMO_ADMIN = "admin@contoso.test"
 SUPPORT_USER = "support@casportal.test"
 

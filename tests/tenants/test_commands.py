@@ -1,0 +1,68 @@
+import pytest
+from allauth.account.models import EmailAddress
+from django.core import mail
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from accounts.models import User
+from audit.models import AuditEvent
+from tenants.models import Membership, Policy, ProtectedService, Role, Tenant
+
+pytestmark = pytest.mark.django_db
+
+
+def snapshot() -> tuple:
+    return (
+        list(User.objects.order_by("pk").values_list("email", "password", "is_staff", "is_superuser")),
+        list(Tenant.objects.values_list("slug", "name")),
+        list(Membership.objects.values_list("tenant__slug", "user__email", "role")),
+        ProtectedService.objects.count(),
+        Policy.objects.count(),
+        EmailAddress.objects.filter(verified=True).count(),
+        AuditEvent.objects.count(),
+    )
+
+
+def test_seed_demo_is_idempotent_and_the_demo_admin_can_log_in():
+    call_command("seed_demo")
+    first = snapshot()
+    call_command("seed_demo")
+    assert snapshot() == first
+    assert Membership.objects.get(user__email="admin@contoso.test").role == Role.ADMIN
+    assert User.objects.get(email="support@casportal.test").is_superuser
+    client = Client()
+    response = client.post("/accounts/login/", {"login": "admin@contoso.test", "password": "casportal-demo"})
+    assert response.status_code == 302
+    assert client.get("/", follow=True).request["PATH_INFO"] == "/o/contoso/"
+
+
+def test_create_tenant_makes_the_organization_and_a_verified_admin_with_a_set_password_link(capsys):
+    call_command("create_tenant", "Fabrikam Inc", "--admin", "Boss@Fabrikam.test")
+    tenant = Tenant.objects.get(slug="fabrikam-inc")
+    membership = Membership.objects.get(tenant=tenant)
+    assert membership.user.email == "boss@fabrikam.test"
+    assert membership.role == Role.ADMIN
+    assert not membership.user.has_usable_password()
+    assert EmailAddress.objects.get(user=membership.user).verified
+    assert ProtectedService.objects.filter(tenant=tenant).count() == 4
+    link = capsys.readouterr().out.split("Set-password link (also emailed): ")[1].strip()
+    assert link in mail.outbox[0].body
+    client = Client()
+    path = link.split("http://127.0.0.1:8000", 1)[1]
+    form_page = client.get(path, follow=True)
+    assert form_page.status_code == 200
+    response = client.post(
+        form_page.request["PATH_INFO"], {"password1": "a long new password", "password2": "a long new password"}
+    )
+    assert response.status_code == 302
+    membership.user.refresh_from_db()
+    assert membership.user.check_password("a long new password")
+
+
+def test_create_tenant_refuses_a_bad_email_and_a_taken_slug():
+    with pytest.raises(CommandError, match="not an email"):
+        call_command("create_tenant", "Fabrikam", "--admin", "nobody")
+    call_command("create_tenant", "Fabrikam", "--admin", "a@fabrikam.test")
+    with pytest.raises(CommandError, match="already taken"):
+        call_command("create_tenant", "Other", "--admin", "b@fabrikam.test", "--slug", "fabrikam")
+    assert not User.objects.filter(email="b@fabrikam.test").exists()

@@ -1,0 +1,100 @@
+"""Every URL that names an organization or a tenant-owned object: 404 for outsiders, 403 on writes for
+read-only members. New patterns are picked up from the URLconf, so they are covered without a new test."""
+
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from tenants.models import Invitation, Membership, Policy, Role
+from tests.factories import MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+ORGANIZATION_KWARGS = {"org_slug"}
+WRITE_METHODS = ("post", "put", "patch", "delete")
+
+
+def _walk(patterns, prefix=""):
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            yield from _walk(entry.url_patterns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern)
+
+
+def organization_routes() -> list[str]:
+    return [route for route in _walk(get_resolver().url_patterns) if "<slug:org_slug>" in route]
+
+
+def _fill(route: str, values: dict[str, str]) -> str:
+    def substitute(match: re.Match) -> str:
+        name = match.group(1).split(":")[-1]
+        if name not in values:
+            raise AssertionError(f"No test value for URL parameter {name!r} in {route!r}: add one to `values`.")
+        return values[name]
+
+    return "/" + re.sub(r"<([^>]+)>", substitute, route)
+
+
+@pytest.fixture
+def url_values(cast) -> dict[str, str]:
+    policy = Policy.objects.filter(tenant=cast.tenant).first()
+    other_member = MembershipFactory(tenant=cast.tenant, user=UserFactory(), role=Role.ADMIN)
+    invitation = Invitation.objects.create(
+        tenant=cast.tenant,
+        email="invitee@contoso.test",
+        token_hash="x" * 64,
+        expires_at="2999-01-01T00:00:00Z",
+    )
+    return {
+        "org_slug": cast.tenant.slug,
+        "policy_id": str(policy.public_id),
+        "member_id": str(other_member.public_id),
+        "invitation_id": str(invitation.public_id),
+    }
+
+
+def test_there_are_organization_routes_to_check():
+    assert len(organization_routes()) >= 8
+
+
+def test_outsider_gets_404_on_every_method(cast, outsider_client, url_values):
+    for route in organization_routes():
+        url = _fill(route, url_values)
+        for method in ("get", *WRITE_METHODS):
+            response = getattr(outsider_client, method)(url)
+            assert response.status_code == 404, f"{method.upper()} {url} gave {response.status_code}"
+
+
+def test_read_only_member_gets_403_on_every_write(cast, reader_client, url_values):
+    before = (Membership.objects.count(), Invitation.objects.count(), list(Policy.objects.values("enabled")))
+    for route in organization_routes():
+        url = _fill(route, url_values)
+        for method in WRITE_METHODS:
+            response = getattr(reader_client, method)(url, data={"role": "admin", "enabled": "1"})
+            assert response.status_code == 403, f"{method.upper()} {url} gave {response.status_code}"
+    after = (Membership.objects.count(), Invitation.objects.count(), list(Policy.objects.values("enabled")))
+    assert before == after
+
+
+def test_read_only_member_can_read_every_page(cast, reader_client, url_values):
+    readable = 0
+    for route in organization_routes():
+        url = _fill(route, url_values)
+        status = reader_client.get(url).status_code
+        assert status in (200, 405), f"GET {url} gave {status}"
+        readable += status == 200
+    assert readable >= 5
+
+
+def test_anonymous_visitor_is_sent_to_login(cast, client, url_values):
+    for route in organization_routes():
+        response = client.get(_fill(route, url_values))
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+
+
+def test_unknown_organization_is_the_same_404_as_a_foreign_one(cast, outsider_client):
+    assert outsider_client.get("/o/does-not-exist/").status_code == 404
+    assert outsider_client.get(f"/o/{cast.tenant.slug}/").status_code == 404
