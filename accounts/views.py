@@ -4,15 +4,18 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from accounts.models import User
 from tenants.models import Membership
 
 
 @login_required
 @require_GET
 def account(request: HttpRequest) -> HttpResponse:
-    memberships = Membership.objects.filter(user=request.user).select_related("tenant")
+    user = request.user
+    assert isinstance(user, User)  # login_required
+    memberships = Membership.objects.filter(user=user).select_related("tenant")
     return render(
         request,
         "accounts/account.html",
-        {"memberships": memberships, "mfa_enabled": is_mfa_enabled(request.user)},
+        {"memberships": memberships, "mfa_enabled": is_mfa_enabled(user)},
     )

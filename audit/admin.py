@@ -13,7 +13,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     search_fields = ["actor_email", "target", "tenant__name", "tenant__slug"]
     list_select_related = ["tenant"]
     date_hierarchy = "occurred_at"
-    readonly_fields = [
+    readonly_fields = (
         "occurred_at",
         "tenant",
         "actor",
@@ -23,7 +23,7 @@ class AuditEventAdmin(admin.ModelAdmin):
         "ip_address",
         "user_agent",
         "details",
-    ]
+    )
     fields = readonly_fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

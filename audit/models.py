@@ -19,10 +19,10 @@ class Action(models.TextChoices):
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
-    def update(self, **kwargs):  # type: ignore[override]
+    def update(self, **kwargs):
         raise TypeError("Audit events are append-only.")
 
-    def delete(self):  # type: ignore[override]
+    def delete(self):
         raise TypeError("Audit events are append-only.")
 
 
@@ -57,5 +57,5 @@ class AuditEvent(models.Model):
             raise TypeError("Audit events are append-only.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):  # type: ignore[override]
+    def delete(self, *args, **kwargs):
         raise TypeError("Audit events are append-only.")

@@ -1,8 +1,8 @@
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 
+from accounts.models import User
 from audit.context import current_request
 from audit.models import Action, AuditEvent
 from tenants.models import Tenant
@@ -11,18 +11,18 @@ from tenants.models import Tenant
 def record_event(
     action: Action,
     *,
-    actor: AbstractBaseUser | AnonymousUser | None,
+    actor: User | AnonymousUser | None,
     tenant: Tenant | None = None,
     target: str = "",
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append an audit event; call it inside the transaction of the change it records."""
     context = current_request.get()
-    user = actor if actor is not None and actor.is_authenticated else None
+    user = actor if isinstance(actor, User) else None
     return AuditEvent.objects.create(
         action=action,
         actor=user,
-        actor_email=getattr(user, "email", "") or "",
+        actor_email=user.email if user else "",
         tenant=tenant,
         target=target[:300],
         ip_address=context.ip_address if context else None,

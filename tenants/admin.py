@@ -17,7 +17,7 @@ class ProtectedServiceInline(admin.TabularInline):
     model = ProtectedService
     extra = 0
     can_delete = False
-    fields = ["kind", "status", "authorized_account", "granted_at", "last_synced_at", "last_error"]
+    fields = ("kind", "status", "authorized_account", "granted_at", "last_synced_at", "last_error")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:

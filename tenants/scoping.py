@@ -9,7 +9,7 @@ from functools import wraps
 from typing import TypeVar
 
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
@@ -39,8 +39,8 @@ def membership_for(user, slug: str) -> Membership:
 def scoped_get_or_404(request: OrganizationRequest, model: type[M], **lookup) -> M:
     """A tenant-owned row of the request's organization, or 404."""
     try:
-        return model._default_manager.get(tenant=request.tenant, **lookup)  # type: ignore[misc]
-    except (model.DoesNotExist, ValueError, models.ObjectDoesNotExist):
+        return model._default_manager.get(tenant=request.tenant, **lookup)
+    except (ObjectDoesNotExist, ValueError, ValidationError):
         raise Http404 from None
 
 

@@ -25,7 +25,9 @@ PRODUCTION_ENV = {
 
 
 def run_manage(*args: str, extra_env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV and not k.startswith(("DJANGO_", "MICROSOFT_"))}
+    clean = {
+        k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV and not k.startswith(("DJANGO_", "MICROSOFT_"))
+    }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
