@@ -8,3 +8,6 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 CELERY_TASK_ALWAYS_EAGER = True
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}  # noqa: F405
 WHITENOISE_AUTOREFRESH = True  # no collected static files in tests
+# Microsoft is never reachable from tests: the m365sim fixtures point these at the simulator.
+MICROSOFT_SIMULATOR_URL = "http://m365sim.invalid"
+MICROSOFT_LOGIN_HOST = MICROSOFT_SIMULATOR_URL

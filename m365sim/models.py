@@ -1,0 +1,261 @@
+"""Simulated Microsoft 365 tenants, their directories and the applications registered with them."""
+
+import hashlib
+import hmac
+import uuid
+
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import models
+from django.utils import timezone
+
+from m365sim import directory
+
+
+class Tenant(models.Model):
+    """A Microsoft Entra tenant, with the faults a test or a developer switched on for it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, verbose_name="tenant id")
+    slug = models.SlugField(unique=True, help_text="The seed command's --tenant name, e.g. contoso.")
+    display_name = models.CharField(max_length=256)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Every directory change takes the next number; delta tokens remember the number they saw.
+    change_seq = models.BigIntegerField(default=0, editable=False)
+    delta_tokens_valid_after = models.DateTimeField(null=True, blank=True)
+
+    # Faults.
+    throttle_next = models.PositiveIntegerField(default=0, help_text="The next N Graph requests are throttled.")
+    throttle_fraction = models.FloatField(default=0.0, help_text="Besides, this fraction of Graph requests (0 to 1).")
+    throttle_status = models.PositiveSmallIntegerField(
+        default=429, choices=[(429, "429 Too Many Requests"), (503, "503 Service Unavailable")]
+    )
+    throttle_retry_after = models.PositiveIntegerField(default=10, help_text="Retry-After, in seconds.")
+    latency_ms = models.PositiveIntegerField(default=0, help_text="Added to every request, in milliseconds.")
+    token_failures_next = models.PositiveIntegerField(
+        default=0, help_text="The token endpoint answers 500 to the next N calls."
+    )
+    consent_propagation_seconds = models.PositiveIntegerField(
+        default=0,
+        help_text="After consent, app-only tokens lack the new roles for this long (Microsoft: a minute or two).",
+    )
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class Domain(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="domains")
+    name = models.CharField(max_length=255, unique=True)
+    is_default = models.BooleanField(default=False)
+    is_initial = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DirectoryObject(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE)
+    display_name = models.CharField(max_length=256)
+    created_at = models.DateTimeField(default=timezone.now)
+    version = models.BigIntegerField(default=0, editable=False, help_text="Tenant.change_seq at the last change.")
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # A soft-deleted object is restorable (delta reports reason "changed"); a hard-deleted one is gone ("deleted").
+    hard_deleted = models.BooleanField(default=False)
+
+    class Meta:
+        abstract = True
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class User(DirectoryObject):
+    user_principal_name = models.CharField(max_length=255, unique=True)
+    mail = models.CharField(max_length=255, blank=True)
+    given_name = models.CharField(max_length=64, blank=True)
+    surname = models.CharField(max_length=64, blank=True)
+    job_title = models.CharField(max_length=128, blank=True)
+    account_enabled = models.BooleanField(default=True)
+    assigned_licenses = models.JSONField(default=list, blank=True, help_text="SKU ids.")
+    password = models.CharField(max_length=128, blank=True, help_text="Empty: this user cannot sign in.")
+
+    class Meta(DirectoryObject.Meta):
+        indexes = [models.Index(fields=["tenant", "version"]), models.Index(fields=["tenant", "display_name"])]
+
+    def set_password(self, raw_password: str) -> None:
+        self.password = make_password(raw_password)
+
+    def check_password(self, raw_password: str) -> bool:
+        return bool(self.password) and check_password(raw_password, self.password)
+
+    @property
+    def role_ids(self) -> set[str]:
+        return set(self.role_assignments.values_list("role_template_id", flat=True))
+
+
+class RoleAssignment(models.Model):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="role_assignments")
+    role_template_id = models.CharField(max_length=36, choices=list(directory.ROLE_NAMES.items()))
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "role_template_id"], name="m365sim_unique_role")]
+
+    def __str__(self) -> str:
+        return directory.ROLE_NAMES.get(self.role_template_id, self.role_template_id)
+
+
+class Group(DirectoryObject):
+    description = models.CharField(max_length=1024, blank=True)
+    mail = models.CharField(max_length=255, blank=True)
+    mail_nickname = models.CharField(max_length=64, blank=True)
+    mail_enabled = models.BooleanField(default=False)
+    security_enabled = models.BooleanField(default=True)
+    group_types = models.JSONField(default=list, blank=True, help_text='["Unified"] for a Microsoft 365 group.')
+
+    class Meta(DirectoryObject.Meta):
+        indexes = [models.Index(fields=["tenant", "version"]), models.Index(fields=["tenant", "display_name"])]
+
+
+class Membership(models.Model):
+    """A user or a group in a group. A removed membership is kept so that a delta round can report it."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
+    member_user = models.ForeignKey(User, on_delete=models.CASCADE, null=True, blank=True, related_name="memberships")
+    member_group = models.ForeignKey(
+        Group, on_delete=models.CASCADE, null=True, blank=True, related_name="parent_memberships"
+    )
+    version = models.BigIntegerField(default=0, editable=False)
+    removed = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(member_user__isnull=True) ^ models.Q(member_group__isnull=True),
+                name="m365sim_membership_one_member",
+            ),
+            models.UniqueConstraint(fields=["group", "member_user"], name="m365sim_unique_user_member"),
+            models.UniqueConstraint(fields=["group", "member_group"], name="m365sim_unique_group_member"),
+        ]
+        indexes = [models.Index(fields=["group", "version"])]
+
+    def __str__(self) -> str:
+        return f"{self.member_user or self.member_group} in {self.group}"
+
+
+class Application(models.Model):
+    """An app registration: one per application, valid in every tenant that consents to it."""
+
+    client_id = models.UUIDField(primary_key=True, default=uuid.uuid4, verbose_name="application (client) id")
+    display_name = models.CharField(max_length=256)
+    redirect_uris = models.JSONField(default=list, blank=True)
+    application_permissions = models.JSONField(default=list, blank=True, help_text="Microsoft Graph app roles.")
+    delegated_permissions = models.JSONField(default=list, blank=True)
+    # The manifest's groupMembershipClaims includes "DirectoryRole": tokens carry `wids`.
+    emit_wids = models.BooleanField(default=True, verbose_name="tokens carry wids")
+
+    class Meta:
+        ordering = ["display_name"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class ClientSecret(models.Model):
+    """A client secret; only its hash and first characters are kept, as Entra shows only a hint."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="secrets")
+    key_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    hint = models.CharField(max_length=3, editable=False)
+    secret_hash = models.CharField(max_length=128, editable=False)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["expires_at"]
+
+    def __str__(self) -> str:
+        return f"{self.hint}… (expires {self.expires_at:%Y-%m-%d})"
+
+    # A plain digest suffices for a generated, high-entropy secret and keeps every token request fast.
+    def set_secret(self, raw_secret: str) -> None:
+        self.hint = raw_secret[:3]
+        self.secret_hash = hashlib.sha256(raw_secret.encode()).hexdigest()
+
+    def matches(self, raw_secret: str) -> bool:
+        return hmac.compare_digest(self.secret_hash, hashlib.sha256(raw_secret.encode()).hexdigest())
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+
+class ServicePrincipal(models.Model):
+    """An application's presence in a tenant (an enterprise application), with the consent given to it there."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="service_principals")
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="service_principals")
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, verbose_name="object id")
+    account_enabled = models.BooleanField(default=True, help_text="Off: 'Enabled for users to sign in?' is No.")
+    granted_roles = models.JSONField(default=list, blank=True, help_text="Application permissions consented to.")
+    admin_consented_at = models.DateTimeField(null=True, blank=True)
+    consented_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    consented_users = models.ManyToManyField(
+        User, blank=True, related_name="+", help_text="User consents to delegated permissions."
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "application"], name="m365sim_unique_sp")]
+
+    def __str__(self) -> str:
+        return f"{self.application} in {self.tenant}"
+
+    @property
+    def has_admin_consent(self) -> bool:
+        return self.admin_consented_at is not None
+
+
+class AuthorizationCode(models.Model):
+    code = models.CharField(primary_key=True, max_length=64)
+    application = models.ForeignKey(Application, on_delete=models.CASCADE)
+    user = models.ForeignKey(User, on_delete=models.CASCADE)
+    redirect_uri = models.CharField(max_length=1024)
+    scopes = models.JSONField(default=list)
+    nonce = models.CharField(max_length=256, blank=True)
+    code_challenge = models.CharField(max_length=128)
+    expires_at = models.DateTimeField()
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"code for {self.user_id}"
+
+
+class RefreshToken(models.Model):
+    token = models.CharField(primary_key=True, max_length=64)
+    application = models.ForeignKey(Application, on_delete=models.CASCADE)
+    user = models.ForeignKey(User, on_delete=models.CASCADE)
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"refresh token for {self.user_id}"
+
+
+class RequestCount(models.Model):
+    """Requests served, per tenant and endpoint, for tests and the control API."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="request_counts")
+    endpoint = models.CharField(max_length=128)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "endpoint"], name="m365sim_unique_request_count")]
+        ordering = ["tenant", "endpoint"]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint}: {self.count}"

@@ -1,0 +1,240 @@
+"""Changes to the simulated world, shared by the seed command, the admin, the control API and the endpoints."""
+
+import datetime as dt
+import random
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from m365sim import directory
+from m365sim.models import (
+    Application,
+    ClientSecret,
+    Group,
+    Membership,
+    RequestCount,
+    ServicePrincipal,
+    Tenant,
+    User,
+)
+from m365sim.routers import ALIAS
+
+FAULT_FIELDS = (
+    "throttle_next",
+    "throttle_fraction",
+    "throttle_status",
+    "throttle_retry_after",
+    "latency_ms",
+    "token_failures_next",
+    "consent_propagation_seconds",
+)
+
+
+def next_version(tenant: Tenant) -> int:
+    """The tenant's next change number; call inside a transaction on the simulator's database."""
+    Tenant.objects.filter(pk=tenant.pk).update(change_seq=F("change_seq") + 1)
+    tenant.change_seq = Tenant.objects.values_list("change_seq", flat=True).get(pk=tenant.pk)
+    return tenant.change_seq
+
+
+# Directory changes (the delta rounds report them).
+
+
+@transaction.atomic(using=ALIAS)
+def add_user(tenant: Tenant, *, user_principal_name: str, display_name: str, account_enabled: bool = True) -> User:
+    return User.objects.create(
+        tenant=tenant,
+        user_principal_name=user_principal_name,
+        display_name=display_name,
+        mail=user_principal_name,
+        account_enabled=account_enabled,
+        version=next_version(tenant),
+    )
+
+
+@transaction.atomic(using=ALIAS)
+def update_user(user: User, **fields: Any) -> User:
+    for name, value in fields.items():
+        setattr(user, name, value)
+    user.version = next_version(user.tenant)
+    user.save()
+    return user
+
+
+@transaction.atomic(using=ALIAS)
+def delete_user(user: User, *, permanent: bool = False) -> None:
+    version = next_version(user.tenant)
+    for membership in Membership.objects.filter(member_user=user, removed=False).select_related("group"):
+        _remove_membership(membership, version)
+    user.deleted_at = timezone.now()
+    user.hard_deleted = permanent
+    user.version = version
+    user.save()
+
+
+@transaction.atomic(using=ALIAS)
+def add_group(tenant: Tenant, *, display_name: str, mail_enabled: bool = False, unified: bool = False) -> Group:
+    nickname = "".join(ch for ch in display_name.lower() if ch.isalnum())[:64]
+    domain = tenant.domains.get(is_initial=True).name
+    return Group.objects.create(
+        tenant=tenant,
+        display_name=display_name,
+        mail_nickname=nickname,
+        mail=f"{nickname}@{domain}" if mail_enabled else "",
+        mail_enabled=mail_enabled,
+        security_enabled=not unified,
+        group_types=["Unified"] if unified else [],
+        version=next_version(tenant),
+    )
+
+
+@transaction.atomic(using=ALIAS)
+def update_group(group: Group, **fields: Any) -> Group:
+    for name, value in fields.items():
+        setattr(group, name, value)
+    group.version = next_version(group.tenant)
+    group.save()
+    return group
+
+
+@transaction.atomic(using=ALIAS)
+def delete_group(group: Group, *, permanent: bool = False) -> None:
+    version = next_version(group.tenant)
+    for membership in Membership.objects.filter(member_group=group, removed=False).select_related("group"):
+        _remove_membership(membership, version)
+    group.deleted_at = timezone.now()
+    group.hard_deleted = permanent
+    group.version = version
+    group.save()
+
+
+@transaction.atomic(using=ALIAS)
+def add_member(group: Group, member: User | Group) -> Membership:
+    version = next_version(group.tenant)
+    key: dict[str, Any] = {"member_user": member} if isinstance(member, User) else {"member_group": member}
+    membership, _ = Membership.objects.update_or_create(
+        defaults={"removed": False, "version": version}, group=group, **key
+    )
+    Group.objects.filter(pk=group.pk).update(version=version)
+    return membership
+
+
+@transaction.atomic(using=ALIAS)
+def remove_member(group: Group, member: User | Group) -> None:
+    key: dict[str, User | Group] = {"member_user": member} if isinstance(member, User) else {"member_group": member}
+    membership = Membership.objects.filter(group=group, removed=False, **key).first()
+    if membership is not None:
+        _remove_membership(membership, next_version(group.tenant))
+
+
+def _remove_membership(membership: Membership, version: int) -> None:
+    membership.removed = True
+    membership.version = version
+    membership.save(update_fields=["removed", "version"])
+    Group.objects.filter(pk=membership.group_id).update(version=version)
+
+
+# Consent and the service principal.
+
+
+@transaction.atomic(using=ALIAS)
+def grant_admin_consent(tenant: Tenant, application: Application, *, user: User) -> ServicePrincipal:
+    sp, _ = ServicePrincipal.objects.get_or_create(tenant=tenant, application=application)
+    sp.granted_roles = list(application.application_permissions)
+    sp.admin_consented_at = timezone.now()
+    sp.consented_by = user
+    sp.save()
+    return sp
+
+
+@transaction.atomic(using=ALIAS)
+def grant_user_consent(tenant: Tenant, application: Application, *, user: User) -> ServicePrincipal:
+    sp, _ = ServicePrincipal.objects.get_or_create(tenant=tenant, application=application)
+    sp.consented_users.add(user)
+    return sp
+
+
+def revoke_consent(sp: ServicePrincipal) -> None:
+    """What deleting the app role assignments and permission grants in Entra does: the SP stays, without roles."""
+    sp.granted_roles = []
+    sp.admin_consented_at = None
+    sp.consented_by = None
+    sp.save()
+    sp.consented_users.clear()
+
+
+def set_service_principal_enabled(sp: ServicePrincipal, enabled: bool) -> None:
+    sp.account_enabled = enabled
+    sp.save(update_fields=["account_enabled"])
+
+
+def delete_service_principal(sp: ServicePrincipal) -> None:
+    """What deleting the enterprise application does: token requests then fail with AADSTS7000229."""
+    sp.delete()
+
+
+def expire_secrets(application: Application, *, at: dt.datetime | None = None) -> None:
+    application.secrets.update(expires_at=at or timezone.now())
+
+
+def set_secret(application: Application, raw_secret: str, *, expires_at: dt.datetime) -> ClientSecret:
+    secret = ClientSecret(application=application, expires_at=expires_at)
+    secret.set_secret(raw_secret)
+    secret.save()
+    return secret
+
+
+# Faults.
+
+
+def set_faults(tenant: Tenant, **faults: Any) -> Tenant:
+    unknown = set(faults) - set(FAULT_FIELDS)
+    if unknown:
+        raise ValueError(f"Unknown faults: {', '.join(sorted(unknown))}")
+    Tenant.objects.filter(pk=tenant.pk).update(**faults)
+    tenant.refresh_from_db()
+    return tenant
+
+
+def reset_faults(tenant: Tenant) -> Tenant:
+    defaults = {name: Tenant._meta.get_field(name).get_default() for name in FAULT_FIELDS}  # type: ignore[union-attr]
+    return set_faults(tenant, **defaults)
+
+
+def expire_delta_tokens(tenant: Tenant) -> None:
+    Tenant.objects.filter(pk=tenant.pk).update(delta_tokens_valid_after=timezone.now())
+
+
+def take_throttle(tenant: Tenant) -> bool:
+    """Whether this Graph request is throttled: one of the next N, or by the configured fraction."""
+    if Tenant.objects.filter(pk=tenant.pk, throttle_next__gt=0).update(throttle_next=F("throttle_next") - 1):
+        return True
+    return tenant.throttle_fraction > 0 and random.random() < tenant.throttle_fraction  # noqa: S311 (not security)
+
+
+def take_token_failure(tenant: Tenant) -> bool:
+    return bool(
+        Tenant.objects.filter(pk=tenant.pk, token_failures_next__gt=0).update(
+            token_failures_next=F("token_failures_next") - 1
+        )
+    )
+
+
+def count_request(tenant: Tenant, endpoint: str) -> None:
+    if RequestCount.objects.filter(tenant=tenant, endpoint=endpoint).update(count=F("count") + 1):
+        return
+    try:
+        with transaction.atomic(using=ALIAS):
+            RequestCount.objects.create(tenant=tenant, endpoint=endpoint, count=1)
+    except IntegrityError:  # another thread created it first
+        RequestCount.objects.filter(tenant=tenant, endpoint=endpoint).update(count=F("count") + 1)
+
+
+def request_counts(tenant: Tenant) -> dict[str, int]:
+    return dict(RequestCount.objects.filter(tenant=tenant).values_list("endpoint", "count"))
+
+
+def has_consent_granting_role(user: User) -> bool:
+    return bool(user.role_ids & directory.CONSENT_GRANTING_ROLES)

@@ -1,0 +1,44 @@
+"""The simulator's own URLconf, served on its own origin (see m365sim.wsgi); never part of the portal's."""
+
+from django.urls import include, path, re_path
+
+from m365sim.views import control, graph, identity
+
+graph_patterns = [
+    path("organization", graph.organization),
+    path("me", graph.me),
+    path("users", graph.users),
+    path("users/delta", graph.users_delta),
+    path("users/<str:user_id>", graph.user_detail),
+    path("users/<str:user_id>/memberOf", graph.user_member_of),
+    path("groups", graph.groups),
+    path("groups/delta", graph.groups_delta),
+    path("groups/<str:group_id>", graph.group_detail),
+    path("groups/<str:group_id>/members", graph.group_members),
+    path("groups/<str:group_id>/transitiveMembers", graph.group_transitive_members),
+    re_path(
+        r"^directoryRoles\(roleTemplateId='(?P<template_id>[0-9a-fA-F-]{36})'\)/members$", graph.directory_role_members
+    ),
+]
+
+urlpatterns = [
+    # Graph: https://graph.microsoft.com/v1.0/... is rerouted to /graph/v1.0/...
+    path("graph/v1.0/", include(graph_patterns)),
+    # The identity platform: https://login.microsoftonline.com/... is rerouted to /...
+    path("common/discovery/instance", identity.instance_discovery),
+    path("<str:tenant>/v2.0/.well-known/openid-configuration", identity.openid_configuration),
+    path("<str:tenant>/discovery/v2.0/keys", identity.keys),
+    path("<str:tenant>/v2.0/adminconsent", identity.admin_consent),
+    path("<str:tenant>/adminconsent", identity.admin_consent),
+    path("<str:tenant>/oauth2/v2.0/authorize", identity.authorize),
+    path("<str:tenant>/oauth2/v2.0/token", identity.token),
+    path("<str:tenant>/oauth2/v2.0/logout", identity.logout),
+    # The control API.
+    path("_m365sim/tenants/<str:tenant>", control.tenant_detail),
+    path("_m365sim/tenants/<str:tenant>/faults", control.faults),
+    path("_m365sim/tenants/<str:tenant>/service-principals/<str:client_id>", control.service_principal),
+    path("_m365sim/tenants/<str:tenant>/directory", control.directory_change),
+    path("_m365sim/tenants/<str:tenant>/requests", control.requests),
+    path("_m365sim/tenants/<str:tenant>/delta-tokens/expire", control.expire_delta_tokens),
+    path("_m365sim/applications/<str:client_id>/secrets", control.secrets),
+]

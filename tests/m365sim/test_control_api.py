@@ -1,0 +1,82 @@
+"""The control API that tests and developers use to inspect the simulator and inject faults."""
+
+import pytest
+from django.conf import settings
+
+from m365sim.models import ClientSecret, Group, Membership, ServicePrincipal, Tenant, User
+
+pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
+
+
+def test_tenant_state(m365sim, contoso_consented):
+    state = m365sim.control("GET", "tenants/contoso")
+    assert state["id"] == str(contoso_consented.id)
+    assert state["faults"]["throttle_next"] == 0
+    assert state["service_principals"][0]["client_id"] == settings.MICROSOFT_CLIENT_ID
+    assert m365sim.control("GET", f"tenants/{contoso_consented.id}")["slug"] == "contoso"
+
+
+def test_faults_are_set_and_reset(m365sim, contoso):
+    state = m365sim.control("POST", "tenants/contoso/faults", {"throttle_next": 3, "latency_ms": 5})
+    assert (state["faults"]["throttle_next"], state["faults"]["latency_ms"]) == (3, 5)
+
+    state = m365sim.control("POST", "tenants/contoso/faults", {"reset": True})
+    assert (state["faults"]["throttle_next"], state["faults"]["latency_ms"]) == (0, 0)
+
+
+def test_bad_requests_are_400_and_unknown_tenants_404(m365sim, contoso):
+    browser = m365sim.browser()
+    assert browser.post(f"{m365sim.url}/_m365sim/tenants/contoso/faults", json={"shoe_size": 1}).status_code == 400
+    assert browser.post(f"{m365sim.url}/_m365sim/tenants/contoso/directory", json={"op": "dance"}).status_code == 400
+    assert browser.get(f"{m365sim.url}/_m365sim/tenants/nowhere").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("action", "check"),
+    [
+        ("revoke_consent", lambda: not ServicePrincipal.objects.get().has_admin_consent),
+        ("disable", lambda: not ServicePrincipal.objects.get().account_enabled),
+        ("delete", lambda: not ServicePrincipal.objects.exists()),
+    ],
+)
+def test_service_principal_faults(m365sim, contoso_consented, action, check):
+    m365sim.control("POST", f"tenants/contoso/service-principals/{settings.MICROSOFT_CLIENT_ID}", {"action": action})
+    assert check()
+
+
+def test_secrets_expire_per_application(m365sim, portal_app):
+    m365sim.control("POST", f"applications/{portal_app.client_id}/secrets", {"action": "expire"})
+    assert all(secret.expired for secret in ClientSecret.objects.all())
+
+
+def test_directory_changes(m365sim, contoso):
+    path = "tenants/contoso/directory"
+    user_id = m365sim.control(
+        "POST", path, {"op": "add_user", "user_principal_name": "new@contoso.com", "display_name": "New"}
+    )["id"]
+    m365sim.control(
+        "POST",
+        path,
+        {"op": "update_user", "user": "new@contoso.com", "display_name": "Renamed", "account_enabled": False},
+    )
+    group_id = m365sim.control("POST", path, {"op": "add_group", "display_name": "Pilots"})["id"]
+    m365sim.control("POST", path, {"op": "add_member", "group": "Pilots", "user": user_id})
+    assert Membership.objects.filter(group_id=group_id, member_user_id=user_id, removed=False).exists()
+
+    m365sim.control("POST", path, {"op": "remove_member", "group": group_id, "user": user_id})
+    m365sim.control("POST", path, {"op": "delete_user", "user": user_id, "permanent": True})
+    m365sim.control("POST", path, {"op": "update_group", "group": group_id, "display_name": "Aviators"})
+    m365sim.control("POST", path, {"op": "delete_group", "group": group_id})
+
+    user, group = User.objects.get(pk=user_id), Group.objects.get(pk=group_id)
+    assert (user.display_name, user.account_enabled, user.hard_deleted) == ("Renamed", False, True)
+    assert group.display_name == "Aviators" and group.deleted_at is not None
+    assert Membership.objects.get(group=group).removed
+    assert Tenant.objects.get().change_seq == 8
+
+
+def test_request_counts_reset(m365sim, contoso):
+    m365sim.control("POST", "tenants/contoso/faults", {"token_failures_next": 1})
+    m365sim.browser().post(f"{m365sim.url}/contoso.com/oauth2/v2.0/token", data={})
+    assert m365sim.control("GET", "tenants/contoso/requests")["requests"] == {"token": 1}
+    assert m365sim.control("DELETE", "tenants/contoso/requests")["requests"] == {}
