@@ -1,8 +1,9 @@
-# casportal: `make run` for the portal on embedded defaults, `make test` for the suite.
+# casportal: `make run` for the portal, the Microsoft 365 simulator, a worker and beat; `make test` for the suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+export SIM_PORT ?= 8001
 
 .PHONY: run test lint format bench clean
 
@@ -16,9 +17,16 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 run: $(BIN)/.installed
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py migrate --database m365sim --noinput
 	$(BIN)/python manage.py seed_demo
-	@echo "casportal: http://127.0.0.1:$(PORT)/"
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	$(BIN)/python manage.py m365sim_seed --tenant contoso --users 300 --groups 40 --members-per-group 15
+	@echo "casportal: http://127.0.0.1:$(PORT)/   Microsoft 365 simulator: http://localhost:$(SIM_PORT)/   (Ctrl-C stops all)"
+	@trap 'kill 0' INT TERM; \
+	$(BIN)/python manage.py m365sim_serve --port $(SIM_PORT) & \
+	$(BIN)/celery -A casportal worker -Q default,sync,health --concurrency 2 --loglevel INFO & \
+	$(BIN)/celery -A casportal beat --loglevel INFO & \
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) & \
+	wait
 
 test: $(BIN)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)

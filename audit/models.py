@@ -16,6 +16,19 @@ class Action(models.TextChoices):
     MEMBER_REMOVED = "member.removed", "Member removed"
     POLICY_ENABLED = "policy.enabled", "Policy enabled"
     POLICY_DISABLED = "policy.disabled", "Policy disabled"
+    GRANT_STARTED = "grant.started", "Access grant started"
+    GRANT_CONSENTED = "grant.consented", "Permissions accepted at Microsoft"
+    GRANT_REFUSED = "grant.refused", "Access grant refused"
+    GRANT_CALLBACK_REJECTED = "grant.callback_rejected", "Grant callback rejected"
+    GRANT_CANCELLED = "grant.cancelled", "Access grant cancelled"
+    MICROSOFT_TENANT_BOUND = "organization.microsoft_tenant_bound", "Microsoft 365 tenant bound"
+    SERVICE_ACCOUNT_CREATED = "service.account_created", "Service account created"
+    SYNC_QUEUED = "sync.queued", "Synchronization queued"
+    SYNC_SUCCEEDED = "sync.succeeded", "Synchronization succeeded"
+    SYNC_FAILED = "sync.failed", "Synchronization failed"
+    SELECTED_USER_ADDED = "sync.selected_user_added", "User added to the synchronized users"
+    SELECTED_USER_REMOVED = "sync.selected_user_removed", "User removed from the synchronized users"
+    APP_CREDENTIAL_REJECTED = "app_credential.rejected", "Portal's application credential rejected"
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):

@@ -161,6 +161,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Queues: `sync` (directory synchronization), `health` (connection probes), `default` (the rest).
+CELERY_TASK_ROUTES = {"provisioning.provision_directory": {"queue": "sync"}}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
@@ -225,7 +227,7 @@ EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=PRODUCTION)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "casportal <noreply@casportal.test>")
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
-STAFF_ALERT_EMAILS = env_list("STAFF_ALERT_EMAILS", [])
+STAFF_ALERT_EMAILS = env_list("STAFF_ALERT_EMAILS", [] if PRODUCTION else ["support@casportal.test"])
 PORTAL_BASE_URL = (env_str("PORTAL_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
 
 # Security headers; the HTTPS-only ones switch on in production.
@@ -265,3 +267,43 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+# The grant flow: right after consent Microsoft may take a minute or two before app-only tokens work.
+GRANT_ACCESS_WAIT_SECONDS = env_int("GRANT_ACCESS_WAIT_SECONDS", 120)
+GRANT_ACCESS_RETRY_SECONDS = env_int("GRANT_ACCESS_RETRY_SECONDS", 5)
+# Graph lookups behind the certain-users picker, per organization and minute.
+USER_PICKER_LOOKUPS_PER_MINUTE = env_int("USER_PICKER_LOOKUPS_PER_MINUTE", 30)
+
+# Microsoft identity platform and Graph.
+# The portal's app registration (DESIGN.md): one multi-tenant application, its secret and the secret's expiry,
+# so operators are warned ahead of it. Development defaults match the simulator's seeded registration.
+MICROSOFT_CLIENT_ID = env_str("MICROSOFT_CLIENT_ID", None if PRODUCTION else "6f1e4a52-3c1b-4f3e-9a57-2b8d0c5e7a11")
+MICROSOFT_CLIENT_SECRET = env_secret("MICROSOFT_CLIENT_SECRET", None if PRODUCTION else "m365sim-development-secret")
+if PRODUCTION and not (MICROSOFT_CLIENT_ID and MICROSOFT_CLIENT_SECRET):
+    raise ImproperlyConfigured("MICROSOFT_CLIENT_ID and MICROSOFT_CLIENT_SECRET must be set in production.")
+MICROSOFT_CLIENT_SECRET_EXPIRES_ON = env_str("MICROSOFT_CLIENT_SECRET_EXPIRES_ON", "")  # ISO date, e.g. 2027-01-31
+MICROSOFT_HTTP_TIMEOUT = env_int("MICROSOFT_HTTP_TIMEOUT", 30)  # seconds, on every call to Microsoft
+# The local simulator (development and tests only): MSAL and Graph calls to Microsoft's https hosts are rerouted
+# there, and the browser is sent there for sign-in. Empty: talk to Microsoft.
+SIM_PORT = env_int("SIM_PORT", 8001)
+MICROSOFT_SIMULATOR_URL = (
+    env_str("MICROSOFT_SIMULATOR_URL", "" if PRODUCTION else f"http://localhost:{SIM_PORT}") or ""
+).rstrip("/")
+if PRODUCTION and MICROSOFT_SIMULATOR_URL:
+    raise ImproperlyConfigured("MICROSOFT_SIMULATOR_URL must not be set in production.")
+MICROSOFT_LOGIN_HOST = (
+    env_str("MICROSOFT_LOGIN_HOST") or MICROSOFT_SIMULATOR_URL or "https://login.microsoftonline.com"
+).rstrip("/")
+GRAPH_BASE_URL = (env_str("GRAPH_BASE_URL") or "https://graph.microsoft.com/v1.0").rstrip("/")
+
+if not PRODUCTION:
+    # The simulator: never installed in production; its state lives in its own database.
+    INSTALLED_APPS.append("m365sim")
+    _sim_database_url = env_secret("M365SIM_DATABASE_URL")
+    if _sim_database_url:
+        DATABASES["m365sim"] = dj_database_url.parse(_sim_database_url)
+    elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["m365sim"] = {**DATABASES["default"], "NAME": str(VAR_DIR / "m365sim.sqlite3")}
+    else:
+        DATABASES["m365sim"] = {**DATABASES["default"], "NAME": f"{DATABASES['default']['NAME']}_m365sim"}
+    DATABASE_ROUTERS = ["m365sim.routers.SimulatorRouter"]

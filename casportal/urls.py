@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from accounts.views import account
 from casportal.views import healthz
+from provisioning import urls as provisioning_urls
 from tenants import views as tenant_views
 from tenants.urls import organization_patterns
 
@@ -14,7 +15,8 @@ admin.site.site_title = "casportal support"
 urlpatterns = [
     path("", tenant_views.home, name="home"),
     path("healthz", healthz, name="healthz"),
-    path("o/<slug:org_slug>/", include(organization_patterns)),
+    path("o/<slug:org_slug>/", include(organization_patterns + provisioning_urls.organization_patterns)),
+    path("grant/", include(provisioning_urls.callback_patterns)),
     path("invitations/<str:token>/", tenant_views.invitation, name="invitation"),
     path("account/", account, name="account"),
     path("accounts/", include("allauth.urls")),

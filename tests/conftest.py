@@ -9,6 +9,8 @@ from django.test import Client
 from tenants.models import Membership, Role, Tenant
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 
+pytest_plugins = ["tests.m365sim.fixtures"]
+
 
 @dataclass
 class Cast:
@@ -54,3 +56,48 @@ def reader_client(cast: Cast) -> Client:
 @pytest.fixture
 def outsider_client(cast: Cast) -> Client:
     return client_for(cast.outsider)
+
+
+@dataclass
+class QueuedTask:
+    name: str
+    args: tuple
+    kwargs: dict
+    countdown: float | None
+
+
+class TaskQueue:
+    """Tasks queued with `delay`/`apply_async` during a test, run on demand through Celery's own `apply`."""
+
+    def __init__(self, capture_on_commit) -> None:
+        self.pending: list[tuple[QueuedTask, object]] = []
+        self._capture_on_commit = capture_on_commit
+
+    @property
+    def names(self) -> list[str]:
+        return [queued.name for queued, _ in self.pending]
+
+    def run(self, max_tasks: int = 1000) -> int:
+        """Run queued tasks (and those they queue) in order; returns how many ran."""
+        ran = 0
+        while self.pending:
+            assert ran < max_tasks, f"more than {max_tasks} tasks: {self.names[:10]}"
+            queued, task = self.pending.pop(0)
+            # A worker's transactions commit: what the task queues on commit is queued.
+            with self._capture_on_commit(execute=True):
+                task.apply(args=queued.args, kwargs=queued.kwargs, throw=True)  # type: ignore[attr-defined]
+            ran += 1
+        return ran
+
+
+@pytest.fixture
+def task_queue(monkeypatch, django_capture_on_commit_callbacks) -> TaskQueue:
+    from celery.app.task import Task
+
+    queue = TaskQueue(django_capture_on_commit_callbacks)
+
+    def apply_async(self, args=None, kwargs=None, countdown=None, **options):
+        queue.pending.append((QueuedTask(self.name, tuple(args or ()), dict(kwargs or {}), countdown), self))
+
+    monkeypatch.setattr(Task, "apply_async", apply_async)
+    return queue

@@ -1,0 +1,296 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from casportal.crypto import EncryptedTextField
+from tenants.models import Policy, ProtectedService, Tenant
+
+MAX_SELECTED_USERS = 100
+
+
+class SyncMode(models.TextChoices):
+    ALL = "all", "All users and groups of your organization"
+    CERTAIN = "certain", "Certain users of your organization, for testing"
+
+
+class SyncSettings(models.Model):
+    """How an organization synchronizes its directory; one option for all its Microsoft 365 services."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="sync_settings")
+    mode = models.CharField(max_length=16, choices=SyncMode.choices, default=SyncMode.ALL)
+    # Where the next delta round continues; stored only after a round is completely written.
+    users_delta_link = models.TextField(blank=True)
+    groups_delta_link = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "sync settings"
+        verbose_name_plural = "sync settings"
+
+    def __str__(self) -> str:
+        return f"{self.tenant}: {self.get_mode_display()}"
+
+
+class SelectedUser(models.Model):
+    """A user chosen for certain-users mode (at most MAX_SELECTED_USERS per organization)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="selected_users")
+    microsoft_id = models.UUIDField()
+    user_principal_name = models.CharField(max_length=255)
+    display_name = models.CharField(max_length=256, blank=True)
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user_principal_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "microsoft_id"], name="selected_user_unique_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return self.user_principal_name
+
+
+class ServiceAccount(models.Model):
+    """The Authorized Account of a protected service: the Global Administrator who granted access."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="service_accounts")
+    service = models.OneToOneField(ProtectedService, on_delete=models.CASCADE, related_name="service_account")
+    microsoft_tenant_id = models.UUIDField()
+    authorized_account = models.CharField(max_length=255)
+    authorized_object_id = models.UUIDField()
+    granted_at = models.DateTimeField()
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    auto_enable_policy = models.ForeignKey(Policy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["tenant__name", "service__kind"]
+
+    def __str__(self) -> str:
+        return f"{self.authorized_account} for {self.service}"
+
+
+class GrantStep(models.TextChoices):
+    CONSENT = "consent", "Waiting for consent at Microsoft"
+    IDENTITY = "identity", "Signing in the administrator"
+    AWAITING_ACCESS = "awaiting-access", "Waiting for Microsoft to activate the permissions"
+    CHOOSING_USERS = "choosing-users", "Choosing the users to synchronize"
+    PROVISIONING = "provisioning", "Synchronizing"
+    REFUSED = "refused", "Refused"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
+IN_FLIGHT_STEPS = (GrantStep.CONSENT, GrantStep.IDENTITY, GrantStep.AWAITING_ACCESS)
+
+
+class GrantAttempt(models.Model):
+    """One pass through the two legs at Microsoft, bound to a session, a user, an organization and a service.
+
+    Only a hash of each leg's `state` is stored; a callback finds its attempt by that hash and clears it,
+    so each state works once.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="grant_attempts")
+    service = models.ForeignKey(ProtectedService, on_delete=models.CASCADE, related_name="grant_attempts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session_key_hash = models.CharField(max_length=64)
+    step = models.CharField(max_length=20, choices=GrantStep.choices, default=GrantStep.CONSENT)
+    is_recreate = models.BooleanField(default=False)
+    policy = models.ForeignKey(Policy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    sync_mode = models.CharField(max_length=16, choices=SyncMode.choices)
+    state_hash = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    auth_flow = EncryptedTextField(blank=True, help_text="MSAL's auth-code flow (PKCE verifier, nonce), encrypted.")
+    interactive = models.BooleanField(default=False, help_text="The identity leg was repeated with a sign-in page.")
+    microsoft_tenant_id = models.UUIDField(null=True, blank=True)
+    admin_upn = models.CharField(max_length=255, blank=True)
+    admin_object_id = models.UUIDField(null=True, blank=True)
+    admin_has_role_claims = models.BooleanField(default=False)
+    access_deadline = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service"], condition=Q(step__in=IN_FLIGHT_STEPS), name="grant_one_in_flight_per_service"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Grant of {self.service} by {self.user} ({self.step})"
+
+
+class SyncKind(models.TextChoices):
+    FULL = "full", "Full"
+    DELTA = "delta", "Delta"
+    CERTAIN_USERS = "certain-users", "Certain users"
+
+
+class SyncTrigger(models.TextChoices):
+    GRANT = "grant", "Access grant"
+    MANUAL = "manual", "Sync now"
+    SCHEDULED = "scheduled", "Daily schedule"
+    EXTEND = "extend", "Extend to all users"
+    RECREATE = "recreate", "Recreate access token"
+    LIST_EDIT = "list-edit", "Synchronized users changed"
+
+
+class SyncStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class SyncStep(models.TextChoices):
+    DOMAINS = "domains", "Reading the organization"
+    USERS = "users", "Synchronizing users"
+    GROUPS = "groups", "Synchronizing groups"
+    POLICY = "policy", "Enabling the policy"
+    DONE = "done", "Done"
+
+
+class SyncRun(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sync_runs")
+    service = models.ForeignKey(
+        ProtectedService, null=True, blank=True, on_delete=models.SET_NULL, related_name="sync_runs"
+    )
+    kind = models.CharField(max_length=16, choices=SyncKind.choices)
+    trigger = models.CharField(max_length=16, choices=SyncTrigger.choices)
+    status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.QUEUED)
+    step = models.CharField(max_length=16, choices=SyncStep.choices, default=SyncStep.DOMAINS)
+    users_total = models.PositiveIntegerField(null=True, blank=True)
+    groups_total = models.PositiveIntegerField(null=True, blank=True)
+    users_synced = models.PositiveIntegerField(default=0)
+    groups_synced = models.PositiveIntegerField(default=0)
+    memberships_synced = models.PositiveIntegerField(default=0)
+    domains_synced = models.PositiveIntegerField(default=0)
+    requests = models.PositiveIntegerField(default=0)
+    policy_enabled_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="What went wrong, in words an administrator understands.")
+    error_detail = models.TextField(blank=True, help_text="The technical error, for support.")
+
+    class Meta:
+        ordering = ["-queued_at"]
+        indexes = [models.Index(fields=["tenant", "-queued_at"], name="syncrun_tenant_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} sync of {self.tenant} ({self.status})"
+
+
+class DirectoryDomain(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="directory_domains")
+    name = models.CharField(max_length=255)
+    is_default = models.BooleanField(default=False)
+    is_initial = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="domain_unique_per_tenant")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DirectoryUser(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="directory_users")
+    microsoft_id = models.UUIDField()
+    user_principal_name = models.CharField(max_length=255)
+    display_name = models.CharField(max_length=256, blank=True)
+    mail = models.CharField(max_length=255, blank=True)
+    account_enabled = models.BooleanField(default=True)
+    is_licensed = models.BooleanField(default=False)
+    normalized = models.BooleanField(default=False, help_text="A string from Microsoft had to be cleaned to be stored.")
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["user_principal_name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "microsoft_id"], name="directory_user_unique")]
+        indexes = [models.Index(fields=["tenant", "user_principal_name"], name="directory_user_upn")]
+
+    def __str__(self) -> str:
+        return self.user_principal_name
+
+
+class GroupType(models.TextChoices):
+    SECURITY = "security", "Security"
+    MICROSOFT_365 = "microsoft-365", "Microsoft 365"
+    DISTRIBUTION = "distribution", "Distribution"
+    MAIL_ENABLED_SECURITY = "mail-enabled-security", "Mail-enabled security"
+
+
+class DirectoryGroup(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="directory_groups")
+    microsoft_id = models.UUIDField()
+    display_name = models.CharField(max_length=256)
+    mail = models.CharField(max_length=255, blank=True)
+    group_type = models.CharField(max_length=24, choices=GroupType.choices)
+    normalized = models.BooleanField(default=False)
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["display_name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "microsoft_id"], name="directory_group_unique")]
+        indexes = [models.Index(fields=["tenant", "display_name"], name="directory_group_name")]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class MemberType(models.TextChoices):
+    USER = "user", "User"
+    GROUP = "group", "Group"
+
+
+class GroupMembership(models.Model):
+    """A member (user or group) of a group, by Microsoft object ids, so pages of members write set-wise."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="directory_memberships")
+    group_id = models.UUIDField()
+    member_id = models.UUIDField()
+    member_type = models.CharField(max_length=8, choices=MemberType.choices)
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "group_id", "member_id"], name="group_membership_unique")
+        ]
+        indexes = [models.Index(fields=["tenant", "member_id"], name="group_membership_member")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} in {self.group_id}"
+
+
+class CredentialStatus(models.TextChoices):
+    OK = "ok", "Accepted"
+    REJECTED = "rejected", "Rejected by Microsoft"
+
+
+class AppCredentialHealth(models.Model):
+    """Whether Microsoft accepts the portal's own application credential; one row per client id."""
+
+    client_id = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=16, choices=CredentialStatus.choices, default=CredentialStatus.OK)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_description = models.TextField(blank=True)
+    rejected_since = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    staff_alerted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "application credential health"
+        verbose_name_plural = "application credential health"
+
+    def __str__(self) -> str:
+        return f"{self.client_id}: {self.get_status_display()}"

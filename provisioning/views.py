@@ -1,0 +1,373 @@
+import uuid
+from itertools import islice
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from provisioning import graph, services
+from provisioning.forms import AddFromGroupForm, AddUserForm, GrantForm, GroupSearchForm
+from provisioning.models import MAX_SELECTED_USERS, GrantAttempt, GrantStep, SelectedUser, ServiceAccount, SyncMode
+from provisioning.progress import SUCCESS_SENTENCE, describe_progress
+from tenants.models import ProtectedService, ServiceStatus
+from tenants.scoping import OrganizationRequest, organization_view, scoped_get_or_404
+
+
+def _service(request: OrganizationRequest, service_kind: str) -> ProtectedService:
+    return scoped_get_or_404(request, ProtectedService, kind=service_kind)
+
+
+def _refused_page(request: HttpRequest, refused: services.GrantRefused) -> HttpResponse:
+    return render(
+        request,
+        "provisioning/grant_refused.html",
+        {
+            "title": "Access was not granted",
+            "message": refused.message,
+            "advice": refused.advice,
+            "tenant_slug": refused.tenant_slug,
+        },
+        status=400,
+    )
+
+
+def _session_key(request: HttpRequest) -> str:
+    if request.session.session_key is None:
+        request.session.save()
+    return request.session.session_key or ""
+
+
+@organization_view
+@require_http_methods(["GET", "POST"])
+def grant_start(request: OrganizationRequest, service_kind: str) -> HttpResponse:
+    service = _service(request, service_kind)
+    is_recreate = service.status == ServiceStatus.ACCESS_TOKEN_INVALID
+    if service.status not in services.GRANTABLE and not is_recreate:
+        messages.info(request, f"{service.get_kind_display()} already has access.")
+        return redirect("service_status", org_slug=request.tenant.slug)
+    fixed_mode = services.fixed_sync_mode(request.tenant)
+    form = GrantForm(request.POST or None, service=service, fixed_mode=fixed_mode)
+    in_flight = services.in_flight_attempt(service)
+    if request.method == "POST" and form.is_valid():
+        try:
+            consent_url = services.start_grant(
+                service=service,
+                actor=request.user,
+                session_key=_session_key(request),
+                redirect_uri=request.build_absolute_uri(reverse("grant_consent_callback")),
+                policy=form.cleaned_data["policy"],
+                sync_mode=form.cleaned_data["sync_mode"],
+            )
+        except services.GrantInProgress as exc:
+            in_flight = exc.attempt
+            form.add_error(None, "A grant of this service is already in progress.")
+        except services.GrantRuleViolation as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect(consent_url)
+    return render(
+        request,
+        "provisioning/grant_form.html",
+        {
+            "service": service,
+            "form": form,
+            "mode_fixed": fixed_mode is not None,
+            "in_flight": in_flight,
+            "is_recreate": is_recreate,
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@organization_view
+@require_POST
+def grant_cancel(request: OrganizationRequest, service_kind: str) -> HttpResponse:
+    service = _service(request, service_kind)
+    cancelled = services.cancel_grant(service=service, actor=request.user)
+    if cancelled:
+        messages.success(
+            request, f"The grant of {service.get_kind_display()} started by {cancelled.user.email} was cancelled."
+        )
+    else:
+        messages.info(request, "No grant was in progress.")
+    return redirect("grant_start", org_slug=request.tenant.slug, service_kind=service.kind)
+
+
+@require_GET
+def consent_callback(request: HttpRequest) -> HttpResponse:
+    """Leg 1 returns here; the organization and service come from the attempt the state names."""
+    try:
+        result = services.handle_consent_callback(
+            request.GET.dict(),
+            user=request.user,
+            session_key=request.session.session_key or "",
+            identity_redirect_uri=request.build_absolute_uri(reverse("grant_identity_callback")),
+        )
+    except services.GrantRefused as refused:
+        return _refused_page(request, refused)
+    assert result.redirect_to is not None
+    return redirect(result.redirect_to)
+
+
+@require_GET
+def identity_callback(request: HttpRequest) -> HttpResponse:
+    try:
+        result = services.handle_identity_callback(
+            request.GET.dict(),
+            user=request.user,
+            session_key=request.session.session_key or "",
+            identity_redirect_uri=request.build_absolute_uri(reverse("grant_identity_callback")),
+        )
+    except services.GrantRefused as refused:
+        return _refused_page(request, refused)
+    if result.redirect_to:
+        return redirect(result.redirect_to)
+    attempt = result.attempt
+    return redirect(
+        "grant_status", org_slug=attempt.tenant.slug, service_kind=attempt.service.kind, attempt_id=attempt.public_id
+    )
+
+
+@organization_view
+@require_GET
+def grant_status(request: OrganizationRequest, service_kind: str, attempt_id: str) -> HttpResponse:
+    service = _service(request, service_kind)
+    attempt = scoped_get_or_404(request, GrantAttempt, service=service, public_id=attempt_id)
+    if attempt.step == GrantStep.CHOOSING_USERS:
+        return _redirect(request, "selected_users", service)
+    if attempt.step == GrantStep.PROVISIONING:
+        return _redirect(request, "sync_progress", service)
+    return render(request, "provisioning/grant_status.html", {"service": service, "attempt": attempt})
+
+
+def _redirect(request: HttpRequest, name: str, service: ProtectedService) -> HttpResponse:
+    url = reverse(name, kwargs={"org_slug": service.tenant.slug, "service_kind": service.kind})
+    if request.headers.get("HX-Request"):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+# Certain users: the picker.
+
+
+TOO_MANY_LOOKUPS = "Too many directory lookups in a minute; wait a moment and try again."
+
+
+def _lookup_allowed(request: OrganizationRequest) -> bool:
+    """Graph lookups from the picker are limited per organization (a fixed one-minute window)."""
+    key = f"user-picker-lookups:{request.tenant.pk}"
+    cache.add(key, 0, timeout=60)
+    try:
+        count = cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, timeout=60)
+        count = 1
+    return count <= settings.USER_PICKER_LOOKUPS_PER_MINUTE
+
+
+def _picker_client(request: OrganizationRequest) -> graph.GraphClient:
+    assert request.tenant.microsoft_tenant_id is not None
+    return graph.GraphClient(str(request.tenant.microsoft_tenant_id))
+
+
+class GroupNotFound(Exception):
+    pass
+
+
+# The picker lists this many of a group's members at most; its users are chosen from them.
+GROUP_MEMBERS_SHOWN = 500
+
+
+def _group_users(request: OrganizationRequest, group_id: str) -> list[graph.DirectoryUser]:
+    try:
+        uuid.UUID(group_id)
+    except ValueError:
+        raise GroupNotFound from None
+    try:
+        members = _picker_client(request).iter_group_members(group_id)
+        return [member for member in islice(members, GROUP_MEMBERS_SHOWN) if isinstance(member, graph.DirectoryUser)]
+    except graph.GraphError as exc:
+        if exc.status == 404:
+            raise GroupNotFound from exc
+        raise
+
+
+@organization_view
+@require_GET
+def selected_users(request: OrganizationRequest, service_kind: str) -> HttpResponse:
+    service = _service(request, service_kind)
+    if not _picker_available(request, service):
+        return redirect("service_status", org_slug=request.tenant.slug)
+    chosen = list(SelectedUser.objects.filter(tenant=request.tenant))
+    search = GroupSearchForm(request.GET if "q" in request.GET else None)
+    groups: list[graph.DirectoryGroup] = []
+    members: list[graph.DirectoryUser] = []
+    group_id = request.GET.get("group", "")
+    status = 200
+    if (search.is_bound and search.is_valid()) or group_id:
+        if not _lookup_allowed(request):
+            messages.error(request, TOO_MANY_LOOKUPS)
+            status = 429
+        else:
+            try:
+                if group_id:
+                    members = _group_users(request, group_id)
+                else:
+                    groups = _picker_client(request).search_groups(search.cleaned_data["q"], limit=25)
+            except GroupNotFound:
+                messages.error(request, "That group does not exist in your directory.")
+            except graph.MicrosoftError as exc:
+                messages.error(request, f"The directory could not be searched: {exc.message}")
+    elif search.is_bound:
+        status = 400
+    return render(
+        request,
+        "provisioning/selected_users.html",
+        {
+            "service": service,
+            "chosen": chosen,
+            "chosen_ids": {str(row.microsoft_id) for row in chosen},
+            "search_form": search,
+            "groups": groups,
+            "group_id": group_id,
+            "members": members,
+            "max_users": MAX_SELECTED_USERS,
+            "remaining": MAX_SELECTED_USERS - len(chosen),
+        },
+        status=status,
+    )
+
+
+def _picker_available(request: OrganizationRequest, service: ProtectedService) -> bool:
+    available = (
+        services.sync_settings_for(request.tenant).mode == SyncMode.CERTAIN
+        and request.tenant.microsoft_tenant_id is not None
+        and hasattr(service, "service_account")
+    )
+    if not available:
+        messages.info(request, "Choosing users applies to services granted with certain users, for testing.")
+    return available
+
+
+def _back_to_picker(request: OrganizationRequest, service: ProtectedService) -> HttpResponse:
+    return redirect("selected_users", org_slug=request.tenant.slug, service_kind=service.kind)
+
+
+@organization_view
+@require_POST
+def selected_user_add(request: OrganizationRequest, service_kind: str) -> HttpResponse:
+    service = _service(request, service_kind)
+    if not _picker_available(request, service):
+        return redirect("service_status", org_slug=request.tenant.slug)
+    form = AddUserForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(error) for error in form.errors["user_principal_name"]))
+        return _back_to_picker(request, service)
+    upn = form.cleaned_data["user_principal_name"]
+    if not _lookup_allowed(request):
+        messages.error(request, TOO_MANY_LOOKUPS)
+        return _back_to_picker(request, service)
+    try:
+        user = _picker_client(request).find_user_by_upn(upn)
+        if user is None:
+            messages.error(request, f"No user {upn} exists in your Microsoft 365 directory.")
+        else:
+            services.add_selected_users(tenant=request.tenant, users=[user], actor=request.user)
+            messages.success(request, f"{user.user_principal_name} will be synchronized.")
+    except services.SelectionError as exc:
+        messages.error(request, str(exc))
+    except graph.MicrosoftError as exc:
+        messages.error(request, f"{upn} could not be looked up: {exc.message}")
+    return _back_to_picker(request, service)
+
+
+@organization_view
+@require_POST
+def selected_users_add_from_group(request: OrganizationRequest, service_kind: str) -> HttpResponse:
+    service = _service(request, service_kind)
+    if not _picker_available(request, service):
+        return redirect("service_status", org_slug=request.tenant.slug)
+    if not _lookup_allowed(request):
+        messages.error(request, TOO_MANY_LOOKUPS)
+        return _back_to_picker(request, service)
+    try:
+        members = {user.id: user for user in _group_users(request, request.POST.get("group", ""))}
+    except GroupNotFound:
+        messages.error(request, "That group does not exist in your directory.")
+        return _back_to_picker(request, service)
+    except graph.MicrosoftError as exc:
+        messages.error(request, f"The group could not be read: {exc.message}")
+        return _back_to_picker(request, service)
+    form = AddFromGroupForm(request.POST, member_choices=[(user_id, user_id) for user_id in members])
+    if not form.is_valid():
+        messages.error(request, "Choose users from the group's members.")
+        return _back_to_picker(request, service)
+    chosen = [members[user_id] for user_id in form.cleaned_data["members"]]
+    try:
+        added = services.add_selected_users(tenant=request.tenant, users=chosen, actor=request.user)
+    except services.SelectionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{len(added)} users added.")
+    return _back_to_picker(request, service)
+
+
+@organization_view
+@require_POST
+def selected_user_remove(request: OrganizationRequest, service_kind: str, selected_id: str) -> HttpResponse:
+    service = _service(request, service_kind)
+    selected = scoped_get_or_404(request, SelectedUser, microsoft_id=selected_id)
+    services.remove_selected_user(selected=selected, actor=request.user)
+    messages.success(request, f"{selected.user_principal_name} will no longer be synchronized.")
+    return _back_to_picker(request, service)
+
+
+@organization_view
+@require_POST
+def selected_users_start(request: OrganizationRequest, service_kind: str) -> HttpResponse:
+    service = _service(request, service_kind)
+    try:
+        services.start_selected_users_sync(service=service, actor=request.user)
+    except services.SelectionError as exc:
+        messages.error(request, str(exc))
+        return _back_to_picker(request, service)
+    return redirect("sync_progress", org_slug=request.tenant.slug, service_kind=service.kind)
+
+
+# Progress.
+
+
+@organization_view
+@require_GET
+def sync_progress(request: OrganizationRequest, service_kind: str) -> HttpResponse:
+    service = _service(request, service_kind)
+    run = services.latest_run(service)
+    account = ServiceAccount.objects.filter(service=service).select_related("auto_enable_policy").first()
+    policy = account.auto_enable_policy if account else None
+    context = {
+        "service": service,
+        "run": run,
+        "progress": describe_progress(run, policy.name if policy else None) if run else None,
+        "success_sentence": SUCCESS_SENTENCE,
+    }
+    if request.headers.get("HX-Request"):
+        return render(request, "provisioning/_progress.html", context)
+    return render(request, "provisioning/progress.html", context)
+
+
+@organization_view
+@require_POST
+def sync_retry(request: OrganizationRequest, service_kind: str) -> HttpResponse:
+    service = _service(request, service_kind)
+    try:
+        services.retry_provisioning(service=service, actor=request.user)
+    except services.SelectionError as exc:
+        messages.error(request, str(exc))
+        return redirect("service_status", org_slug=request.tenant.slug)
+    return redirect("sync_progress", org_slug=request.tenant.slug, service_kind=service.kind)

@@ -1,0 +1,67 @@
+import re
+
+import pytest
+from django.urls import reverse
+
+from audit.models import Action, AuditEvent
+from m365sim.models import Group as SimGroup
+from m365sim.models import User as SimUser
+from provisioning.models import DirectoryDomain, DirectoryGroup, DirectoryUser, GroupMembership, ServiceAccount, SyncRun
+from provisioning.progress import SUCCESS_SENTENCE
+from tenants.models import Policy, ProtectedService, ServiceStatus
+
+pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
+
+
+def test_all_users_grant_ends_in_the_success_sentence_with_the_simulators_directory(cast, driver, contoso):
+    policy = Policy.objects.get(tenant=cast.tenant, service__kind="exchange-online", name="Default ATP policy")
+    response = driver.grant(policy=str(policy.public_id))
+    assert response.status_code == 302, re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode()))[-1500:]
+
+    service = ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online")
+    assert service.status == ServiceStatus.PROVISIONING
+    policy.refresh_from_db()
+    assert not policy.enabled  # not before the synchronization succeeded
+    cast.tenant.refresh_from_db()
+    assert str(cast.tenant.microsoft_tenant_id) == str(contoso.id)
+    account = ServiceAccount.objects.get(service=service)
+    assert account.authorized_account == "admin@contoso.onmicrosoft.com"
+    assert account.granted_by == cast.owner.user
+
+    assert driver.tasks.names == ["provisioning.provision_directory"]
+    driver.tasks.run()
+
+    page = driver.portal("get", reverse("sync_progress", args=[cast.tenant.slug, "exchange-online"]))
+    assert SUCCESS_SENTENCE in page.content.decode()
+    service.refresh_from_db()
+    assert service.status == ServiceStatus.PROTECTED
+    assert service.last_synced_at is not None
+    policy.refresh_from_db()
+    assert policy.enabled
+
+    live_users = SimUser.objects.filter(tenant=contoso, deleted_at__isnull=True)
+    live_groups = SimGroup.objects.filter(tenant=contoso, deleted_at__isnull=True)
+    assert DirectoryUser.objects.filter(tenant=cast.tenant).count() == live_users.count()
+    assert DirectoryGroup.objects.filter(tenant=cast.tenant).count() == live_groups.count()
+    assert set(DirectoryUser.objects.values_list("user_principal_name", flat=True)) == set(
+        live_users.values_list("user_principal_name", flat=True)
+    )
+    assert GroupMembership.objects.filter(tenant=cast.tenant).exists()
+    assert DirectoryDomain.objects.filter(tenant=cast.tenant, name="contoso.onmicrosoft.com").exists()
+    run = SyncRun.objects.get(tenant=cast.tenant)
+    assert run.users_synced == live_users.count()
+
+    status_page = driver.portal("get", reverse("service_status", args=[cast.tenant.slug])).content.decode()
+    assert "Protected" in status_page
+    assert "admin@contoso.onmicrosoft.com" in status_page
+
+    actions = set(AuditEvent.objects.filter(tenant=cast.tenant).values_list("action", flat=True))
+    assert {
+        Action.GRANT_STARTED,
+        Action.GRANT_CONSENTED,
+        Action.MICROSOFT_TENANT_BOUND,
+        Action.SERVICE_ACCOUNT_CREATED,
+        Action.SYNC_QUEUED,
+        Action.SYNC_SUCCEEDED,
+        Action.POLICY_ENABLED,
+    } <= actions

@@ -1,0 +1,202 @@
+"""Every way a grant is refused: a page that says what happened, nothing bound, an audit event."""
+
+import time
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+from audit.models import Action, AuditEvent
+from m365sim import services as sim
+from m365sim.models import Application
+from m365sim.models import Tenant as SimTenant
+from m365sim.models import User as SimUser
+from m365sim.seed import seed_tenant
+from provisioning.models import AppCredentialHealth, CredentialStatus, GrantAttempt, GrantStep, ServiceAccount
+from tenants.models import ProtectedService, ServiceStatus, Tenant
+from tests.factories import TenantFactory
+
+pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
+
+
+def page_text(response) -> str:
+    return response.content.decode()
+
+
+def assert_nothing_bound(cast) -> None:
+    cast.tenant.refresh_from_db()
+    assert cast.tenant.microsoft_tenant_id is None
+    assert not ServiceAccount.objects.exists()
+    assert set(ProtectedService.objects.filter(tenant=cast.tenant).values_list("status", flat=True)) == {
+        ServiceStatus.NOT_GRANTED
+    }
+
+
+def refusal_reasons() -> list[str]:
+    return [e.details.get("reason") for e in AuditEvent.objects.filter(action=Action.GRANT_REFUSED)]
+
+
+def test_cancel_at_consent(cast, driver):
+    started = driver.start()
+    callback = driver.consent(started["Location"], action="cancel")
+    response = driver.portal("get", callback)
+    assert response.status_code == 400
+    assert "Access was not granted: the administrator declined the permissions." in page_text(response)
+    assert_nothing_bound(cast)
+    assert refusal_reasons() == ["consent_declined"]
+    assert GrantAttempt.objects.get().step == GrantStep.REFUSED
+
+
+def test_a_privileged_role_administrator_who_accepted_is_refused(cast, driver):
+    response = driver.grant(login="pra@contoso.onmicrosoft.com")
+    assert response.status_code == 400
+    assert "is not a Global Administrator" in page_text(response)
+    assert_nothing_bound(cast)
+    assert refusal_reasons() == ["not_global_admin"]
+
+
+def test_without_role_claims_the_role_is_checked_through_graph(cast, driver):
+    Application.objects.update(emit_wids=False)
+    response = driver.grant(login="pra@contoso.onmicrosoft.com")
+    assert response.status_code == 400
+    assert "is not a Global Administrator" in page_text(response)
+    assert_nothing_bound(cast)
+
+
+def test_a_microsoft_tenant_bound_to_another_organization_is_refused(cast, driver, contoso):
+    TenantFactory(name="Elsewhere").__class__.objects.filter(name="Elsewhere").update(microsoft_tenant_id=contoso.id)
+    response = driver.grant()
+    assert response.status_code == 400
+    assert "This Microsoft 365 tenant is already registered by another organization." in page_text(response)
+    assert_nothing_bound(cast)
+
+
+def test_a_second_service_must_use_the_same_microsoft_tenant(cast, driver, m365sim, contoso):
+    driver.grant()
+    driver.tasks.run()
+    seed_tenant("fabrikam", users=3, groups=1, members_per_group=2)
+    fabrikam = SimTenant.objects.get(slug="fabrikam")
+    fabrikam_admin = SimUser.objects.get(user_principal_name="admin@fabrikam.onmicrosoft.com")
+    sim.grant_admin_consent(fabrikam, Application.objects.get(), user=fabrikam_admin)
+    driver.browser = m365sim.browser()
+    response = driver.grant("sharepoint-online", login="admin@fabrikam.onmicrosoft.com")
+    assert response.status_code == 400
+    assert "different Microsoft 365 tenant" in page_text(response)
+    cast.tenant.refresh_from_db()
+    assert cast.tenant.microsoft_tenant_id == contoso.id
+    assert (
+        ProtectedService.objects.get(tenant=cast.tenant, kind="sharepoint-online").status == ServiceStatus.NOT_GRANTED
+    )
+
+
+def test_consent_propagation_delay_is_waited_out(cast, driver, contoso):
+    SimTenant.objects.filter(pk=contoso.pk).update(consent_propagation_seconds=2)
+    response = driver.grant()
+    assert response.status_code == 302
+    waiting = driver.portal("get", response["Location"])
+    assert "Waiting for Microsoft to activate them" in page_text(waiting)
+    assert GrantAttempt.objects.get().step == GrantStep.AWAITING_ACCESS
+    assert driver.tasks.names == ["provisioning.check_grant_access"]
+    assert_nothing_bound(cast)
+    time.sleep(2.2)
+    driver.tasks.run()
+    service = ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online")
+    assert service.status == ServiceStatus.PROTECTED
+    assert not AuditEvent.objects.filter(action=Action.GRANT_REFUSED).exists()
+
+
+def test_consent_propagation_that_never_ends_fails_cleanly(cast, driver, contoso, settings):
+    settings.GRANT_ACCESS_WAIT_SECONDS = 1
+    SimTenant.objects.filter(pk=contoso.pk).update(consent_propagation_seconds=600)
+    response = driver.grant()
+    assert response.status_code == 302
+    time.sleep(1.1)
+    driver.tasks.run()
+    attempt = GrantAttempt.objects.get()
+    assert attempt.step == GrantStep.REFUSED
+    assert "did not activate the permissions in time" in attempt.error
+    page = driver.portal("get", response["Location"])
+    assert "did not activate the permissions in time" in page_text(page)
+    assert_nothing_bound(cast)
+    # Never taken for a revoked consent: no service is marked invalid.
+    assert not ProtectedService.objects.filter(status=ServiceStatus.ACCESS_TOKEN_INVALID).exists()
+
+
+def test_silent_identity_leg_falls_back_to_signing_in(cast, driver, m365sim):
+    started = driver.start()
+    consent_callback = driver.consent(started["Location"])
+    after_consent = driver.portal("get", consent_callback)
+    assert "prompt=none" in after_consent["Location"]
+    driver.browser = m365sim.browser()  # Microsoft's session is gone: prompt=none cannot sign in silently
+    login_required = driver.at_microsoft(after_consent["Location"])
+    assert "error=login_required" in login_required
+    interactive = driver.portal("get", login_required)
+    assert interactive.status_code == 302
+    assert "prompt=none" not in interactive["Location"]
+    callback = driver.at_microsoft(interactive["Location"])
+    response = driver.portal("get", callback)
+    assert response.status_code == 302
+    assert ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online").status == ServiceStatus.PROVISIONING
+
+
+def test_rejected_application_credential_alerts_staff_and_marks_nothing_invalid(cast, driver, settings):
+    settings.STAFF_ALERT_EMAILS = ["oncall@casportal.test"]
+    sim.expire_secrets(Application.objects.get())
+    response = driver.grant()
+    assert response.status_code == 400
+    assert "temporarily unavailable; the service team has been alerted" in page_text(response)
+    assert "Recreate" not in page_text(response)
+    health = AppCredentialHealth.objects.get()
+    assert health.status == CredentialStatus.REJECTED
+    assert health.error_code in ("AADSTS7000215", "AADSTS7000222")
+    assert [m.to for m in mail.outbox] == [["oncall@casportal.test"]]
+    assert_nothing_bound(cast)
+    assert not ProtectedService.objects.filter(status=ServiceStatus.ACCESS_TOKEN_INVALID).exists()
+
+
+def test_token_endpoint_failing_refuses_cleanly(cast, driver, contoso):
+    SimTenant.objects.filter(pk=contoso.pk).update(token_failures_next=10)
+    response = driver.grant()
+    assert response.status_code == 400
+    assert "did not answer" in page_text(response) or "did not complete" in page_text(response)
+    assert_nothing_bound(cast)
+
+
+def test_two_attempts_at_once_the_second_is_told_and_may_cancel_the_first(cast, driver):
+    first = driver.start()
+    assert first.status_code == 302
+    second = driver.start()
+    assert second.status_code == 400
+    assert "already in progress" in page_text(second)
+    assert "Cancel that attempt" in page_text(second)
+    driver.portal("post", reverse("grant_cancel", args=[cast.tenant.slug, "exchange-online"]))
+    assert GrantAttempt.objects.get().step == GrantStep.CANCELLED
+    # The cancelled attempt's consent no longer counts.
+    late = driver.portal("get", driver.consent(first["Location"]))
+    assert late.status_code == 400
+    assert_nothing_bound(cast)
+    assert driver.start().status_code == 302
+    assert AuditEvent.objects.filter(action=Action.GRANT_CANCELLED).count() == 1
+
+
+def test_the_option_is_fixed_once_another_service_is_granted(cast, driver):
+    driver.grant()
+    driver.tasks.run()
+    form = page_text(driver.portal("get", reverse("grant_start", args=[cast.tenant.slug, "sharepoint-online"])))
+    assert "use the same synchronization option" in form
+    refused = driver.start("sharepoint-online", mode="certain")
+    assert refused.status_code == 302  # a disabled field keeps its fixed value whatever is posted
+    assert GrantAttempt.objects.filter(service__kind="sharepoint-online").get().sync_mode == "all"
+
+
+def test_a_second_service_goes_through_both_legs_and_lands_on_the_same_tenant(cast, driver, contoso):
+    driver.grant()
+    driver.tasks.run()
+    response = driver.grant("sharepoint-online")
+    assert response.status_code == 302
+    driver.tasks.run()
+    assert set(ProtectedService.objects.filter(tenant=cast.tenant).values_list("kind", "status")) >= {
+        ("exchange-online", ServiceStatus.PROTECTED),
+        ("sharepoint-online", ServiceStatus.PROTECTED),
+    }
+    assert Tenant.objects.get(pk=cast.tenant.pk).microsoft_tenant_id == contoso.id
