@@ -145,6 +145,8 @@ else:
     }
 
 CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
+if PRODUCTION and not REDIS_URL:
+    raise ImproperlyConfigured("REDIS_URL must be set in production (the cache for rate limits, and the broker).")
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
@@ -153,6 +155,8 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+    for _folder in ("queue", "control"):  # kombu's file-system transport expects them to exist
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 else:
     # Above the longest task and the longest countdown (DESIGN.md: redelivery after the timeout).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
