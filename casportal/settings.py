@@ -299,6 +299,8 @@ MICROSOFT_LOGIN_HOST = (
     env_str("MICROSOFT_LOGIN_HOST") or MICROSOFT_SIMULATOR_URL or "https://login.microsoftonline.com"
 ).rstrip("/")
 GRAPH_BASE_URL = (env_str("GRAPH_BASE_URL") or "https://graph.microsoft.com/v1.0").rstrip("/")
+# Grant Permission posts a form that redirects the browser to Microsoft's sign-in.
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(MICROSOFT_LOGIN_HOST)
 
 if not PRODUCTION:
     # The simulator: never installed in production; its state lives in its own database.
