@@ -44,7 +44,9 @@ def test_check_deploy_is_clean_with_production_settings():
     assert "no issues" in result.stdout
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "ALLOWED_HOSTS", "REDIS_URL"])
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "ALLOWED_HOSTS", "REDIS_URL"]
+)
 def test_production_refuses_to_start_without_a_required_setting(missing):
     extra = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
     result = run_manage("check", extra_env=extra)

@@ -65,3 +65,39 @@ def test_all_users_grant_ends_in_the_success_sentence_with_the_simulators_direct
         Action.SYNC_SUCCEEDED,
         Action.POLICY_ENABLED,
     } <= actions
+
+
+def test_a_failed_synchronization_says_which_step_and_why_and_can_be_tried_again(cast, driver, contoso):
+    from m365sim import services as sim
+    from m365sim.models import Application, ServicePrincipal
+
+    assert driver.grant().status_code == 302
+    sim.revoke_consent(ServicePrincipal.objects.get(tenant=contoso))
+    driver.tasks.run()
+    service = ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online")
+    assert service.status == ServiceStatus.FAILED
+    assert "Microsoft no longer lets casportal read your directory" in service.last_error
+    page = driver.portal("get", reverse("sync_progress", args=[cast.tenant.slug, "exchange-online"])).content.decode()
+    assert "Reading the organization failed" in page
+    assert "Try again" in page
+    assert SUCCESS_SENTENCE not in page
+    assert AuditEvent.objects.filter(action=Action.SYNC_FAILED).exists()
+
+    admin = SimUser.objects.get(user_principal_name="admin@contoso.onmicrosoft.com")
+    sim.grant_admin_consent(contoso, Application.objects.get(), user=admin)
+    driver.portal("post", reverse("sync_retry", args=[cast.tenant.slug, "exchange-online"]))
+    driver.tasks.run()
+    service.refresh_from_db()
+    assert service.status == ServiceStatus.PROTECTED
+    assert SyncRun.objects.filter(tenant=cast.tenant).count() == 2
+
+
+def test_progress_updates_as_a_fragment_for_htmx(cast, driver):
+    driver.grant()
+    url = reverse("sync_progress", args=[cast.tenant.slug, "exchange-online"])
+    fragment = driver.client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert fragment.lstrip().startswith('<div id="sync-progress"')
+    assert "<html" not in fragment
+    assert 'hx-trigger="every 2s"' in fragment
+    full = driver.client.get(url).content.decode()
+    assert '<meta http-equiv="refresh" content="5">' in full  # without JavaScript the page refreshes itself

@@ -1,0 +1,128 @@
+"""Callbacks take everything from the server-side state: forged, replayed, expired and foreign states are refused."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from audit.models import Action, AuditEvent
+from provisioning.models import GrantAttempt, GrantStep, ServiceAccount
+from tenants.models import Membership, Role
+from tests.grant.conftest import portal_client
+
+pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
+
+CONSENT = "/grant/consent/callback/"
+IDENTITY = "/grant/identity/callback/"
+
+
+def assert_refused(response, text: str) -> None:
+    assert response.status_code == 400
+    assert text in response.content.decode()
+
+
+def assert_unbound(cast) -> None:
+    cast.tenant.refresh_from_db()
+    assert cast.tenant.microsoft_tenant_id is None
+    assert not ServiceAccount.objects.exists()
+
+
+@pytest.mark.parametrize("path", [CONSENT, IDENTITY])
+def test_a_forged_state_is_refused_and_audited(cast, driver, path):
+    response = driver.portal("get", path, {"state": "forged-state-forged-state-forged", "admin_consent": "True"})
+    assert_refused(response, "already used or is not known")
+    event = AuditEvent.objects.get(action=Action.GRANT_CALLBACK_REJECTED)
+    assert event.actor == cast.owner.user
+    assert event.details["reason"] == "state_unknown"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"state": ""}, {"state": "short"}, {"state": "<script>alert(1)</script>" * 3}, {"state": "x" * 5000}],
+)
+def test_malformed_parameters_are_refused_without_error(cast, driver, params):
+    for path in (CONSENT, IDENTITY):
+        assert_refused(driver.portal("get", path, params), "not valid")
+    assert_unbound(cast)
+
+
+def test_a_replayed_consent_callback_is_refused(cast, driver):
+    started = driver.start()
+    callback = driver.consent(started["Location"])
+    assert driver.portal("get", callback).status_code == 302
+    assert_refused(driver.portal("get", callback), "already used or is not known")
+
+
+def test_a_replayed_identity_callback_is_refused(cast, driver):
+    assert driver.grant().status_code == 302
+    attempt = GrantAttempt.objects.get()
+    assert attempt.step == GrantStep.PROVISIONING
+    # The same identity callback again: its state was consumed with the first use.
+    started = driver.start("sharepoint-online")
+    consent_callback = driver.consent(started["Location"])
+    to_identity = driver.portal("get", consent_callback)
+    identity_callback = driver.at_microsoft(to_identity["Location"])
+    assert driver.portal("get", identity_callback).status_code == 302
+    assert_refused(driver.portal("get", identity_callback), "already used or is not known")
+
+
+def test_an_expired_state_is_refused(cast, driver):
+    started = driver.start()
+    callback = driver.consent(started["Location"])
+    GrantAttempt.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert_refused(driver.portal("get", callback), "expired")
+    assert_unbound(cast)
+
+
+def test_a_state_from_another_session_of_the_same_user_is_refused(cast, driver):
+    started = driver.start()
+    callback = driver.consent(started["Location"])
+    driver.client = portal_client(cast.owner.user)  # a new session
+    assert_refused(driver.portal("get", callback), "another browser session")
+    assert_unbound(cast)
+
+
+@pytest.mark.parametrize("who", ["reader", "outsider"])
+def test_a_state_carried_to_another_user_is_refused(cast, driver, who):
+    started = driver.start()
+    callback = driver.consent(started["Location"])
+    driver.client = portal_client(getattr(cast, who).user)
+    assert_refused(driver.portal("get", callback), "another browser session")
+    assert_unbound(cast)
+    assert AuditEvent.objects.filter(action=Action.GRANT_REFUSED, actor=getattr(cast, who).user).exists()
+
+
+def test_an_anonymous_callback_is_refused_and_not_audited(cast, driver, client):
+    started = driver.start()
+    callback = driver.consent(started["Location"])
+    response = client.get(callback.removeprefix("http://127.0.0.1:8000"))
+    assert_refused(response, "another browser session")
+    assert not AuditEvent.objects.filter(action__in=[Action.GRANT_REFUSED, Action.GRANT_CALLBACK_REJECTED]).exists()
+    assert_unbound(cast)
+
+
+def test_a_user_who_lost_the_admin_role_midway_is_refused(cast, driver):
+    started = driver.start()
+    callback = driver.consent(started["Location"])
+    Membership.objects.filter(pk=cast.reader.pk).update(role=Role.ADMIN)
+    Membership.objects.filter(pk=cast.owner.pk).update(role=Role.READ_ONLY)
+    assert_refused(driver.portal("get", callback), "no longer an administrator")
+    assert_unbound(cast)
+
+
+def test_an_error_from_microsoft_at_the_identity_leg_is_explained(cast, driver):
+    started = driver.start()
+    to_identity = driver.portal("get", driver.consent(started["Location"]))
+    state = dict(p.split("=", 1) for p in to_identity["Location"].split("?", 1)[1].split("&"))["state"]
+    response = driver.portal(
+        "get", IDENTITY, {"state": state, "error": "server_error", "error_description": "AADSTS90033: busy"}
+    )
+    assert_refused(response, "Microsoft did not complete the sign-in")
+    assert_unbound(cast)
+
+
+def test_a_read_only_member_cannot_start_a_grant(cast, driver):
+    driver.client = portal_client(cast.reader.user)
+    response = driver.start()
+    assert response.status_code == 403
+    assert not GrantAttempt.objects.exists()
