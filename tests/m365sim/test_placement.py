@@ -22,6 +22,7 @@ def test_production_settings_leave_the_simulator_out():
         "SECRET_KEY": "x" * 50,
         "ALLOWED_HOSTS": "portal.example",
         "DATABASE_URL": "postgres://u@localhost/db",
+        "REDIS_URL": "redis://localhost:6379/0",
         "FIELD_ENCRYPTION_KEYS": "a" * 43 + "=",
         "MICROSOFT_CLIENT_ID": "00000000-0000-0000-0000-000000000000",
         "MICROSOFT_CLIENT_SECRET": "s",
