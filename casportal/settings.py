@@ -104,6 +104,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tenants.context_processors.organizations",
+                "provisioning.context_processors.connection_banners",
             ],
         },
     },

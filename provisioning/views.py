@@ -1,4 +1,5 @@
 import uuid
+from collections.abc import Callable
 from itertools import islice
 
 from django.conf import settings
@@ -97,26 +98,10 @@ def grant_cancel(request: OrganizationRequest, service_kind: str) -> HttpRespons
     return redirect("grant_start", org_slug=request.tenant.slug, service_kind=service.kind)
 
 
-@require_GET
-def consent_callback(request: HttpRequest) -> HttpResponse:
-    """Leg 1 returns here; the organization and service come from the attempt the state names."""
+def _handle_callback(request: HttpRequest, handler: Callable[..., services.CallbackResult]) -> HttpResponse:
+    """Both legs return to fixed URLs; the organization and service come from the attempt the state names."""
     try:
-        result = services.handle_consent_callback(
-            request.GET.dict(),
-            user=request.user,
-            session_key=request.session.session_key or "",
-            identity_redirect_uri=request.build_absolute_uri(reverse("grant_identity_callback")),
-        )
-    except services.GrantRefused as refused:
-        return _refused_page(request, refused)
-    assert result.redirect_to is not None
-    return redirect(result.redirect_to)
-
-
-@require_GET
-def identity_callback(request: HttpRequest) -> HttpResponse:
-    try:
-        result = services.handle_identity_callback(
+        result = handler(
             request.GET.dict(),
             user=request.user,
             session_key=request.session.session_key or "",
@@ -130,6 +115,16 @@ def identity_callback(request: HttpRequest) -> HttpResponse:
     return redirect(
         "grant_status", org_slug=attempt.tenant.slug, service_kind=attempt.service.kind, attempt_id=attempt.public_id
     )
+
+
+@require_GET
+def consent_callback(request: HttpRequest) -> HttpResponse:
+    return _handle_callback(request, services.handle_consent_callback)
+
+
+@require_GET
+def identity_callback(request: HttpRequest) -> HttpResponse:
+    return _handle_callback(request, services.handle_identity_callback)
 
 
 @organization_view

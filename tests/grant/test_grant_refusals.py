@@ -200,3 +200,13 @@ def test_a_second_service_goes_through_both_legs_and_lands_on_the_same_tenant(ca
         ("sharepoint-online", ServiceStatus.PROTECTED),
     }
     assert Tenant.objects.get(pk=cast.tenant.pk).microsoft_tenant_id == contoso.id
+
+
+def test_while_the_credential_is_rejected_every_organization_page_says_so(cast, driver):
+    sim.expire_secrets(Application.objects.get())
+    driver.grant()
+    page = page_text(driver.portal("get", reverse("service_status", args=[cast.tenant.slug])))
+    assert "temporarily unavailable; the service team has been alerted" in page
+    AppCredentialHealth.objects.update(status=CredentialStatus.OK)
+    page = page_text(driver.portal("get", reverse("service_status", args=[cast.tenant.slug])))
+    assert "temporarily unavailable" not in page
