@@ -4,14 +4,22 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.http import HttpRequest
 
+from accounts import support
 from accounts.models import User
+from audit.admin_log import AuditedAdminMixin
+from casportal.staff import SupportActionsMixin, support_action
+
+
+def reset_mfa(user: User, request: HttpRequest, reason: str) -> str:
+    support.reset_mfa(user=user, actor=request.user, reason=reason)
+    return "two-factor authentication reset; they set it up again at their next login."
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(AuditedAdminMixin, SupportActionsMixin, DjangoUserAdmin):
     ordering = ["email"]
     list_display = ["email", "full_name", "is_staff", "is_superuser", "is_active", "last_login"]
-    list_filter = ["is_staff", "is_superuser", "is_active"]
+    list_filter = ["is_staff", "is_superuser", "is_active", "groups"]
     search_fields = ["email", "full_name"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
@@ -21,8 +29,9 @@ class UserAdmin(DjangoUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     readonly_fields = ["last_login", "date_joined"]
+    actions = [support_action("Reset two-factor authentication", reset_mfa)]
 
-    def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
         # Support staff vouch for the addresses they enter, as invitations and create_tenant do.
         EmailAddress.objects.update_or_create(user=obj, email=obj.email, defaults={"verified": True, "primary": True})
@@ -32,7 +41,7 @@ admin.site.unregister(Authenticator)
 
 
 @admin.register(Authenticator)
-class AuthenticatorAdmin(admin.ModelAdmin):
+class AuthenticatorAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """Which authenticators a user has, never their secrets: `data` holds the TOTP secret."""
 
     list_display = ["user", "type", "created_at", "last_used_at"]

@@ -29,6 +29,22 @@ class Action(models.TextChoices):
     SELECTED_USER_ADDED = "sync.selected_user_added", "User added to the synchronized users"
     SELECTED_USER_REMOVED = "sync.selected_user_removed", "User removed from the synchronized users"
     APP_CREDENTIAL_REJECTED = "app_credential.rejected", "Portal's application credential rejected"
+    ADMIN_ADDED = "admin.added", "Added in Django admin"
+    ADMIN_CHANGED = "admin.changed", "Changed in Django admin"
+    ADMIN_DELETED = "admin.deleted", "Deleted in Django admin"
+    SUPPORT_GRANT_CANCELLED = "support.grant_cancelled", "Support cancelled a stuck access grant"
+    SUPPORT_PROVISIONING_RETRIED = "support.provisioning_retried", "Support retried a failed provisioning"
+    SUPPORT_MFA_RESET = "support.mfa_reset", "Support reset a user's two-factor authentication"
+    SUPPORT_SYNC_NOW = "support.sync_now", "Support started a synchronization"
+    SUPPORT_CONNECTION_CHECKED = "support.connection_checked", "Support checked the connection"
+    SUPPORT_TOKEN_MARKED_INVALID = "support.token_marked_invalid", "Support marked the access token invalid"
+    SUPPORT_INVALID_TOKEN_EMAIL_RESENT = "support.invalid_token_email_resent", "Support resent the invalid-token email"
+    SYNC_REFUSED = "sync.refused", "Synchronization refused"
+    SYNC_MODE_EXTENDED = "sync.extended_to_all_users", "Extended to all users"
+    CONNECTION_BROKEN = "connection.broken", "Access token invalid"
+    CONNECTION_RESTORED = "connection.restored", "Access restored"
+    SERVICE_REMOVED = "service.removed", "Service removed"
+    MICROSOFT_TENANT_UNBOUND = "organization.microsoft_tenant_unbound", "Microsoft 365 tenant unbound"
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):

@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "accounts.middleware.StaffMFAMiddleware",
     "audit.middleware.AuditContextMiddleware",
 ]
 
@@ -146,6 +147,7 @@ else:
     }
 
 CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
 if PRODUCTION and not REDIS_URL:
     raise ImproperlyConfigured("REDIS_URL must be set in production (the cache for rate limits, and the broker).")
 if CELERY_BROKER_URL == "filesystem://":
@@ -160,14 +162,23 @@ if CELERY_BROKER_URL == "filesystem://":
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 else:
     # Above the longest task and the longest countdown (DESIGN.md: redelivery after the timeout).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        # Sweep for a dead worker's messages every few seconds (kombu's default is 10 x 10 s).
+        "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 5),
+        "unacked_restore_throttle": 1,
+    }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Queues: `sync` (directory synchronization), `health` (connection probes), `default` (the rest).
-CELERY_TASK_ROUTES = {"provisioning.provision_directory": {"queue": "sync"}}
+CELERY_TASK_ROUTES = {
+    "provisioning.sync_batch": {"queue": "sync"},
+    "provisioning.probe_connection": {"queue": "health"},
+    "provisioning.probe_connections": {"queue": "health"},
+}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
@@ -278,6 +289,23 @@ GRANT_ACCESS_WAIT_SECONDS = env_int("GRANT_ACCESS_WAIT_SECONDS", 120)
 GRANT_ACCESS_RETRY_SECONDS = env_int("GRANT_ACCESS_RETRY_SECONDS", 5)
 # Graph lookups behind the certain-users picker, per organization and minute.
 USER_PICKER_LOOKUPS_PER_MINUTE = env_int("USER_PICKER_LOOKUPS_PER_MINUTE", 30)
+
+# Directory synchronization: short tasks, each a batch of pages, continued by the next.
+SYNC_PAGE_SIZE = env_int("SYNC_PAGE_SIZE", 999)
+SYNC_PAGES_PER_BATCH = env_int("SYNC_PAGES_PER_BATCH", 20)
+SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 300)
+SYNC_MAX_COUNTDOWN_SECONDS = env_int("SYNC_MAX_COUNTDOWN_SECONDS", 300)
+SYNC_MAX_RETRIES = env_int("SYNC_MAX_RETRIES", 8)
+SYNC_SCHEDULE_JITTER_SECONDS = env_int("SYNC_SCHEDULE_JITTER_SECONDS", 600)
+if max(SYNC_LEASE_SECONDS, SYNC_MAX_COUNTDOWN_SECONDS) >= CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        "CELERY_VISIBILITY_TIMEOUT must exceed SYNC_LEASE_SECONDS and SYNC_MAX_COUNTDOWN_SECONDS, "
+        "or Redis redelivers tasks that are still running or waiting."
+    )
+CELERY_BEAT_SCHEDULE = {
+    "dispatch-scheduled-syncs": {"task": "provisioning.dispatch_scheduled_syncs", "schedule": 300.0},
+    "probe-connections": {"task": "provisioning.probe_connections", "schedule": 3600.0},
+}
 
 # Microsoft identity platform and Graph.
 # The portal's app registration (DESIGN.md): one multi-tenant application, its secret and the secret's expiry,

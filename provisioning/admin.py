@@ -1,24 +1,93 @@
-from django.contrib import admin
-from django.http import HttpRequest
+import uuid
+from typing import Any, cast
 
+from django import forms
+from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.utils import timezone
+from django.utils.functional import cached_property
+
+from audit.admin_log import AuditedAdminMixin
+from casportal.staff import SupportActionsMixin, support_action
+from provisioning import services, support
 from provisioning.models import (
+    MAX_SELECTED_USERS,
     AppCredentialHealth,
+    ConnectionIncident,
     DirectoryGroup,
     DirectoryUser,
     GrantAttempt,
     SelectedUser,
     ServiceAccount,
+    SyncMode,
     SyncRun,
     SyncSettings,
 )
 
+# Directory changelists count at most this many rows; beyond it staff narrow the list by organization or search.
+COUNT_LIMIT = 10_000
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+
+class ReadOnlyAdmin(AuditedAdminMixin, SupportActionsMixin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+class BoundedCountPaginator(Paginator):
+    """Counts up to COUNT_LIMIT + 1 rows (a LIMITed subquery), never the whole table."""
+
+    @cached_property
+    def count(self) -> int:
+        return cast(QuerySet, self.object_list)[: COUNT_LIMIT + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count > COUNT_LIMIT
+
+
+class DirectoryAdmin(ReadOnlyAdmin):
+    """Synchronized objects of up to 100,000 per organization: bounded counts and index-friendly searches."""
+
+    paginator = BoundedCountPaginator
+    show_full_result_count = False
+    list_select_related = ["tenant"]
+    list_filter = ["tenant"]
+    name_fields: tuple[str, ...] = ()
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            return queryset.filter(microsoft_id=uuid.UUID(term)), False
+        except ValueError:
+            # Prefix searches only: never a scan for a substring anywhere in 100,000 names.
+            query = Q()
+            for name in self.name_fields:
+                query |= Q(**{f"{name}__istartswith": term})
+            return queryset.filter(query), False
+
+
+@admin.register(DirectoryUser)
+class DirectoryUserAdmin(DirectoryAdmin):
+    list_display = ["user_principal_name", "display_name", "tenant", "account_enabled", "is_licensed", "synced_at"]
+    search_fields = ["user_principal_name", "display_name", "microsoft_id"]
+    search_help_text = "The beginning of a user principal name or display name, or a Microsoft object id."
+    name_fields = ("user_principal_name", "display_name")
+
+
+@admin.register(DirectoryGroup)
+class DirectoryGroupAdmin(DirectoryAdmin):
+    list_display = ["display_name", "group_type", "tenant", "synced_at"]
+    list_filter = ["tenant", "group_type"]
+    search_fields = ["display_name", "microsoft_id"]
+    search_help_text = "The beginning of a display name, or a Microsoft object id."
+    name_fields = ("display_name",)
 
 
 @admin.register(ServiceAccount)
@@ -27,68 +96,167 @@ class ServiceAccountAdmin(ReadOnlyAdmin):
     list_filter = ["service__kind", "granted_at"]
     search_fields = ["tenant__name", "tenant__slug", "authorized_account", "microsoft_tenant_id"]
     list_select_related = ["service", "tenant", "granted_by"]
+    fields = [
+        "tenant",
+        "service",
+        "microsoft_tenant_id",
+        "authorized_account",
+        "authorized_object_id",
+        "granted_at",
+        "granted_by",
+        "auto_enable_policy",
+    ]
+
+
+def cancel_stuck_grant(attempt: GrantAttempt, request: HttpRequest, reason: str) -> str:
+    support.cancel_stuck_grant(attempt=attempt, actor=request.user, reason=reason)
+    return "grant cancelled."
 
 
 @admin.register(GrantAttempt)
 class GrantAttemptAdmin(ReadOnlyAdmin):
-    list_display = ["service", "tenant", "user", "step", "admin_upn", "created_at", "finished_at"]
+    list_display = ["service", "tenant", "user", "step", "admin_upn", "created_at", "expires_at", "finished_at"]
     list_filter = ["step", "created_at"]
     search_fields = ["tenant__name", "tenant__slug", "user__email", "admin_upn"]
-    list_select_related = ["service", "tenant", "user"]
+    list_select_related = ["service", "service__tenant", "tenant", "user"]
     exclude = ["state_hash", "session_key_hash", "auth_flow"]
-
-
-@admin.register(SyncSettings)
-class SyncSettingsAdmin(ReadOnlyAdmin):
-    list_display = ["tenant", "mode", "updated_at"]
-    list_filter = ["mode"]
-    search_fields = ["tenant__name", "tenant__slug"]
-    list_select_related = ["tenant"]
-    exclude = ["users_delta_link", "groups_delta_link"]
+    actions = [support_action("Cancel a stuck grant attempt", cancel_stuck_grant)]
 
 
 @admin.register(SelectedUser)
 class SelectedUserAdmin(ReadOnlyAdmin):
     list_display = ["user_principal_name", "tenant", "added_by", "added_at"]
-    search_fields = ["user_principal_name", "tenant__name", "microsoft_id"]
+    search_fields = ["user_principal_name", "tenant__name", "tenant__slug"]
     list_select_related = ["tenant", "added_by"]
+
+
+RULE = (
+    "The option is stored once per organization and shared by Exchange Online, SharePoint Online, OneDrive and "
+    "Microsoft Teams."
+)
+
+
+class SyncSettingsForm(forms.ModelForm):
+    """The sync-mode rule (DESIGN.md): no change to certain users, no schedule in certain-users mode, at most
+    100 chosen users; certain → all is Extend to all users."""
+
+    class Meta:
+        model = SyncSettings
+        fields = ["mode", "daily_sync_time"]
+        help_texts = {"mode": RULE}
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
+        before, after = self.initial.get("mode"), cleaned.get("mode")
+        tenant = self.instance.tenant
+        if before != after and not ServiceAccount.objects.filter(tenant=tenant).exists():
+            self.add_error(
+                "mode",
+                "No Microsoft 365 service of this organization has access yet: the option is chosen when the "
+                "first one is granted.",
+            )
+        elif before == SyncMode.ALL and after == SyncMode.CERTAIN:
+            self.add_error(
+                "mode",
+                f"An organization that synchronizes all users cannot go back to certain users. {RULE}",
+            )
+        if after == SyncMode.CERTAIN:
+            if cleaned.get("daily_sync_time") is not None:
+                self.add_error(
+                    "daily_sync_time",
+                    "There is no scheduled synchronization in certain-users mode: leave the time empty.",
+                )
+            chosen = SelectedUser.objects.filter(tenant=tenant).count()
+            if chosen > MAX_SELECTED_USERS:
+                raise forms.ValidationError(
+                    f"At most {MAX_SELECTED_USERS} users can be synchronized in certain-users mode; "
+                    f"{chosen} are chosen."
+                )
+        return cleaned
+
+
+@admin.register(SyncSettings)
+class SyncSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = SyncSettingsForm
+    list_display = ["tenant", "mode", "daily_sync_time", "region", "updated_at"]
+    list_filter = ["mode"]
+    search_fields = ["tenant__name", "tenant__slug"]
+    list_select_related = ["tenant"]
+    fields = ["tenant", "region", "mode", "daily_sync_time", "chosen_users", "updated_at"]
+    readonly_fields = ["tenant", "region", "chosen_users", "updated_at"]
+
+    @admin.display(description="region", ordering="tenant__region")
+    def region(self, obj: SyncSettings) -> str:
+        return obj.tenant.get_region_display()
+
+    @admin.display(description=f"chosen users (at most {MAX_SELECTED_USERS})")
+    def chosen_users(self, obj: SyncSettings) -> str:
+        users = SelectedUser.objects.filter(tenant=obj.tenant).values_list("user_principal_name", flat=True)
+        return ", ".join(users) or "—"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # created with the organization's first grant; one per organization
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool) -> None:
+        if form.initial.get("mode") == SyncMode.CERTAIN and obj.mode == SyncMode.ALL:
+            # What Extend to all users does in the portal: every service at once, audited, then a full round.
+            services.extend_to_all_users(tenant=obj.tenant, actor=request.user)
+            obj.refresh_from_db(fields=["users_delta_link", "groups_delta_link"])
+        super().save_model(request, obj, form, change)
+
+    def changeform_view(self, request: HttpRequest, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except services.SyncRefused as refusal:
+            # Raised while saving, inside the view's transaction: nothing was saved. Say why on the same page.
+            self.message_user(request, str(refusal), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
 
 @admin.register(SyncRun)
 class SyncRunAdmin(ReadOnlyAdmin):
     list_display = [
+        "queued_at",
         "tenant",
         "service",
         "kind",
         "trigger",
         "status",
+        "duration",
         "users_synced",
         "groups_synced",
-        "queued_at",
-        "finished_at",
+        "memberships_synced",
+        "requests",
+        "short_error",
     ]
-    list_filter = ["status", "kind", "trigger", "queued_at"]
-    search_fields = ["tenant__name", "tenant__slug", "public_id"]
-    list_select_related = ["tenant", "service"]
+    list_filter = ["status", "kind", "trigger", ("tenant", admin.RelatedOnlyFieldListFilter), "queued_at"]
+    search_fields = ["tenant__name", "tenant__slug", "=public_id"]
+    list_select_related = ["tenant", "service", "service__tenant"]
+    date_hierarchy = "queued_at"
 
+    @admin.display(description="duration")
+    def duration(self, run: SyncRun) -> str:
+        if run.started_at is None:
+            return "—"
+        return str((run.finished_at or timezone.now()) - run.started_at).split(".")[0]
 
-@admin.register(DirectoryUser)
-class DirectoryUserAdmin(ReadOnlyAdmin):
-    list_display = ["user_principal_name", "display_name", "tenant", "account_enabled", "is_licensed", "synced_at"]
-    search_fields = ["user_principal_name", "display_name", "=microsoft_id"]
-    list_select_related = ["tenant"]
-    show_full_result_count = False
-
-
-@admin.register(DirectoryGroup)
-class DirectoryGroupAdmin(ReadOnlyAdmin):
-    list_display = ["display_name", "group_type", "tenant", "synced_at"]
-    list_filter = ["group_type"]
-    search_fields = ["display_name", "=microsoft_id"]
-    list_select_related = ["tenant"]
-    show_full_result_count = False
+    @admin.display(description="error")
+    def short_error(self, run: SyncRun) -> str:
+        return run.error[:80]
 
 
 @admin.register(AppCredentialHealth)
 class AppCredentialHealthAdmin(ReadOnlyAdmin):
     list_display = ["client_id", "status", "error_code", "rejected_since", "checked_at", "staff_alerted_at"]
+
+
+@admin.register(ConnectionIncident)
+class ConnectionIncidentAdmin(ReadOnlyAdmin):
+    list_display = ["tenant", "opened_at", "error_code", "emailed_at", "closed_at"]
+    list_filter = ["closed_at", "opened_at"]
+    search_fields = ["tenant__name", "tenant__slug", "error_code"]
+    list_select_related = ["tenant"]

@@ -1,10 +1,12 @@
 from django.http import HttpRequest
 
 from provisioning.credential import credential_rejected
+from provisioning.health import open_incident
 
 
 def connection_banners(request: HttpRequest) -> dict:
-    """On an organization's pages: whether Microsoft currently rejects the portal's own credential."""
-    if getattr(request, "tenant", None) is None:
+    """On an organization's pages: a broken connection of theirs, or the portal's own rejected credential."""
+    tenant = getattr(request, "tenant", None)
+    if tenant is None:
         return {}
-    return {"app_credential_rejected": credential_rejected()}
+    return {"connection_incident": open_incident(tenant), "app_credential_rejected": credential_rejected()}

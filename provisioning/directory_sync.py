@@ -1,13 +1,20 @@
-"""The directory synchronization a Celery task runs: a full round (an initial delta round), or the chosen
-users of certain-users mode. Pages are written as they arrive, each with one set-based upsert; objects not
-seen are removed only after a completely successful round."""
+"""The directory synchronization, as a chain of short Celery tasks.
+
+A full sync is an initial delta round over users, then groups with their members; a delta sync continues
+from the deltaLinks of the last complete round. Each batch claims the run (a lease and a fencing token),
+handles a bounded number of pages, commits its position (the nextLink) with the rows it wrote, and hands
+over to the next batch. A killed worker loses at most one batch; a duplicate or stale delivery finds
+another fence and does nothing. Objects not seen are removed only after a complete full round, and the
+deltaLinks are stored only then.
+"""
 
 import logging
-import uuid
-from collections.abc import Iterable
-from datetime import datetime
+import random
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -15,20 +22,27 @@ from audit.models import Action
 from audit.services import record_event
 from provisioning import graph
 from provisioning.credential import record_credential_accepted, record_credential_rejected
+from provisioning.directory_writes import (
+    Changes,
+    apply_group_page,
+    apply_user_page,
+    remove_unseen,
+    write_groups,
+    write_memberships,
+    write_users,
+)
+from provisioning.health import CONSENT_BROKEN, record_connection_broken, record_connection_restored
 from provisioning.models import (
     DirectoryDomain,
-    DirectoryGroup,
-    DirectoryUser,
-    GroupMembership,
-    GroupType,
-    MemberType,
     SelectedUser,
     ServiceAccount,
     SyncKind,
+    SyncMode,
     SyncRun,
     SyncSettings,
     SyncStatus,
     SyncStep,
+    SyncTrigger,
 )
 from provisioning.normalize import clean_text
 from tenants import services as tenant_services
@@ -36,11 +50,15 @@ from tenants.models import ProtectedService, ServiceStatus
 
 logger = logging.getLogger(__name__)
 
-PAGE_SIZE = graph.MAX_PAGE_SIZE
+TERMINAL = (SyncStatus.SUCCEEDED, SyncStatus.FAILED)
+CERTAIN_USERS_REFUSED = (
+    "Certain-users mode synchronizes only when access is granted or the chosen users change: "
+    "manual and scheduled synchronization are not available. Extend to all users to synchronize on demand."
+)
 
 
 class SyncFailed(Exception):
-    """A step failed; `message` is for the administrator, `detail` for support."""
+    """The run cannot go on; `message` is for the administrator, `detail` for support."""
 
     def __init__(self, message: str, detail: str = "") -> None:
         super().__init__(message)
@@ -48,116 +66,161 @@ class SyncFailed(Exception):
         self.detail = detail
 
 
-def group_type(group: graph.DirectoryGroup) -> str:
-    # https://learn.microsoft.com/graph/api/resources/groups-overview#group-types-in-microsoft-entra-id-and-microsoft-graph
-    if "Unified" in group.group_types:
-        return GroupType.MICROSOFT_365
-    if group.mail_enabled and group.security_enabled:
-        return GroupType.MAIL_ENABLED_SECURITY
-    if group.mail_enabled:
-        return GroupType.DISTRIBUTION
-    return GroupType.SECURITY
+@dataclass(frozen=True)
+class Next:
+    """What the task does after a batch: queue the next one with `fence` after `countdown` seconds, or stop."""
+
+    fence: int | None = None
+    countdown: float = 0.0
 
 
-def _user_row(tenant_id: int, user: graph.DirectoryUser, now: datetime) -> DirectoryUser:
-    upn, upn_changed = clean_text(user.user_principal_name, 255)
-    name, name_changed = clean_text(user.display_name, 256)
-    mail, mail_changed = clean_text(user.mail, 255)
-    return DirectoryUser(
-        tenant_id=tenant_id,
-        microsoft_id=uuid.UUID(user.id),
-        user_principal_name=upn,
-        display_name=name,
-        mail=mail,
-        account_enabled=user.account_enabled is not False,
-        is_licensed=bool(user.assigned_license_skus),
-        normalized=upn_changed or name_changed or mail_changed,
-        synced_at=now,
-    )
+STOP = Next()
 
 
-def _group_row(tenant_id: int, group: graph.DirectoryGroup, now: datetime) -> DirectoryGroup:
-    name, name_changed = clean_text(group.display_name, 256)
-    mail, mail_changed = clean_text(group.mail, 255)
-    return DirectoryGroup(
-        tenant_id=tenant_id,
-        microsoft_id=uuid.UUID(group.id),
-        display_name=name,
-        mail=mail,
-        group_type=group_type(group),
-        normalized=name_changed or mail_changed,
-        synced_at=now,
-    )
+def _capped(seconds: float) -> float:
+    # Below the broker's visibility timeout, or Redis would redeliver the waiting message (DESIGN.md).
+    return max(0.0, min(seconds, settings.SYNC_MAX_COUNTDOWN_SECONDS))
 
 
-def write_users(tenant_id: int, users: Iterable[graph.DirectoryUser]) -> int:
+def _claim(run_id: int, fence: int) -> tuple[SyncRun | None, Next]:
+    """Take the run for one batch, or say why not: finished, stale, or held by a batch still running."""
     now = timezone.now()
-    rows = [_user_row(tenant_id, user, now) for user in users]
-    DirectoryUser.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["tenant", "microsoft_id"],
-        update_fields=[
-            "user_principal_name",
-            "display_name",
-            "mail",
-            "account_enabled",
-            "is_licensed",
-            "normalized",
-            "synced_at",
-        ],
-    )
-    return len(rows)
+    with transaction.atomic():
+        run = SyncRun.objects.select_for_update(of=("self",)).select_related("tenant", "service").get(pk=run_id)
+        if run.status in TERMINAL:
+            return None, STOP
+        held = run.lease_expires_at is not None and run.lease_expires_at > now
+        if held:
+            # A batch is running: if it dies, this delivery takes over once its lease is over.
+            assert run.lease_expires_at is not None
+            return None, Next(fence=fence, countdown=_capped((run.lease_expires_at - now).total_seconds() + 1))
+        died = run.lease_expires_at is not None
+        if fence != run.fence and not died:
+            return None, STOP  # stale: a newer batch already took over from this position
+        run.fence += 1
+        run.lease_expires_at = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+        run.status = SyncStatus.RUNNING
+        run.started_at = run.started_at or now
+        run.save(update_fields=["fence", "lease_expires_at", "status", "started_at"])
+    if died:
+        logger.info("Sync run %s: a batch died holding the run; continuing from its last position", run.public_id)
+    return run, STOP
 
 
-def write_groups(tenant_id: int, groups: Iterable[graph.DirectoryGroup]) -> int:
-    now = timezone.now()
-    rows = [_group_row(tenant_id, group, now) for group in groups]
-    DirectoryGroup.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["tenant", "microsoft_id"],
-        update_fields=["display_name", "mail", "group_type", "normalized", "synced_at"],
-    )
-    return len(rows)
+class LostLease(Exception):
+    """Another batch took the run over (this one was too slow): stop without writing."""
 
 
-def write_memberships(tenant_id: int, pairs: Iterable[tuple[str, graph.MemberRef]]) -> None:
-    """Memberships as (group id, member) pairs, written in one statement."""
-    now = timezone.now()
-    GroupMembership.objects.bulk_create(
-        [
-            GroupMembership(
-                tenant_id=tenant_id,
-                group_id=uuid.UUID(group_id),
-                member_id=uuid.UUID(member.id),
-                member_type=MemberType.GROUP if member.kind == "group" else MemberType.USER,
-                synced_at=now,
-            )
-            for group_id, member in pairs
-        ],
-        update_conflicts=True,
-        unique_fields=["tenant", "group_id", "member_id"],
-        update_fields=["member_type", "synced_at"],
-    )
-
-
-def _save_progress(run: SyncRun, **fields: Any) -> None:
+def _commit(run: SyncRun, **fields: Any) -> None:
+    """Save progress, provided this batch still holds the run; call it inside the batch's transaction."""
     for name, value in fields.items():
         setattr(run, name, value)
-    SyncRun.objects.filter(pk=run.pk).update(**fields)
+    if not SyncRun.objects.filter(pk=run.pk, fence=run.fence).update(**fields):
+        raise LostLease
 
 
-def _remove_unseen(run: SyncRun, since: datetime) -> None:
-    for model in (DirectoryUser, DirectoryGroup, GroupMembership):
-        model.objects.filter(tenant_id=run.tenant_id, synced_at__lt=since).delete()
+def _counted(run: SyncRun, changes: Changes, client: graph.GraphClient, **fields: Any) -> dict[str, Any]:
+    return {
+        "added": run.added + changes.added,
+        "updated": run.updated + changes.updated,
+        "removed": run.removed + changes.removed,
+        "requests": run.requests + client.take_request_count(),
+        **fields,
+    }
 
 
-def sync_domains(run: SyncRun, client: graph.GraphClient) -> None:
+def run_batch(run_id: int, fence: int) -> Next:
+    run, busy = _claim(run_id, fence)
+    if run is None:
+        return busy
+    client = graph.GraphClient(str(run.tenant.microsoft_tenant_id)) if run.tenant.microsoft_tenant_id else None
+    try:
+        if client is None:
+            raise SyncFailed("The organization is no longer connected to a Microsoft 365 tenant.")
+        finished = _advance(run, client)
+    except LostLease:
+        return STOP
+    except SyncFailed as failure:
+        _fail(run, failure)
+        return STOP
+    except graph.DeltaTokenExpired:
+        _restart_as_full(run, "Microsoft no longer knows the last delta token (it expires after about 7 days).")
+        return Next(fence=run.fence)
+    except graph.Throttled as exc:
+        return _back_off(run, exc, exc.retry_after, throttled=True)
+    except graph.TransientError as exc:
+        return _back_off(run, exc, 2 ** min(run.retries + 1, 8))
+    except graph.MicrosoftError as exc:
+        _fail(run, _explain(run, exc))
+        return STOP
+    if finished:
+        return STOP
+    SyncRun.objects.filter(pk=run.pk, fence=run.fence).update(lease_expires_at=None, retries=0)
+    # Slow down while Graph says this tenant's throttling budget is nearly spent.
+    slow = client.throttle_percentage is not None and client.throttle_percentage >= 80
+    return Next(fence=run.fence, countdown=_capped(1.0 + random.random()) if slow else 0.0)  # noqa: S311
+
+
+def _back_off(run: SyncRun, exc: graph.MicrosoftError, seconds: float, *, throttled: bool = False) -> Next:
+    retries = run.retries + 1
+    if retries > settings.SYNC_MAX_RETRIES:
+        _fail(run, _explain(run, exc))
+        return STOP
+    updated = SyncRun.objects.filter(pk=run.pk, fence=run.fence).update(
+        lease_expires_at=None, retries=retries, throttled=run.throttled + int(throttled)
+    )
+    if not updated:
+        return STOP
+    jitter = random.uniform(0, max(1.0, seconds) * 0.2)  # noqa: S311
+    return Next(fence=run.fence, countdown=_capped(seconds + jitter))
+
+
+def _restart_as_full(run: SyncRun, reason: str) -> None:
+    with transaction.atomic():
+        _commit(
+            run,
+            kind=SyncKind.FULL,
+            fallback_reason=reason,
+            step=SyncStep.DOMAINS,
+            cursor="",
+            lease_expires_at=None,
+            users_synced=0,
+            groups_synced=0,
+        )
+
+
+def _advance(run: SyncRun, client: graph.GraphClient) -> bool:
+    """One batch of work; True when the run is finished."""
+    if run.step == SyncStep.DOMAINS:
+        _start(run, client)
+        if run.kind == SyncKind.CERTAIN_USERS:
+            _certain_users(run, client)
+    pages = 0
+    while run.step in (SyncStep.USERS, SyncStep.GROUPS) and pages < settings.SYNC_PAGES_PER_BATCH:
+        _next_page(run, client)
+        pages += 1
+    if run.step == SyncStep.POLICY:
+        _finish(run, client)
+        return True
+    return False
+
+
+def _start(run: SyncRun, client: graph.GraphClient) -> None:
+    sync_settings = SyncSettings.objects.get_or_create(tenant=run.tenant)[0]
+    certain = sync_settings.mode == SyncMode.CERTAIN
+    if certain and run.trigger in (SyncTrigger.MANUAL, SyncTrigger.SCHEDULED):
+        raise SyncFailed(CERTAIN_USERS_REFUSED)
+    kind, fallback = run.kind, run.fallback_reason
+    if certain:
+        kind = SyncKind.CERTAIN_USERS
+    elif kind == SyncKind.CERTAIN_USERS:
+        kind = SyncKind.FULL
+    if kind == SyncKind.DELTA and not (sync_settings.users_delta_link and sync_settings.groups_delta_link):
+        kind, fallback = SyncKind.FULL, "No complete round to continue from."
     organization = client.organization()
     names = []
     for domain in organization.verified_domains:
-        name, _ = clean_text(domain.name, 255)
+        name = clean_text(domain.name, 255)[0]
         names.append(name)
         DirectoryDomain.objects.update_or_create(
             tenant_id=run.tenant_id,
@@ -165,171 +228,173 @@ def sync_domains(run: SyncRun, client: graph.GraphClient) -> None:
             defaults={"is_default": domain.is_default, "is_initial": domain.is_initial},
         )
     DirectoryDomain.objects.filter(tenant_id=run.tenant_id).exclude(name__in=names).delete()
-    _save_progress(run, domains_synced=len(names))
-
-
-def _delta_round(fetch, write) -> str | None:
-    """Follow one delta round page by page, writing each; returns the round's deltaLink."""
-    link: str | None = None
-    while True:
-        page = fetch(link)
-        write(page)
-        if page.delta_link or not page.next_link:
-            return page.delta_link
-        link = page.next_link
-
-
-def full_round(run: SyncRun, client: graph.GraphClient) -> None:
-    started = timezone.now()
-    _save_progress(run, step=SyncStep.USERS, users_total=client.count_users())
-
-    def write_user_page(page: graph.Page[graph.UserChange]) -> None:
-        written = write_users(run.tenant_id, [change.user for change in page.items if change.user])
-        _save_progress(run, users_synced=run.users_synced + written, requests=run.requests + 1)
-
-    def write_group_page(page: graph.Page[graph.GroupChange]) -> None:
-        changes = [change for change in page.items if change.group]
-        written = write_groups(run.tenant_id, [change.group for change in changes if change.group])
-        write_memberships(run.tenant_id, [(change.id, member) for change in changes for member in change.members_added])
-        _save_progress(run, groups_synced=run.groups_synced + written, requests=run.requests + 1)
-
-    users_link = _delta_round(lambda link: client.users_delta(link, page_size=PAGE_SIZE), write_user_page)
-    _save_progress(run, step=SyncStep.GROUPS)
-    groups_link = _delta_round(lambda link: client.groups_delta(link, page_size=PAGE_SIZE), write_group_page)
+    users_total = client.count_users() if kind == SyncKind.FULL else None
     with transaction.atomic():
-        _remove_unseen(run, started)
-        SyncSettings.objects.filter(tenant_id=run.tenant_id).update(
-            users_delta_link=users_link or "", groups_delta_link=groups_link or ""
+        _commit(
+            run,
+            kind=kind,
+            fallback_reason=fallback,
+            domains_synced=len(names),
+            users_total=users_total,
+            step=SyncStep.USERS,
+            cursor=sync_settings.users_delta_link if kind == SyncKind.DELTA else "",
+            round_started_at=timezone.now(),
+            requests=run.requests + client.take_request_count(),
         )
 
 
-def certain_users_round(run: SyncRun, client: graph.GraphClient) -> None:
-    """Exactly the chosen users and the groups they belong to."""
-    started = timezone.now()
+def _next_page(run: SyncRun, client: graph.GraphClient) -> None:
+    """Fetch the page at the run's position, write it and move the position on, in one transaction."""
+    delta = run.kind == SyncKind.DELTA
+    if run.step == SyncStep.USERS:
+        page = client.users_delta(run.cursor or None, page_size=settings.SYNC_PAGE_SIZE)
+        with transaction.atomic():
+            changes = apply_user_page(run.tenant_id, page)
+            fields: dict[str, Any] = {"users_synced": run.users_synced + changes.added + changes.updated}
+            if page.next_link:
+                fields["cursor"] = page.next_link
+            else:
+                groups_link = SyncSettings.objects.get(tenant_id=run.tenant_id).groups_delta_link if delta else ""
+                fields.update(step=SyncStep.GROUPS, cursor=groups_link, pending_users_delta_link=page.delta_link or "")
+            _commit(run, **_counted(run, changes, client, pages=run.pages + 1, **fields))
+        return
+    group_page = client.groups_delta(run.cursor or None, page_size=settings.SYNC_PAGE_SIZE)
+    with transaction.atomic():
+        changes = apply_group_page(run.tenant_id, group_page)
+        fields = {"groups_synced": run.groups_synced + changes.added + changes.updated}
+        if group_page.next_link:
+            fields["cursor"] = group_page.next_link
+        else:
+            fields.update(step=SyncStep.POLICY, cursor="", pending_groups_delta_link=group_page.delta_link or "")
+        _commit(run, **_counted(run, changes, client, pages=run.pages + 1, **fields))
+
+
+def _certain_users(run: SyncRun, client: graph.GraphClient) -> None:
+    """Exactly the chosen users (at most 100) and the groups they belong to, in this one batch."""
     chosen = list(SelectedUser.objects.filter(tenant_id=run.tenant_id))
-    _save_progress(run, step=SyncStep.USERS, users_total=len(chosen))
-    groups: dict[str, graph.DirectoryGroup] = {}
-    memberships: list[tuple[str, graph.MemberRef]] = []
+    users, groups, memberships = [], {}, []
     for selected in chosen:
         user = client.user(str(selected.microsoft_id))
         if user is None:
             continue  # deleted in Microsoft 365 since it was chosen: removed below
-        write_users(run.tenant_id, [user])
+        users.append(user)
         for group in client.iter_member_of_groups(user.id):
             groups[group.id] = group
             memberships.append((group.id, graph.MemberRef(id=user.id, kind="user")))
-        _save_progress(run, users_synced=run.users_synced + 1)
-    _save_progress(run, step=SyncStep.GROUPS, groups_total=len(groups))
-    write_groups(run.tenant_id, groups.values())
-    write_memberships(run.tenant_id, memberships)
     with transaction.atomic():
-        _save_progress(run, groups_synced=len(groups))
-        _remove_unseen(run, started)
+        changes = write_users(run.tenant_id, users)
+        changes += write_groups(run.tenant_id, groups.values())
+        write_memberships(run.tenant_id, memberships)
+        assert run.round_started_at is not None
+        changes.removed += remove_unseen(run.tenant_id, run.round_started_at)
+        _commit(
+            run,
+            **_counted(
+                run,
+                changes,
+                client,
+                users_total=len(chosen),
+                users_synced=len(users),
+                groups_total=len(groups),
+                groups_synced=len(groups),
+                step=SyncStep.POLICY,
+            ),
+        )
 
 
-def _enable_policy(run: SyncRun) -> None:
-    _save_progress(run, step=SyncStep.POLICY)
-    account = ServiceAccount.objects.filter(service_id=run.service_id).select_related("auto_enable_policy").first()
-    if account and account.auto_enable_policy:
-        tenant_services.set_policy_enabled(policy=account.auto_enable_policy, enabled=True, actor=None)
-        _save_progress(run, policy_enabled_at=timezone.now())
-
-
-def _finish(run: SyncRun) -> None:
+def _finish(run: SyncRun, client: graph.GraphClient) -> None:
     now = timezone.now()
     with transaction.atomic():
-        _save_progress(run, step=SyncStep.DONE, status=SyncStatus.SUCCEEDED, finished_at=now)
-        ProtectedService.objects.filter(sync_runs=run).update(
-            status=ServiceStatus.PROTECTED, last_synced_at=now, last_error=""
+        removed = 0
+        if run.kind == SyncKind.FULL:
+            assert run.round_started_at is not None
+            removed = remove_unseen(run.tenant_id, run.round_started_at)
+        if run.kind in (SyncKind.FULL, SyncKind.DELTA):
+            SyncSettings.objects.filter(tenant_id=run.tenant_id).update(
+                users_delta_link=run.pending_users_delta_link, groups_delta_link=run.pending_groups_delta_link
+            )
+        _commit(
+            run,
+            removed=run.removed + removed,
+            step=SyncStep.DONE,
+            status=SyncStatus.SUCCEEDED,
+            finished_at=now,
+            lease_expires_at=None,
+            pending_users_delta_link="",
+            pending_groups_delta_link="",
         )
+        if run.service_id is not None:
+            _enable_chosen_policy(run, now)
+            ProtectedService.objects.filter(pk=run.service_id, service_account__isnull=False).exclude(
+                status=ServiceStatus.ACCESS_TOKEN_INVALID
+            ).update(status=ServiceStatus.PROTECTED, last_error="")
         ProtectedService.objects.filter(tenant_id=run.tenant_id, status=ServiceStatus.PROTECTED).update(
             last_synced_at=now
         )
+        if run.trigger == SyncTrigger.RECREATE:
+            record_connection_restored(tenant=run.tenant)
         record_event(
             Action.SYNC_SUCCEEDED,
             actor=None,
             tenant=run.tenant,
-            target=run.service.get_kind_display() if run.service else "",
-            details={"run": str(run.public_id), "users": run.users_synced, "groups": run.groups_synced},
+            target=run.service.get_kind_display() if run.service else run.tenant.name,
+            details={
+                "run": str(run.public_id),
+                "kind": run.kind,
+                "trigger": run.trigger,
+                "added": run.added,
+                "updated": run.updated,
+                "removed": run.removed,
+            },
         )
+    record_credential_accepted()
+
+
+def _enable_chosen_policy(run: SyncRun, now) -> None:
+    account = ServiceAccount.objects.filter(service_id=run.service_id).select_related("auto_enable_policy").first()
+    if run.trigger == SyncTrigger.GRANT and account and account.auto_enable_policy:
+        tenant_services.set_policy_enabled(policy=account.auto_enable_policy, enabled=True, actor=None)
+        _commit(run, policy_enabled_at=now)
 
 
 def _fail(run: SyncRun, failure: SyncFailed) -> None:
     with transaction.atomic():
-        _save_progress(
-            run,
+        updated = SyncRun.objects.filter(pk=run.pk, fence=run.fence).update(
             status=SyncStatus.FAILED,
             finished_at=timezone.now(),
+            lease_expires_at=None,
             error=failure.message,
             error_detail=failure.detail[:5000],
         )
-        ProtectedService.objects.filter(sync_runs=run).update(status=ServiceStatus.FAILED, last_error=failure.message)
+        if not updated:
+            return
+        if run.trigger in (SyncTrigger.GRANT, SyncTrigger.RECREATE) and run.service_id is not None:
+            ProtectedService.objects.filter(pk=run.service_id).exclude(
+                status=ServiceStatus.ACCESS_TOKEN_INVALID
+            ).update(status=ServiceStatus.FAILED, last_error=failure.message)
         record_event(
             Action.SYNC_FAILED,
             actor=None,
             tenant=run.tenant,
-            target=run.service.get_kind_display() if run.service else "",
+            target=run.service.get_kind_display() if run.service else run.tenant.name,
             details={"run": str(run.public_id), "step": run.step, "error": failure.message},
         )
 
 
-def _explain(exc: graph.MicrosoftError, step: str) -> SyncFailed:
-    where = SyncStep(step).label.lower()
+def _explain(run: SyncRun, exc: graph.MicrosoftError) -> SyncFailed:
+    step = SyncStep(run.step).label
     if isinstance(exc, graph.AppCredentialInvalid):
         record_credential_rejected(error_code=f"AADSTS{exc.code}", description=exc.message)
         return SyncFailed(
-            f"{SyncStep(step).label} failed: the service is temporarily unavailable and the service team has "
-            "been alerted. Nothing in your Microsoft 365 tenant needs to change.",
+            f"{step} failed: the service is temporarily unavailable and the service team has been alerted. "
+            "Nothing in your Microsoft 365 tenant needs to change.",
             repr(exc),
         )
     if isinstance(exc, graph.ConsentRevoked):
+        record_connection_broken(tenant=run.tenant, reason=CONSENT_BROKEN, error_code=str(exc.code or ""))
+        return SyncFailed(f"{step} failed: {CONSENT_BROKEN}", repr(exc))
+    if isinstance(exc, graph.TransientError):
         return SyncFailed(
-            f"{SyncStep(step).label} failed: Microsoft no longer lets casportal read your directory "
-            "(the permissions were withdrawn or the application was disabled in Microsoft Entra). "
-            "Grant access again.",
-            repr(exc),
+            f"{step} failed: Microsoft 365 stayed too busy to answer, even after waiting. Try again later.", repr(exc)
         )
-    if isinstance(exc, graph.Throttled | graph.TransientError):
-        return SyncFailed(
-            f"{SyncStep(step).label} failed: Microsoft 365 was too busy to answer while {where}. Try again "
-            "in a few minutes.",
-            repr(exc),
-        )
-    return SyncFailed(f"{SyncStep(step).label} failed: Microsoft 365 answered with an error ({exc}).", repr(exc))
-
-
-def run_sync(run_id: int) -> None:
-    """Run one sync from start to end; a redelivered run that already ended does nothing."""
-    with transaction.atomic():
-        run = SyncRun.objects.select_for_update(of=("self",)).select_related("tenant", "service").get(pk=run_id)
-        if run.status in (SyncStatus.SUCCEEDED, SyncStatus.FAILED):
-            return
-        restarted = run.status == SyncStatus.RUNNING
-        SyncRun.objects.filter(pk=run.pk).update(
-            status=SyncStatus.RUNNING,
-            started_at=run.started_at or timezone.now(),
-            users_synced=0,
-            groups_synced=0,
-            requests=0,
-        )
-    run.refresh_from_db()
-    if restarted:
-        logger.info("Sync run %s was interrupted; starting it again", run.public_id)
-    microsoft_tenant_id = run.tenant.microsoft_tenant_id
-    if microsoft_tenant_id is None:
-        _fail(run, SyncFailed("The organization is not connected to a Microsoft 365 tenant."))
-        return
-    client = graph.GraphClient(str(microsoft_tenant_id))
-    try:
-        sync_domains(run, client)
-        if run.kind == SyncKind.CERTAIN_USERS:
-            certain_users_round(run, client)
-        else:
-            full_round(run, client)
-        record_credential_accepted()
-        _enable_policy(run)
-    except graph.MicrosoftError as exc:
-        logger.warning("Sync run %s failed at %s: %r", run.public_id, run.step, exc)
-        _fail(run, _explain(exc, run.step))
-        return
-    _finish(run)
+    return SyncFailed(f"{step} failed: Microsoft 365 answered with an error ({exc.message}).", repr(exc))

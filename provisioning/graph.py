@@ -148,7 +148,15 @@ class GraphClient:
     fresh_token: bool = False
     token_provider: Callable[..., AppToken] = acquire_app_token
     session: MicrosoftSession = field(default_factory=MicrosoftSession)
+    # The last answer's x-ms-throttle-limit-percentage: how much of the tenant's budget is spent.
+    throttle_percentage: float | None = field(default=None, init=False)
     _token: AppToken | None = field(default=None, init=False, repr=False)
+    _requests: int = field(default=0, init=False, repr=False)
+
+    def take_request_count(self) -> int:
+        """Requests sent since the last call (for a sync run's statistics)."""
+        count, self._requests = self._requests, 0
+        return count
 
     # Reads.
 
@@ -291,6 +299,8 @@ class GraphClient:
                 )
             except requests.RequestException as exc:
                 raise TransientError(f"Microsoft Graph unreachable: {exc.__class__.__name__}") from exc
+            self._requests += 1
+            self.throttle_percentage = _float_header(response, "x-ms-throttle-limit-percentage")
             if response.status_code == 401 and attempt == 0:
                 continue  # the cached token may be stale: once more with a fresh one
             return _parse(response)
@@ -300,6 +310,14 @@ class GraphClient:
         if fresh or self._token is None:
             self._token = self.token_provider(self.tenant_id, fresh=fresh or self.fresh_token)
         return self._token.access_token
+
+
+def _float_header(response: requests.Response, name: str) -> float | None:
+    # https://learn.microsoft.com/graph/throttling-limits (sent from 0.8 of the limit on)
+    try:
+        return float(response.headers[name])
+    except (KeyError, ValueError):
+        return None
 
 
 def _quote(value: str) -> str:

@@ -315,7 +315,9 @@ def _call(operation: Callable[[], T]) -> T:
 
 
 def _aadsts_codes(result: Mapping[str, Any]) -> set[int]:
-    codes = {int(code) for code in result.get("error_codes") or []}
+    # From a browser callback `error_codes` is whatever the query string says: keep only numbers.
+    raw = result.get("error_codes") or []
+    codes = {int(code) for code in (raw if isinstance(raw, list | tuple) else [raw]) if str(code).isdigit()}
     codes.update(int(code) for code in re.findall(r"AADSTS(\d+)", str(result.get("error_description", ""))))
     return codes
 

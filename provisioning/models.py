@@ -23,6 +23,10 @@ class SyncSettings(models.Model):
     # Where the next delta round continues; stored only after a round is completely written.
     users_delta_link = models.TextField(blank=True)
     groups_delta_link = models.TextField(blank=True)
+    daily_sync_time = models.TimeField(
+        null=True, blank=True, help_text="UTC; empty: the default of the organization's region."
+    )
+    last_scheduled_on = models.DateField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -157,7 +161,16 @@ class SyncStep(models.TextChoices):
     DONE = "done", "Done"
 
 
+ACTIVE_SYNC_STATUSES = ("queued", "running")
+
+
 class SyncRun(models.Model):
+    """One synchronization, carried out by a chain of short tasks; each continues from `cursor`.
+
+    `fence` is bumped by every batch that claims the run, so a duplicate or stale delivery of a task finds
+    a different fence and does nothing; `lease_expires_at` tells a batch that died from one still running.
+    """
+
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sync_runs")
     service = models.ForeignKey(
@@ -174,6 +187,19 @@ class SyncRun(models.Model):
     memberships_synced = models.PositiveIntegerField(default=0)
     domains_synced = models.PositiveIntegerField(default=0)
     requests = models.PositiveIntegerField(default=0)
+    pages = models.PositiveIntegerField(default=0)
+    throttled = models.PositiveIntegerField(default=0)
+    added = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    removed = models.PositiveIntegerField(default=0)
+    fallback_reason = models.CharField(max_length=200, blank=True, help_text="Why a delta round became a full round.")
+    fence = models.PositiveIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    cursor = models.TextField(blank=True, help_text="The nextLink the next batch continues from.")
+    retries = models.PositiveSmallIntegerField(default=0, help_text="Consecutive throttled or failed batches.")
+    round_started_at = models.DateTimeField(null=True, blank=True)
+    pending_users_delta_link = models.TextField(blank=True)
+    pending_groups_delta_link = models.TextField(blank=True)
     policy_enabled_at = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -184,6 +210,11 @@ class SyncRun(models.Model):
     class Meta:
         ordering = ["-queued_at"]
         indexes = [models.Index(fields=["tenant", "-queued_at"], name="syncrun_tenant_time")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant"], condition=Q(status__in=ACTIVE_SYNC_STATUSES), name="syncrun_one_active_per_tenant"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} sync of {self.tenant} ({self.status})"
@@ -270,6 +301,28 @@ class GroupMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} in {self.group_id}"
+
+
+class ConnectionIncident(models.Model):
+    """A period during which the customer's consent is broken; its admins are emailed once per incident."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="connection_incidents")
+    opened_at = models.DateTimeField(auto_now_add=True)
+    reason = models.TextField()
+    error_code = models.CharField(max_length=64, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant"], condition=Q(closed_at__isnull=True), name="incident_one_open_per_tenant"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant}: {self.reason[:60]}"
 
 
 class CredentialStatus(models.TextChoices):

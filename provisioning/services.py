@@ -24,11 +24,25 @@ from audit.models import Action
 from audit.services import record_event
 from provisioning import graph, identity
 from provisioning.credential import record_credential_accepted, record_credential_rejected
+from provisioning.directory_sync import CERTAIN_USERS_REFUSED
+from provisioning.health import (
+    CONSENT_BROKEN,
+    open_incident,
+    probe_connection,
+    record_connection_broken,
+    send_invalid_token_email,
+)
 from provisioning.models import (
+    ACTIVE_SYNC_STATUSES,
     IN_FLIGHT_STEPS,
     MAX_SELECTED_USERS,
+    ConnectionIncident,
+    DirectoryDomain,
+    DirectoryGroup,
+    DirectoryUser,
     GrantAttempt,
     GrantStep,
+    GroupMembership,
     SelectedUser,
     ServiceAccount,
     SyncKind,
@@ -469,10 +483,7 @@ def _verify_grant_access(attempt_id: int, user) -> GrantOutcome:
     assert attempt.microsoft_tenant_id is not None and attempt.access_deadline is not None
     try:
         # Fresh tokens every try: a cached one from before the permissions were active would keep failing.
-        client = graph.GraphClient(
-            str(attempt.microsoft_tenant_id),
-            token_provider=lambda tenant_id, fresh=False: identity.acquire_app_token(tenant_id, fresh=True),
-        )
+        client = graph.GraphClient(str(attempt.microsoft_tenant_id), fresh_token=True)
         organization = client.organization()
         if not attempt.admin_has_role_claims:
             members = client.directory_role_member_ids(identity.GLOBAL_ADMINISTRATOR)
@@ -550,14 +561,15 @@ def _bind_service(attempt: GrantAttempt, actor, organization_id: str) -> None:
                 target=service.get_kind_display(),
                 details={"authorized_account": attempt.admin_upn, "attempt": str(attempt.public_id)},
             )
-            certain = settings_row.mode == SyncMode.CERTAIN
-            locked.step = GrantStep.CHOOSING_USERS if certain else GrantStep.PROVISIONING
+            # Certain users are chosen before the first sync; a recreated grant syncs the list it has.
+            choose_first = settings_row.mode == SyncMode.CERTAIN and not attempt.is_recreate
+            locked.step = GrantStep.CHOOSING_USERS if choose_first else GrantStep.PROVISIONING
             locked.finished_at = now
             locked.save(update_fields=["step", "finished_at"])
-            if not certain:
-                queue_sync(
+            if not choose_first:
+                request_sync(
                     service=service,
-                    kind=SyncKind.FULL,
+                    kind=SyncKind.DELTA if settings_row.users_delta_link else SyncKind.FULL,
                     trigger=SyncTrigger.RECREATE if attempt.is_recreate else SyncTrigger.GRANT,
                     actor=actor,
                 )
@@ -574,11 +586,25 @@ class GrantRefusedLater(Exception):
     """A rule found broken at the moment of binding (a concurrent grant elsewhere)."""
 
 
-def queue_sync(*, service: ProtectedService, kind: str, trigger: str, actor) -> SyncRun:
-    """Record a run and queue its task once the transaction commits."""
-    from provisioning.tasks import provision_directory
+class SyncRefused(Exception):
+    """A synchronization that the rules do not allow; the message explains the rule."""
 
-    run = SyncRun.objects.create(tenant=service.tenant, service=service, kind=kind, trigger=trigger)
+
+@dataclass(frozen=True)
+class SyncRequest:
+    run: SyncRun
+    folded: bool  # a sync of the organization was already under way: this request joined it
+
+
+def request_sync(*, service: ProtectedService, kind: str, trigger: str, actor, countdown: float = 0) -> SyncRequest:
+    """Queue a sync of the organization's directory, or join the one under way (one per organization)."""
+    from provisioning.tasks import sync_batch
+
+    Tenant.objects.select_for_update().get(pk=service.tenant_id)
+    active = SyncRun.objects.filter(tenant_id=service.tenant_id, status__in=ACTIVE_SYNC_STATUSES).first()
+    if active is not None:
+        return SyncRequest(run=active, folded=True)
+    run = SyncRun.objects.create(tenant_id=service.tenant_id, service=service, kind=kind, trigger=trigger)
     record_event(
         Action.SYNC_QUEUED,
         actor=actor,
@@ -586,12 +612,116 @@ def queue_sync(*, service: ProtectedService, kind: str, trigger: str, actor) -> 
         target=service.get_kind_display(),
         details={"run": str(run.public_id), "kind": kind, "trigger": trigger},
     )
-    transaction.on_commit(lambda: provision_directory.delay(run.pk))
-    return run
+    transaction.on_commit(lambda: sync_batch.apply_async((run.pk, run.fence), countdown=countdown))
+    return SyncRequest(run=run, folded=False)
 
 
-def latest_run(service: ProtectedService) -> SyncRun | None:
-    return SyncRun.objects.filter(service=service).order_by("-queued_at", "-pk").first()
+def latest_run(tenant: Tenant) -> SyncRun | None:
+    """The organization's directory is one, shared by its services: so is its latest run."""
+    return SyncRun.objects.filter(tenant=tenant).order_by("-queued_at", "-pk").first()
+
+
+def _connected_service(tenant: Tenant) -> ProtectedService:
+    service = (
+        ProtectedService.objects.filter(tenant=tenant, service_account__isnull=False)
+        .exclude(status=ServiceStatus.ACCESS_TOKEN_INVALID)
+        .order_by("kind")
+        .first()
+    )
+    if service is None:
+        if ProtectedService.objects.filter(tenant=tenant, status=ServiceStatus.ACCESS_TOKEN_INVALID).exists():
+            raise SyncRefused("The access token is invalid: use Recreate Access Token first.")
+        raise SyncRefused("No Microsoft 365 service of this organization has been granted access yet.")
+    return service
+
+
+@transaction.atomic
+def sync_now(*, tenant: Tenant, actor) -> SyncRequest:
+    """Sync now (all-users mode only): a delta round, or a full one when there is none to continue."""
+    if sync_settings_for(tenant).mode == SyncMode.CERTAIN:
+        raise SyncRefused(CERTAIN_USERS_REFUSED)
+    return request_sync(
+        service=_connected_service(tenant), kind=SyncKind.DELTA, trigger=SyncTrigger.MANUAL, actor=actor
+    )
+
+
+@transaction.atomic
+def extend_to_all_users(*, tenant: Tenant, actor) -> SyncRequest:
+    """Certain users → all users and groups, for every Microsoft 365 service at once, without a new grant."""
+    settings_row = SyncSettings.objects.select_for_update().get_or_create(tenant=tenant)[0]
+    if settings_row.mode != SyncMode.CERTAIN:
+        raise SyncRefused("This organization already synchronizes all users and groups.")
+    service = _connected_service(tenant)
+    if SyncRun.objects.filter(tenant=tenant, status__in=ACTIVE_SYNC_STATUSES).exists():
+        raise SyncRefused("A synchronization is running; extend to all users when it has finished.")
+    chosen = list(SelectedUser.objects.filter(tenant=tenant).values_list("user_principal_name", flat=True))
+    SelectedUser.objects.filter(tenant=tenant).delete()
+    settings_row.mode = SyncMode.ALL
+    settings_row.users_delta_link = settings_row.groups_delta_link = ""
+    settings_row.save(update_fields=["mode", "users_delta_link", "groups_delta_link", "updated_at"])
+    record_event(
+        Action.SYNC_MODE_EXTENDED,
+        actor=actor,
+        tenant=tenant,
+        target=tenant.name,
+        details={"previously_chosen_users": chosen},
+    )
+    return request_sync(service=service, kind=SyncKind.FULL, trigger=SyncTrigger.EXTEND, actor=actor)
+
+
+@transaction.atomic
+def remove_service(*, service: ProtectedService, actor) -> bool:
+    """Delete the service account; with the last one, unbind the Microsoft tenant and delete the directory.
+
+    Returns whether it was the last. Policies stay (they are the organization's configuration).
+    """
+    tenant = Tenant.objects.select_for_update().get(pk=service.tenant_id)
+    service = ProtectedService.objects.select_for_update().get(pk=service.pk)
+    if not ServiceAccount.objects.filter(service=service).exists():
+        raise SyncRefused(f"{service.get_kind_display()} has no access grant to remove.")
+    ServiceAccount.objects.filter(service=service).delete()
+    GrantAttempt.objects.filter(service=service, step__in=IN_FLIGHT_STEPS).update(
+        step=GrantStep.CANCELLED, state_hash=None, finished_at=timezone.now()
+    )
+    service.status = ServiceStatus.NOT_GRANTED
+    service.authorized_account = ""
+    service.granted_at = service.last_synced_at = None
+    service.last_error = ""
+    service.save(update_fields=["status", "authorized_account", "granted_at", "last_synced_at", "last_error"])
+    record_event(Action.SERVICE_REMOVED, actor=actor, tenant=tenant, target=service.get_kind_display())
+    last = not ServiceAccount.objects.filter(tenant=tenant).exists()
+    if last:
+        SyncRun.objects.filter(tenant=tenant, status__in=ACTIVE_SYNC_STATUSES).update(
+            status=SyncStatus.FAILED, finished_at=timezone.now(), error="Access was removed.", lease_expires_at=None
+        )
+        for model in (GroupMembership, DirectoryUser, DirectoryGroup, DirectoryDomain, SelectedUser):
+            model.objects.filter(tenant=tenant).delete()
+        SyncSettings.objects.filter(tenant=tenant).update(users_delta_link="", groups_delta_link="")
+        ConnectionIncident.objects.filter(tenant=tenant, closed_at__isnull=True).update(closed_at=timezone.now())
+        unbound = tenant.microsoft_tenant_id
+        tenant.microsoft_tenant_id = None
+        tenant.save(update_fields=["microsoft_tenant_id"])
+        record_event(Action.MICROSOFT_TENANT_UNBOUND, actor=actor, tenant=tenant, target=str(unbound))
+    return last
+
+
+@transaction.atomic
+def mark_access_token_invalid(*, tenant: Tenant, actor, reason: str) -> None:
+    if not ServiceAccount.objects.filter(tenant=tenant).exists():
+        raise SyncRefused("This organization has no Microsoft 365 service with access.")
+    record_connection_broken(tenant=tenant, reason=CONSENT_BROKEN, error_code="support", actor=actor)
+
+
+def resend_invalid_token_email(*, tenant: Tenant, actor) -> int:
+    incident = open_incident(tenant)
+    if incident is None:
+        raise SyncRefused("The access token of this organization is not invalid.")
+    return send_invalid_token_email(incident.pk)
+
+
+def check_connection_now(*, tenant: Tenant, actor) -> str:
+    """Probe the connection at once (as the hourly health probe does); returns what it found."""
+    return probe_connection(tenant.pk)
 
 
 # Certain-users mode: the chosen users.
@@ -624,13 +754,23 @@ def add_selected_users(*, tenant: Tenant, users: list[graph.DirectoryUser], acto
     )
     for row in added:
         record_event(Action.SELECTED_USER_ADDED, actor=actor, tenant=tenant, target=row.user_principal_name)
+    if added:
+        _sync_edited_list(tenant, actor)
     return added
+
+
+def _sync_edited_list(tenant: Tenant, actor) -> None:
+    """Once the first synchronization is done, each change of the chosen users is synchronized at once."""
+    service = ProtectedService.objects.filter(tenant=tenant, status=ServiceStatus.PROTECTED).order_by("kind").first()
+    if service is not None:
+        request_sync(service=service, kind=SyncKind.CERTAIN_USERS, trigger=SyncTrigger.LIST_EDIT, actor=actor)
 
 
 @transaction.atomic
 def remove_selected_user(*, selected: SelectedUser, actor) -> None:
     selected.delete()
     record_event(Action.SELECTED_USER_REMOVED, actor=actor, tenant=selected.tenant, target=selected.user_principal_name)
+    _sync_edited_list(selected.tenant, actor)
 
 
 @transaction.atomic
@@ -642,11 +782,8 @@ def start_selected_users_sync(*, service: ProtectedService, actor) -> SyncRun:
         raise SelectionError(f"{service.get_kind_display()} has no access grant yet.")
     if not SelectedUser.objects.filter(tenant=service.tenant).exists():
         raise SelectionError("Choose at least one user to synchronize.")
-    run = latest_run(service)
-    if run is not None and run.status in (SyncStatus.QUEUED, SyncStatus.RUNNING):
-        return run
     GrantAttempt.objects.filter(service=service, step=GrantStep.CHOOSING_USERS).update(step=GrantStep.PROVISIONING)
-    return queue_sync(service=service, kind=SyncKind.CERTAIN_USERS, trigger=SyncTrigger.GRANT, actor=actor)
+    return request_sync(service=service, kind=SyncKind.CERTAIN_USERS, trigger=SyncTrigger.GRANT, actor=actor).run
 
 
 @transaction.atomic
@@ -657,9 +794,9 @@ def retry_provisioning(*, service: ProtectedService, actor) -> SyncRun:
     certain = sync_settings_for(service.tenant).mode == SyncMode.CERTAIN
     service.status = ServiceStatus.PROVISIONING
     service.save(update_fields=["status"])
-    return queue_sync(
+    return request_sync(
         service=service,
         kind=SyncKind.CERTAIN_USERS if certain else SyncKind.FULL,
         trigger=SyncTrigger.GRANT,
         actor=actor,
-    )
+    ).run

@@ -4,12 +4,16 @@ from contextlib import suppress
 
 from celery import shared_task
 
-from provisioning import directory_sync, services
+from provisioning import directory_sync, health, schedule, services
+from provisioning.models import ServiceAccount
 
 
-@shared_task(name="provisioning.provision_directory")
-def provision_directory(sync_run_id: int) -> None:
-    directory_sync.run_sync(sync_run_id)
+@shared_task(name="provisioning.sync_batch")
+def sync_batch(sync_run_id: int, fence: int) -> None:
+    """One batch of a sync run; queues the next batch (or itself, later, when throttled)."""
+    after = directory_sync.run_batch(sync_run_id, fence)
+    if after.fence is not None:
+        sync_batch.apply_async((sync_run_id, after.fence), countdown=after.countdown)
 
 
 @shared_task(name="provisioning.check_grant_access")
@@ -17,3 +21,22 @@ def check_grant_access(attempt_id: int) -> None:
     """One more try at proving access after consent; requeues itself while Microsoft is still activating it."""
     with suppress(services.GrantRefused):  # recorded on the attempt, which the admin's page shows
         services.check_grant_access(attempt_id=attempt_id)
+
+
+@shared_task(name="provisioning.dispatch_scheduled_syncs")
+def dispatch_scheduled_syncs() -> int:
+    return schedule.dispatch_due_syncs()
+
+
+@shared_task(name="provisioning.probe_connections")
+def probe_connections() -> int:
+    """Queue a health probe for every connected organization, so a revoked consent is found between syncs."""
+    tenant_ids = set(ServiceAccount.objects.values_list("tenant_id", flat=True))
+    for tenant_id in tenant_ids:
+        probe_connection.delay(tenant_id)
+    return len(tenant_ids)
+
+
+@shared_task(name="provisioning.probe_connection")
+def probe_connection(tenant_id: int) -> str:
+    return health.probe_connection(tenant_id)

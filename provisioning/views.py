@@ -5,6 +5,8 @@ from itertools import islice
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -12,10 +14,23 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from provisioning import graph, services
 from provisioning.forms import AddFromGroupForm, AddUserForm, GrantForm, GroupSearchForm
-from provisioning.models import MAX_SELECTED_USERS, GrantAttempt, GrantStep, SelectedUser, ServiceAccount, SyncMode
+from provisioning.history import history_chart
+from provisioning.models import (
+    MAX_SELECTED_USERS,
+    DirectoryGroup,
+    DirectoryUser,
+    GrantAttempt,
+    GrantStep,
+    GroupMembership,
+    SelectedUser,
+    ServiceAccount,
+    SyncMode,
+    SyncRun,
+)
 from provisioning.progress import SUCCESS_SENTENCE, describe_progress
-from tenants.models import ProtectedService, ServiceStatus
+from tenants.models import ProtectedService, ServiceKind, ServiceStatus
 from tenants.scoping import OrganizationRequest, organization_view, scoped_get_or_404
+from tenants.views import services_in_catalog_order
 
 
 def _service(request: OrganizationRequest, service_kind: str) -> ProtectedService:
@@ -146,6 +161,21 @@ def _redirect(request: HttpRequest, name: str, service: ProtectedService) -> Htt
         response["HX-Redirect"] = url
         return response
     return redirect(url)
+
+
+@organization_view
+@require_GET
+def service_status(request: OrganizationRequest) -> HttpResponse:
+    """Dashboard > Service Status: one row per protected service, and the organization's synchronization."""
+    return render(
+        request,
+        "tenants/service_status.html",
+        {
+            "services": services_in_catalog_order(request.tenant),
+            "sync_settings": services.sync_settings_for(request.tenant),
+            "last_run": services.latest_run(request.tenant),
+        },
+    )
 
 
 # Certain users: the picker.
@@ -342,7 +372,7 @@ def selected_users_start(request: OrganizationRequest, service_kind: str) -> Htt
 @require_GET
 def sync_progress(request: OrganizationRequest, service_kind: str) -> HttpResponse:
     service = _service(request, service_kind)
-    run = services.latest_run(service)
+    run = services.latest_run(service.tenant)
     account = ServiceAccount.objects.filter(service=service).select_related("auto_enable_policy").first()
     policy = account.auto_enable_policy if account else None
     context = {
@@ -366,3 +396,100 @@ def sync_retry(request: OrganizationRequest, service_kind: str) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("service_status", org_slug=request.tenant.slug)
     return redirect("sync_progress", org_slug=request.tenant.slug, service_kind=service.kind)
+
+
+# After the grant: Sync now, Extend to all users, Remove.
+
+
+@organization_view
+@require_POST
+def sync_now(request: OrganizationRequest) -> HttpResponse:
+    try:
+        result = services.sync_now(tenant=request.tenant, actor=request.user)
+    except services.SyncRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        if result.folded:
+            messages.info(request, "A synchronization is already running; your request is part of it.")
+        else:
+            messages.success(request, "Synchronization started.")
+    return redirect("service_status", org_slug=request.tenant.slug)
+
+
+@organization_view
+@require_http_methods(["GET", "POST"])
+def extend_to_all_users(request: OrganizationRequest) -> HttpResponse:
+    if request.method == "GET":
+        return render(request, "provisioning/extend_confirm.html")
+    try:
+        services.extend_to_all_users(tenant=request.tenant, actor=request.user)
+    except services.SyncRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("service_status", org_slug=request.tenant.slug)
+    messages.success(request, "All users and groups of your organization are now synchronized, for every service.")
+    return redirect("sync_progress", org_slug=request.tenant.slug, service_kind=ServiceKind.EXCHANGE_ONLINE)
+
+
+@organization_view
+@require_http_methods(["GET", "POST"])
+def service_remove(request: OrganizationRequest, service_kind: str) -> HttpResponse:
+    service = _service(request, service_kind)
+    if not hasattr(service, "service_account"):
+        messages.info(request, f"{service.get_kind_display()} has no access grant to remove.")
+        return redirect("service_status", org_slug=request.tenant.slug)
+    if request.method == "GET":
+        return render(request, "provisioning/remove_confirm.html", {"service": service})
+    last = services.remove_service(service=service, actor=request.user)
+    return render(request, "provisioning/removed.html", {"service": service, "last": last})
+
+
+# The synchronized directory and the sync history, read-only.
+
+DIRECTORY_PAGE_SIZE = 50
+
+
+@organization_view
+@require_GET
+def directory_users(request: OrganizationRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:100]
+    users = DirectoryUser.objects.filter(tenant=request.tenant)
+    if query:
+        users = users.filter(Q(user_principal_name__icontains=query) | Q(display_name__icontains=query))
+    page = Paginator(users.order_by("user_principal_name", "pk"), DIRECTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "provisioning/directory_users.html", {"page": page, "query": query})
+
+
+@organization_view
+@require_GET
+def directory_groups(request: OrganizationRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:100]
+    groups = DirectoryGroup.objects.filter(tenant=request.tenant)
+    if query:
+        groups = groups.filter(display_name__icontains=query)
+    page = Paginator(groups.order_by("display_name", "pk"), DIRECTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "provisioning/directory_groups.html", {"page": page, "query": query})
+
+
+@organization_view
+@require_GET
+def directory_group(request: OrganizationRequest, group_id: str) -> HttpResponse:
+    group = scoped_get_or_404(request, DirectoryGroup, microsoft_id=group_id)
+    member_ids = GroupMembership.objects.filter(tenant=request.tenant, group_id=group.microsoft_id)
+    users = DirectoryUser.objects.filter(
+        tenant=request.tenant, microsoft_id__in=member_ids.values("member_id")
+    ).order_by("user_principal_name", "pk")
+    page = Paginator(users, DIRECTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    subgroups = DirectoryGroup.objects.filter(
+        tenant=request.tenant, microsoft_id__in=member_ids.values("member_id")
+    ).order_by("display_name")[:DIRECTORY_PAGE_SIZE]
+    return render(request, "provisioning/directory_group.html", {"group": group, "page": page, "subgroups": subgroups})
+
+
+SYNC_HISTORY_SHOWN = 30
+
+
+@organization_view
+@require_GET
+def sync_history(request: OrganizationRequest) -> HttpResponse:
+    runs = list(SyncRun.objects.filter(tenant=request.tenant).select_related("service")[:SYNC_HISTORY_SHOWN])
+    return render(request, "provisioning/sync_history.html", {"runs": runs, "chart": history_chart(runs)})

@@ -8,7 +8,8 @@ from django.db.models import Q
 class Region(models.TextChoices):
     """Data-centre regions; the daily synchronization runs in the region's night."""
 
-    NORTH_AMERICA = "us", "North America"
+    NORTH_AMERICA = "us", "United States"
+    CANADA = "ca", "Canada"
     EUROPE = "eu", "Europe"
     UNITED_KINGDOM = "uk", "United Kingdom"
     JAPAN = "jp", "Japan"

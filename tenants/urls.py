@@ -4,7 +4,6 @@ from tenants import views
 
 organization_patterns = [
     path("", views.dashboard, name="dashboard"),
-    path("service-status/", views.service_status, name="service_status"),
     path("policies/", views.policies, name="policies"),
     path("policies/<uuid:policy_id>/toggle/", views.policy_toggle, name="policy_toggle"),
     path("activity/", views.activity, name="activity"),

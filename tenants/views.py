@@ -37,14 +37,14 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("dashboard", org_slug=membership.tenant.slug)
 
 
-def _services_in_catalog_order(tenant) -> list[ProtectedService]:
+def services_in_catalog_order(tenant) -> list[ProtectedService]:
     return sorted(ProtectedService.objects.filter(tenant=tenant), key=lambda service: service.catalog_position)
 
 
 @organization_view
 @require_GET
 def dashboard(request: OrganizationRequest) -> HttpResponse:
-    service_list = _services_in_catalog_order(request.tenant)
+    service_list = services_in_catalog_order(request.tenant)
     protected = sum(1 for service in service_list if service.status == ServiceStatus.PROTECTED)
     recent = AuditEvent.objects.filter(tenant=request.tenant).select_related("actor")[:5]
     return render(
@@ -52,12 +52,6 @@ def dashboard(request: OrganizationRequest) -> HttpResponse:
         "tenants/dashboard.html",
         {"services": service_list, "protected_count": protected, "recent_events": recent},
     )
-
-
-@organization_view
-@require_GET
-def service_status(request: OrganizationRequest) -> HttpResponse:
-    return render(request, "tenants/service_status.html", {"services": _services_in_catalog_order(request.tenant)})
 
 
 @organization_view

@@ -9,7 +9,7 @@ from django.test import Client
 from tenants.models import Membership, Role, Tenant
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 
-pytest_plugins = ["tests.m365sim.fixtures"]
+pytest_plugins = ["tests.m365sim.fixtures", "tests.grant_driver"]
 
 
 @dataclass

@@ -2,6 +2,8 @@ from datetime import timedelta
 
 from django import template
 
+from provisioning.models import SyncRun
+
 register = template.Library()
 
 
@@ -18,3 +20,10 @@ def duration(value: timedelta | None) -> str:
     if minutes:
         return f"{minutes} min {seconds:02d} s"
     return f"{seconds} s"
+
+
+@register.filter
+def run_duration(run: SyncRun) -> timedelta | None:
+    if run.started_at is None or run.finished_at is None:
+        return None
+    return run.finished_at - run.started_at

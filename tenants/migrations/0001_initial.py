@@ -36,7 +36,8 @@ class Migration(migrations.Migration):
                     "region",
                     models.CharField(
                         choices=[
-                            ("us", "North America"),
+                            ("us", "United States"),
+                            ("ca", "Canada"),
                             ("eu", "Europe"),
                             ("uk", "United Kingdom"),
                             ("jp", "Japan"),

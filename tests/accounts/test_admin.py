@@ -6,6 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
+from tests.admin.staff import mfa_client
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -15,9 +16,7 @@ SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 @pytest.fixture
 def superuser_client() -> Client:
-    client = Client()
-    client.force_login(UserFactory(email="root@casportal.test", is_staff=True, is_superuser=True))
-    return client
+    return mfa_client(UserFactory(email="root@casportal.test", is_staff=True, is_superuser=True))
 
 
 def test_authenticator_admin_never_shows_the_totp_secret(superuser_client):

@@ -4,6 +4,7 @@ from django.urls import reverse
 
 from audit.models import Action, AuditEvent
 from audit.services import record_event
+from tests.admin.staff import mfa_client
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -11,9 +12,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def superuser_client(db) -> Client:
-    client = Client()
-    client.force_login(UserFactory(email="root@casportal.test", is_staff=True, is_superuser=True))
-    return client
+    return mfa_client(UserFactory(email="root@casportal.test", is_staff=True, is_superuser=True))
 
 
 @pytest.fixture

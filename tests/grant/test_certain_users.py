@@ -59,7 +59,7 @@ def test_certain_users_grant_synchronizes_exactly_the_chosen_users_and_their_gro
     assert AuditEvent.objects.filter(action=Action.SELECTED_USER_ADDED).count() == len(chosen)
 
     driver.portal("post", picker.replace("/users/", "/users/start/"))
-    assert driver.tasks.names == ["provisioning.provision_directory"]
+    assert driver.tasks.names == ["provisioning.sync_batch"]
     driver.tasks.run()
     progress = driver.portal("get", reverse("sync_progress", args=[cast.tenant.slug, "exchange-online"]))
     assert SUCCESS_SENTENCE in progress.content.decode()

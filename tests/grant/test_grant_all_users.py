@@ -28,7 +28,7 @@ def test_all_users_grant_ends_in_the_success_sentence_with_the_simulators_direct
     assert account.authorized_account == "admin@contoso.onmicrosoft.com"
     assert account.granted_by == cast.owner.user
 
-    assert driver.tasks.names == ["provisioning.provision_directory"]
+    assert driver.tasks.names == ["provisioning.sync_batch"]
     driver.tasks.run()
 
     page = driver.portal("get", reverse("sync_progress", args=[cast.tenant.slug, "exchange-online"]))
@@ -67,24 +67,23 @@ def test_all_users_grant_ends_in_the_success_sentence_with_the_simulators_direct
     } <= actions
 
 
-def test_a_failed_synchronization_says_which_step_and_why_and_can_be_tried_again(cast, driver, contoso):
-    from m365sim import services as sim
-    from m365sim.models import Application, ServicePrincipal
+def test_a_failed_synchronization_says_which_step_and_why_and_can_be_tried_again(cast, driver, contoso, settings):
+    from m365sim.models import Tenant as SimTenant
 
+    settings.SYNC_MAX_RETRIES = 1
     assert driver.grant().status_code == 302
-    sim.revoke_consent(ServicePrincipal.objects.get(tenant=contoso))
+    SimTenant.objects.filter(pk=contoso.pk).update(throttle_next=50, throttle_retry_after=1)
     driver.tasks.run()
     service = ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online")
     assert service.status == ServiceStatus.FAILED
-    assert "Microsoft no longer lets casportal read your directory" in service.last_error
+    assert "too busy" in service.last_error
     page = driver.portal("get", reverse("sync_progress", args=[cast.tenant.slug, "exchange-online"])).content.decode()
     assert "Reading the organization failed" in page
     assert "Try again" in page
     assert SUCCESS_SENTENCE not in page
     assert AuditEvent.objects.filter(action=Action.SYNC_FAILED).exists()
 
-    admin = SimUser.objects.get(user_principal_name="admin@contoso.onmicrosoft.com")
-    sim.grant_admin_consent(contoso, Application.objects.get(), user=admin)
+    SimTenant.objects.filter(pk=contoso.pk).update(throttle_next=0)
     driver.portal("post", reverse("sync_retry", args=[cast.tenant.slug, "exchange-online"]))
     driver.tasks.run()
     service.refresh_from_db()

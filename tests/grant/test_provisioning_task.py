@@ -1,17 +1,22 @@
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from m365sim.models import User as SimUser
 from provisioning import graph
-from provisioning.directory_sync import write_users
+from provisioning.directory_writes import write_users
 from provisioning.models import DirectoryUser, GroupMembership, SyncRun, SyncStatus
-from provisioning.tasks import provision_directory
+from provisioning.tasks import sync_batch
 from tenants.models import ProtectedService, ServiceStatus
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 
 
 @pytest.fixture
-def granted(cast, driver) -> SyncRun:
+def granted(cast, driver, settings) -> SyncRun:
+    settings.SYNC_PAGE_SIZE = 5
+    settings.SYNC_PAGES_PER_BATCH = 1
     assert driver.grant().status_code == 302
     return SyncRun.objects.get(tenant=cast.tenant)
 
@@ -19,30 +24,62 @@ def granted(cast, driver) -> SyncRun:
 def directory_snapshot(tenant) -> tuple:
     return (
         sorted(DirectoryUser.objects.filter(tenant=tenant).values_list("microsoft_id", "user_principal_name")),
-        GroupMembership.objects.filter(tenant=tenant).count(),
+        sorted(GroupMembership.objects.filter(tenant=tenant).values_list("group_id", "member_id")),
     )
+
+
+def test_a_sync_is_a_chain_of_short_batches(cast, driver, granted, contoso):
+    ran = driver.tasks.run()
+    run = SyncRun.objects.get(pk=granted.pk)
+    assert run.status == SyncStatus.SUCCEEDED
+    users = SimUser.objects.filter(tenant=contoso, deleted_at__isnull=True).count()
+    assert ran >= users // 5  # one page of five per batch
+    assert run.pages == ran  # one page per batch (the first also reads the organization)
+    assert run.users_synced == users
 
 
 def test_a_redelivered_task_after_success_does_nothing(cast, driver, granted):
     driver.tasks.run()
     before = directory_snapshot(cast.tenant)
     finished_at = SyncRun.objects.get(pk=granted.pk).finished_at
-    provision_directory.apply(args=(granted.pk,), throw=True)
+    sync_batch.apply(args=(granted.pk, 0), throw=True)
     assert directory_snapshot(cast.tenant) == before
     assert SyncRun.objects.get(pk=granted.pk).finished_at == finished_at
 
 
-def test_a_run_interrupted_midway_runs_again_without_duplicates(cast, driver, granted, contoso):
+def test_a_stale_delivery_does_nothing(cast, driver, granted):
+    for _ in range(3):  # a few batches in: the run's fence has moved on
+        queued, task = driver.tasks.pending.pop(0)
+        task.apply(args=queued.args, throw=True)
+    position = SyncRun.objects.values_list("fence", "cursor", "users_synced").get(pk=granted.pk)
+    sync_batch.apply(args=(granted.pk, 1), throw=True)
+    assert SyncRun.objects.values_list("fence", "cursor", "users_synced").get(pk=granted.pk) == position
+
+
+def test_a_batch_that_died_is_taken_over_from_its_last_position(cast, driver, granted, contoso):
+    for _ in range(3):
+        queued, task = driver.tasks.pending.pop(0)
+        task.apply(args=queued.args, throw=True)
+    # The next batch's worker was killed after claiming the run: its lease runs out, the message comes back.
+    SyncRun.objects.filter(pk=granted.pk).update(fence=99, lease_expires_at=timezone.now() - timedelta(seconds=1))
     driver.tasks.run()
-    expected = directory_snapshot(cast.tenant)
-    # As if a worker died mid-run and the broker delivered the task again.
-    SyncRun.objects.filter(pk=granted.pk).update(status=SyncStatus.RUNNING, finished_at=None)
-    provision_directory.apply(args=(granted.pk,), throw=True)
-    assert directory_snapshot(cast.tenant) == expected
     run = SyncRun.objects.get(pk=granted.pk)
     assert run.status == SyncStatus.SUCCEEDED
-    assert run.users_synced == SimUser.objects.filter(tenant=contoso, deleted_at__isnull=True).count()
+    live = SimUser.objects.filter(tenant=contoso, deleted_at__isnull=True)
+    assert set(DirectoryUser.objects.filter(tenant=cast.tenant).values_list("microsoft_id", flat=True)) == set(
+        live.values_list("id", flat=True)
+    )
     assert ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online").status == ServiceStatus.PROTECTED
+
+
+def test_a_delivery_while_a_batch_holds_the_run_comes_back_later(cast, driver, granted):
+    queued, task = driver.tasks.pending.pop(0)
+    SyncRun.objects.filter(pk=granted.pk).update(lease_expires_at=timezone.now() + timedelta(seconds=30))
+    task.apply(args=queued.args, throw=True)
+    ((requeued, _),) = driver.tasks.pending
+    assert requeued.args == queued.args
+    assert 25 <= requeued.countdown <= 32
+    assert SyncRun.objects.get(pk=granted.pk).fence == 0
 
 
 def test_directory_strings_are_normalized_for_storage(cast):

@@ -5,6 +5,7 @@ from django.contrib.admin.sites import site
 from django.urls import reverse
 
 from m365sim.models import Application, ClientSecret, ServicePrincipal, Tenant
+from tests.admin.staff import mfa_client
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 
@@ -12,8 +13,8 @@ SIM_MODELS = [model for model in site._registry if model._meta.app_label == "m36
 
 
 @pytest.fixture
-def staff(admin_client, contoso_consented):
-    return admin_client
+def staff(admin_user, contoso_consented):
+    return mfa_client(admin_user)  # staff pass MFA before any admin page (accounts.middleware)
 
 
 @pytest.mark.parametrize("model", SIM_MODELS, ids=lambda m: m.__name__)

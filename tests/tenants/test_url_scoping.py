@@ -9,7 +9,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from provisioning.models import GrantAttempt, SelectedUser, SyncMode
+from provisioning.models import DirectoryGroup, GrantAttempt, GroupType, SelectedUser, SyncMode
 from tenants.models import Invitation, Membership, Policy, ProtectedService, Role, ServiceKind
 from tests.factories import MembershipFactory, UserFactory
 
@@ -63,8 +63,16 @@ def url_values(cast) -> dict[str, str]:
     selected = SelectedUser.objects.create(
         tenant=cast.tenant, microsoft_id=uuid.uuid4(), user_principal_name="alex@contoso.onmicrosoft.com"
     )
+    group = DirectoryGroup.objects.create(
+        tenant=cast.tenant,
+        microsoft_id=uuid.uuid4(),
+        display_name="Sales",
+        group_type=GroupType.SECURITY,
+        synced_at=timezone.now(),
+    )
     return {
         "org_slug": cast.tenant.slug,
+        "group_id": str(group.microsoft_id),
         "policy_id": str(policy.public_id),
         "member_id": str(other_member.public_id),
         "invitation_id": str(invitation.public_id),

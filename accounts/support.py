@@ -1,0 +1,25 @@
+"""Support actions on portal users."""
+
+from allauth.mfa.models import Authenticator
+from django.db import transaction
+
+from accounts.models import User
+from audit.admin_log import record_support_event
+from audit.models import Action
+from casportal.staff import SupportActionRefused
+from tenants.models import Tenant
+
+
+@transaction.atomic
+def reset_mfa(*, user: User, actor, reason: str) -> int:
+    """Delete a user's authenticators (TOTP, recovery codes) after support checked their identity out of band.
+
+    Recorded in every organization the user belongs to, so each one's administrators see it.
+    """
+    deleted, _ = Authenticator.objects.filter(user=user).delete()
+    if not deleted:
+        raise SupportActionRefused(f"{user.email} has no two-factor authentication to reset.")
+    organizations: list[Tenant | None] = [*Tenant.objects.filter(memberships__user=user)] or [None]
+    for tenant in organizations:
+        record_support_event(Action.SUPPORT_MFA_RESET, actor=actor, reason=reason, tenant=tenant, target=user.email)
+    return deleted

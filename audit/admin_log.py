@@ -1,0 +1,134 @@
+"""What staff do in Django admin, in the audit log: every add, change and delete, and every support action.
+
+Django admin runs `changeform_view` and `delete_view` in a transaction; actions run in one here too, so each
+event commits or rolls back with the change it records.
+"""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db import models, transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+
+from audit.models import Action, AuditEvent
+from audit.services import record_event
+from tenants.models import Tenant
+
+# Values of fields whose name contains one of these never reach the log; only that they changed.
+SECRET_MARKERS = ("password", "secret", "token", "hash", "key")
+MAX_VALUE_LENGTH = 200
+
+
+def _tenant_of(obj: models.Model) -> Tenant | None:
+    if isinstance(obj, Tenant):
+        return obj if obj.pk else None
+    tenant = getattr(obj, "tenant", None)
+    return tenant if isinstance(tenant, Tenant) else None
+
+
+def _shown(name: str, value: Any) -> str:
+    if any(marker in name.lower() for marker in SECRET_MARKERS):
+        return "(hidden)"
+    if isinstance(value, models.Model):
+        value = str(value)
+    elif isinstance(value, QuerySet | list | tuple):
+        value = ", ".join(sorted(str(item) for item in value))
+    text = "" if value is None else str(value)
+    return text[:MAX_VALUE_LENGTH]
+
+
+def form_changes(form: forms.BaseForm) -> dict[str, list[str]]:
+    """Changed fields of a submitted form as {field: [before, after]}."""
+    changes = {}
+    for name in form.changed_data:
+        field = form.fields[name]
+        before = form.get_initial_for_field(field, name)
+        # Initial values of relations are primary keys: show the objects.
+        if isinstance(field, forms.ModelChoiceField) and field.queryset is not None and before is not None:
+            if isinstance(field, forms.ModelMultipleChoiceField):
+                before = field.queryset.filter(pk__in=[getattr(item, "pk", item) for item in before])
+            else:
+                before = field.queryset.filter(pk=getattr(before, "pk", before)).first()
+        changes[name] = [_shown(name, before), _shown(name, form.cleaned_data.get(name))]
+    return changes
+
+
+def _describe(obj: models.Model) -> dict[str, str]:
+    return {"model": obj._meta.label, "object": str(obj)[:MAX_VALUE_LENGTH], "id": str(obj.pk)}
+
+
+class AuditedAdminMixin:
+    """Records each admin add, change and delete (inline rows included) as an audit event naming the staff member."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)  # type: ignore[misc]
+        if change:
+            changes = form_changes(form)
+            if changes:
+                self._record(request, Action.ADMIN_CHANGED, obj, changes=changes)
+        else:
+            self._record(request, Action.ADMIN_ADDED, obj)
+
+    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
+        changed = {
+            inline_form.instance.pk: form_changes(inline_form)
+            for inline_form in formset.initial_forms
+            if inline_form.has_changed() and inline_form not in formset.deleted_forms
+        }
+        deleted = [(inline_form.instance, _describe(inline_form.instance)) for inline_form in formset.deleted_forms]
+        super().save_formset(request, form, formset, change)  # type: ignore[misc]
+        for obj in formset.new_objects:
+            self._record(request, Action.ADMIN_ADDED, obj)
+        for obj, _fields in formset.changed_objects:
+            self._record(request, Action.ADMIN_CHANGED, obj, changes=changed.get(obj.pk, {}))
+        for obj, description in deleted:
+            self._record(request, Action.ADMIN_DELETED, obj, description=description)
+
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
+        # Called by the delete view and the bulk delete action just before the rows go.
+        for obj in queryset:
+            self._record(request, Action.ADMIN_DELETED, obj)
+        return super().log_deletions(request, queryset)  # type: ignore[misc]
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)  # type: ignore[misc]
+        if self.has_change_permission(request):  # type: ignore[attr-defined]
+            return actions
+        # An action that declares no permission (a package's, e.g. allauth's make_verified) may write: not for
+        # staff who may only view.
+        return {name: action for name, action in actions.items() if getattr(action[0], "allowed_permissions", ())}
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        with transaction.atomic(using=queryset.db):
+            return super().response_action(request, queryset)  # type: ignore[misc]
+
+    def _record(
+        self,
+        request: HttpRequest,
+        action: Action,
+        obj: models.Model,
+        *,
+        changes: dict[str, list[str]] | None = None,
+        description: dict[str, str] | None = None,
+    ) -> AuditEvent:
+        details: dict[str, Any] = {**(description or _describe(obj)), "admin": True}
+        if changes:
+            details["changes"] = changes
+        tenant = None if action == Action.ADMIN_DELETED and isinstance(obj, Tenant) else _tenant_of(obj)
+        return record_event(action, actor=request.user, tenant=tenant, target=str(obj), details=details)
+
+
+def record_support_event(
+    action: Action, *, actor: Any, reason: str, tenant: Tenant | None, target: str, **details: Any
+) -> AuditEvent:
+    """A support action, shown to the customer on their Activity page as done by support, with the reason."""
+    return record_event(
+        action, actor=actor, tenant=tenant, target=target, details={"support": True, "reason": reason, **details}
+    )
+
+
+def audited(model_admin: type[admin.ModelAdmin]) -> type[admin.ModelAdmin]:
+    """The same ModelAdmin, audited (for the admins of installed packages)."""
+    return type(model_admin.__name__, (AuditedAdminMixin, model_admin), {})

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class CasportalConfig(AppConfig):
+    name = "casportal"
+
+    def ready(self) -> None:
+        from casportal.staff import sync_group_permissions
+
+        post_migrate.connect(sync_group_permissions, dispatch_uid="casportal.staff_group_permissions")

@@ -1,0 +1,31 @@
+import pytest
+from django.test import Client
+
+from casportal.staff import OPERATOR_GROUP, READ_ONLY_GROUP
+from tests.admin.staff import mfa_client, staff_user
+from tests.grant_driver import driver  # noqa: F401  (a grant against the simulator: a provisioned organization)
+
+
+@pytest.fixture
+def superuser_client(db) -> Client:
+    return mfa_client(staff_user("root@casportal.test", superuser=True))
+
+
+@pytest.fixture
+def reader_staff(db):
+    return staff_user("reader@casportal.test", group=READ_ONLY_GROUP)
+
+
+@pytest.fixture
+def operator_staff(db):
+    return staff_user("operator@casportal.test", group=OPERATOR_GROUP)
+
+
+@pytest.fixture
+def reader_staff_client(reader_staff) -> Client:
+    return mfa_client(reader_staff)
+
+
+@pytest.fixture
+def operator_client(operator_staff) -> Client:
+    return mfa_client(operator_staff)

@@ -1,0 +1,67 @@
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from provisioning.admin import COUNT_LIMIT
+from provisioning.models import DirectoryUser
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = reverse("admin:provisioning_directoryuser_changelist")
+# Session, user, permissions, credential banner, bounded count, tenant filter choices, the page of rows.
+QUERY_BOUND = 12
+
+
+@pytest.fixture
+def ten_thousand_users(cast) -> list[uuid.UUID]:
+    now = timezone.now()
+    ids = [uuid.uuid4() for _ in range(COUNT_LIMIT)]
+    DirectoryUser.objects.bulk_create(
+        (
+            DirectoryUser(
+                tenant=cast.tenant,
+                microsoft_id=microsoft_id,
+                user_principal_name=f"user{n:05}@contoso.test",
+                display_name=f"User {n:05}",
+                synced_at=now,
+            )
+            for n, microsoft_id in enumerate(ids)
+        ),
+        batch_size=2000,
+    )
+    return ids
+
+
+def test_the_changelist_of_10000_users_renders_in_a_bounded_number_of_queries(
+    cast, reader_staff_client, ten_thousand_users
+):
+    for params in ({}, {"tenant__id__exact": cast.tenant.pk}, {"q": "user0004"}, {"p": "3"}):
+        with CaptureQueriesContext(connection) as queries:
+            response = reader_staff_client.get(CHANGELIST, params)
+        assert response.status_code == 200
+        assert len(queries) <= QUERY_BOUND, [q["sql"][:120] for q in queries]
+        assert not any("COUNT(*)" in q["sql"] and "LIMIT" not in q["sql"] for q in queries)
+    assert "10000 directory users" in reader_staff_client.get(CHANGELIST).content.decode()
+
+
+def test_more_rows_than_the_count_limit_say_so(cast, reader_staff_client, ten_thousand_users):
+    DirectoryUser.objects.create(
+        tenant=cast.tenant,
+        microsoft_id=uuid.uuid4(),
+        user_principal_name="extra@contoso.test",
+        synced_at=timezone.now(),
+    )
+    assert "More than 10000 directory users" in reader_staff_client.get(CHANGELIST).content.decode()
+
+
+def test_search_by_prefix_and_by_microsoft_id(cast, reader_staff_client, ten_thousand_users):
+    body = reader_staff_client.get(CHANGELIST, {"q": "user0004"}).content.decode()
+    assert "user00042@contoso.test" in body
+    assert "10 directory users" in body
+    by_id = reader_staff_client.get(CHANGELIST, {"q": str(ten_thousand_users[7])}).content.decode()
+    assert "user00007@contoso.test" in by_id
+    assert "1 directory user" in by_id

@@ -1,0 +1,40 @@
+import pytest
+
+from m365sim.models import Group as SimGroup
+from m365sim.models import Membership as SimMembership
+from m365sim.models import User as SimUser
+from provisioning.models import DirectoryGroup, DirectoryUser, GroupMembership, SyncRun
+
+
+@pytest.fixture
+def protected(cast, driver):
+    """Contoso granted in all-users mode and synchronized once."""
+    assert driver.grant().status_code == 302
+    driver.tasks.run()
+    assert SyncRun.objects.get(tenant=cast.tenant).status == "succeeded"
+    return cast
+
+
+def simulator_state(sim_tenant) -> tuple[set, set, set]:
+    users = set(
+        SimUser.objects.filter(tenant=sim_tenant, deleted_at__isnull=True).values_list("id", "user_principal_name")
+    )
+    groups = set(SimGroup.objects.filter(tenant=sim_tenant, deleted_at__isnull=True).values_list("id", "display_name"))
+    live_group_ids = {group_id for group_id, _ in groups}
+    live_user_ids = {user_id for user_id, _ in users}
+    memberships = {
+        (group_id, user_id or subgroup_id)
+        for group_id, user_id, subgroup_id in SimMembership.objects.filter(
+            group__tenant=sim_tenant, removed=False
+        ).values_list("group_id", "member_user_id", "member_group_id")
+        if group_id in live_group_ids and (user_id in live_user_ids or subgroup_id in live_group_ids)
+    }
+    return users, groups, memberships
+
+
+def portal_state(tenant) -> tuple[set, set, set]:
+    return (
+        set(DirectoryUser.objects.filter(tenant=tenant).values_list("microsoft_id", "user_principal_name")),
+        set(DirectoryGroup.objects.filter(tenant=tenant).values_list("microsoft_id", "display_name")),
+        set(GroupMembership.objects.filter(tenant=tenant).values_list("group_id", "member_id")),
+    )

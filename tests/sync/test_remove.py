@@ -1,0 +1,53 @@
+import pytest
+from django.urls import reverse
+
+from audit.models import Action, AuditEvent
+from provisioning.models import DirectoryDomain, DirectoryGroup, DirectoryUser, GroupMembership, ServiceAccount
+from tenants.models import Policy, ProtectedService, ServiceStatus
+
+pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
+
+
+def remove(driver, cast, kind: str):
+    url = reverse("service_remove", args=[cast.tenant.slug, kind])
+    confirm = driver.client.get(url).content.decode()
+    assert "Remove " in confirm
+    return driver.portal("post", url)
+
+
+def test_removing_one_of_two_services_keeps_the_connection(protected, driver):
+    cast = protected
+    driver.grant("sharepoint-online")
+    driver.tasks.run()
+    page = remove(driver, cast, "sharepoint-online").content.decode()
+    assert "Enterprise applications" in page
+    assert (
+        ProtectedService.objects.get(tenant=cast.tenant, kind="sharepoint-online").status == ServiceStatus.NOT_GRANTED
+    )
+    assert ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online").status == ServiceStatus.PROTECTED
+    cast.tenant.refresh_from_db()
+    assert cast.tenant.microsoft_tenant_id is not None
+    assert DirectoryUser.objects.filter(tenant=cast.tenant).exists()
+    assert AuditEvent.objects.filter(action=Action.SERVICE_REMOVED, target="SharePoint Online").exists()
+
+
+def test_removing_the_last_service_unbinds_the_tenant_and_deletes_the_directory(protected, driver):
+    cast = protected
+    policies = Policy.objects.filter(tenant=cast.tenant).count()
+    page = remove(driver, cast, "exchange-online").content.decode()
+    assert "no longer connected to a Microsoft 365 tenant" in page
+    cast.tenant.refresh_from_db()
+    assert cast.tenant.microsoft_tenant_id is None
+    assert not ServiceAccount.objects.exists()
+    for model in (DirectoryUser, DirectoryGroup, GroupMembership, DirectoryDomain):
+        assert not model.objects.filter(tenant=cast.tenant).exists()
+    assert Policy.objects.filter(tenant=cast.tenant).count() == policies
+    assert AuditEvent.objects.filter(action=Action.MICROSOFT_TENANT_UNBOUND).exists()
+    # The organization can be connected again, to any tenant.
+    assert driver.grant().status_code == 302
+
+
+def test_a_read_only_member_cannot_remove(protected, reader_client):
+    url = reverse("service_remove", args=[protected.tenant.slug, "exchange-online"])
+    assert reader_client.post(url).status_code == 403
+    assert ServiceAccount.objects.exists()
