@@ -36,6 +36,10 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
+# Directory sync figures on PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/casportal_bench).
+bench: $(BIN)/.installed
+	DEBUG=0 $(BIN)/python -m benchmarks.sync $(BENCH_ARGS)
+
 format: $(BIN)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .

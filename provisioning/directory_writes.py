@@ -3,11 +3,11 @@
 Each writer reports how many rows it added and updated, so a sync run can count its changes.
 """
 
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -40,83 +40,115 @@ def group_type(group: graph.DirectoryGroup) -> str:
     return GroupType.SECURITY
 
 
-def _user_row(tenant_id: int, user: graph.DirectoryUser, now: datetime) -> DirectoryUser:
+# Object ids stay the strings Graph sends: the database parses them (faster than uuid.UUID, see `make bench`).
+UserRow = tuple[str, str, str, str, bool, bool, bool]
+GroupRow = tuple[str, str, str, str, bool]
+
+
+def _user_row(user: graph.DirectoryUser) -> UserRow:
     upn, upn_changed = clean_text(user.user_principal_name, 255)
     name, name_changed = clean_text(user.display_name, 256)
     mail, mail_changed = clean_text(user.mail, 255)
-    return DirectoryUser(
-        tenant_id=tenant_id,
-        microsoft_id=uuid.UUID(user.id),
-        user_principal_name=upn,
-        display_name=name,
-        mail=mail,
-        account_enabled=user.account_enabled is not False,
-        is_licensed=bool(user.assigned_license_skus),
-        normalized=upn_changed or name_changed or mail_changed,
-        synced_at=now,
-    )
+    enabled, licensed = user.account_enabled is not False, bool(user.assigned_license_skus)
+    return user.id, upn, name, mail, enabled, licensed, upn_changed or name_changed or mail_changed
 
 
-def _group_row(tenant_id: int, group: graph.DirectoryGroup, now: datetime) -> DirectoryGroup:
+def _group_row(group: graph.DirectoryGroup) -> GroupRow:
     name, name_changed = clean_text(group.display_name, 256)
     mail, mail_changed = clean_text(group.mail, 255)
-    return DirectoryGroup(
-        tenant_id=tenant_id,
-        microsoft_id=uuid.UUID(group.id),
-        display_name=name,
-        mail=mail,
-        group_type=group_type(group),
-        normalized=name_changed or mail_changed,
-        synced_at=now,
-    )
+    return group.id, name, mail, group_type(group), name_changed or mail_changed
 
 
-def _upsert(model, tenant_id: int, rows: Sequence, update_fields: list[str]) -> Changes:
+USER_COLUMNS = (
+    "microsoft_id",
+    "user_principal_name",
+    "display_name",
+    "mail",
+    "account_enabled",
+    "is_licensed",
+    "normalized",
+)
+GROUP_COLUMNS = ("microsoft_id", "display_name", "mail", "group_type", "normalized")
+MEMBERSHIP_COLUMNS = ("group_id", "member_id", "member_type")
+
+
+def _merge(
+    model, tenant_id: int, columns: tuple[str, ...], rows: Sequence[tuple], conflict: tuple[str, ...]
+) -> Changes:
+    """Upsert a page's rows in one statement; PostgreSQL goes through COPY into a staging table.
+
+    Measured (`make bench`): on PostgreSQL the staging table is several times faster than INSERT with
+    bind parameters, which must build a model instance per row.
+    """
     if not rows:
         return Changes()
-    existing = model.objects.filter(tenant_id=tenant_id, microsoft_id__in=[row.microsoft_id for row in rows]).count()
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        return _merge_with_copy(model._meta.db_table, tenant_id, columns, rows, conflict, now)
+    existing = 0
+    if conflict == ("microsoft_id",):
+        existing = model.objects.filter(tenant_id=tenant_id, microsoft_id__in=[row[0] for row in rows]).count()
     model.objects.bulk_create(
-        rows, update_conflicts=True, unique_fields=["tenant", "microsoft_id"], update_fields=update_fields
+        [model(tenant_id=tenant_id, synced_at=now, **dict(zip(columns, row, strict=True))) for row in rows],
+        update_conflicts=True,
+        unique_fields=["tenant", *conflict],
+        update_fields=[column for column in (*columns, "synced_at") if column not in conflict],
     )
     return Changes(added=len(rows) - existing, updated=existing)
 
 
+def _merge_with_copy(
+    table: str, tenant_id: int, columns: tuple[str, ...], rows: Sequence[tuple], conflict: tuple[str, ...], now
+) -> Changes:
+    counted = conflict == ("microsoft_id",)
+    stage = f"stage_{table}"
+    column_list = ", ".join(columns)
+    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in (*columns, "synced_at") if column not in conflict)
+    with connection.cursor() as cursor:
+        if connection.in_atomic_block:
+            # A crash loses at most the last pages, with the sync position saved in the same transactions:
+            # they are read and written again. So these commits need not wait for the disk.
+            cursor.execute("SET LOCAL synchronous_commit = off")
+        # A session-local table shaped like the target's columns, emptied before each page.
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {column_list} FROM {table} WITH NO DATA"  # noqa: S608
+        )
+        cursor.execute(f"TRUNCATE {stage}")
+        with cursor.cursor.copy(f"COPY {stage} ({column_list}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {table} (tenant_id, synced_at, {column_list}) "  # noqa: S608
+            f"SELECT %s, %s, {column_list} FROM {stage} "
+            f"ON CONFLICT (tenant_id, {', '.join(conflict)}) DO UPDATE SET {updates}"
+            # An inserted row has no xmax: so objects added and updated are told apart in the same statement.
+            + (" RETURNING (xmax = 0)" if counted else ""),
+            [tenant_id, now],
+        )
+        if not counted:
+            return Changes()
+        inserted = [row[0] for row in cursor.fetchall()]
+    added = sum(inserted)
+    return Changes(added=added, updated=len(inserted) - added)
+
+
 def write_users(tenant_id: int, users: Iterable[graph.DirectoryUser]) -> Changes:
-    now = timezone.now()
-    rows = list({row.microsoft_id: row for row in (_user_row(tenant_id, user, now) for user in users)}.values())
-    return _upsert(
-        DirectoryUser,
-        tenant_id,
-        rows,
-        ["user_principal_name", "display_name", "mail", "account_enabled", "is_licensed", "normalized", "synced_at"],
-    )
+    rows = {row[0]: row for row in map(_user_row, users)}
+    return _merge(DirectoryUser, tenant_id, USER_COLUMNS, list(rows.values()), ("microsoft_id",))
 
 
 def write_groups(tenant_id: int, groups: Iterable[graph.DirectoryGroup]) -> Changes:
-    now = timezone.now()
-    rows = list({row.microsoft_id: row for row in (_group_row(tenant_id, group, now) for group in groups)}.values())
-    return _upsert(DirectoryGroup, tenant_id, rows, ["display_name", "mail", "group_type", "normalized", "synced_at"])
+    rows = {row[0]: row for row in map(_group_row, groups)}
+    return _merge(DirectoryGroup, tenant_id, GROUP_COLUMNS, list(rows.values()), ("microsoft_id",))
 
 
 def write_memberships(tenant_id: int, pairs: Iterable[tuple[str, graph.MemberRef]]) -> int:
     """Memberships as (group id, member) pairs, in one statement; returns how many were written."""
-    now = timezone.now()
     rows = {
-        (group_id, member.id): GroupMembership(
-            tenant_id=tenant_id,
-            group_id=uuid.UUID(group_id),
-            member_id=uuid.UUID(member.id),
-            member_type=MemberType.GROUP if member.kind == "group" else MemberType.USER,
-            synced_at=now,
-        )
+        (group_id, member.id): (group_id, member.id, MemberType.GROUP if member.kind == "group" else MemberType.USER)
         for group_id, member in pairs
     }
-    GroupMembership.objects.bulk_create(
-        list(rows.values()),
-        update_conflicts=True,
-        unique_fields=["tenant", "group_id", "member_id"],
-        update_fields=["member_type", "synced_at"],
-    )
+    _merge(GroupMembership, tenant_id, MEMBERSHIP_COLUMNS, list(rows.values()), ("group_id", "member_id"))
     return len(rows)
 
 

@@ -52,6 +52,7 @@ from provisioning.models import (
     SyncStatus,
     SyncTrigger,
 )
+from provisioning.normalize import clean_text
 from tenants.models import Membership, Policy, ProtectedService, Role, ServiceStatus, Tenant
 
 STATE_TTL = timedelta(minutes=10)
@@ -202,6 +203,7 @@ def cancel_grant(*, service: ProtectedService, actor) -> GrantAttempt | None:
 
 def _reject(attempt: GrantAttempt | None, user, reason: str, message: str, advice: str = "") -> GrantRefused:
     """Record a refused callback (audited for a signed-in user) and build the exception to raise."""
+    message = clean_text(message, 2000)[0]  # it may quote what Microsoft (or a forger) put in the query
     with transaction.atomic():
         if attempt is not None and attempt.step in IN_FLIGHT_STEPS:
             GrantAttempt.objects.filter(pk=attempt.pk).update(

@@ -3,7 +3,6 @@ from django.test import Client
 
 from casportal.staff import OPERATOR_GROUP, READ_ONLY_GROUP
 from tests.admin.staff import mfa_client, staff_user
-from tests.grant_driver import driver  # noqa: F401  (a grant against the simulator: a provisioned organization)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from django.utils import timezone
 from audit.models import Action, AuditEvent
 from provisioning.models import GrantAttempt, GrantStep, ServiceAccount
 from tenants.models import Membership, Role
-from tests.grant.conftest import portal_client
+from tests.grant_driver import portal_client
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 

@@ -53,7 +53,7 @@ def test_consent_revoked_mid_sync_breaks_the_connection_keeps_the_data_and_recre
 
     for page_name in ("dashboard", "service_status", "policies"):
         page = driver.client.get(reverse(page_name, args=[cast.tenant.slug])).content.decode()
-        assert "can no longer access your Microsoft 365 tenant" in page
+        assert "no longer lets casportal access your Microsoft 365 tenant" in page
     assert (
         "Recreate Access Token"
         in driver.client.get(reverse("service_status", args=[cast.tenant.slug])).content.decode()
@@ -70,7 +70,8 @@ def test_consent_revoked_mid_sync_breaks_the_connection_keeps_the_data_and_recre
     assert statuses(cast.tenant)["sharepoint-online"] == ServiceStatus.PROTECTED
     assert not ConnectionIncident.objects.filter(tenant=cast.tenant, closed_at__isnull=True).exists()
     assert (
-        "can no longer access" not in driver.client.get(reverse("dashboard", args=[cast.tenant.slug])).content.decode()
+        "no longer lets casportal"
+        not in driver.client.get(reverse("dashboard", args=[cast.tenant.slug])).content.decode()
     )
     assert AuditEvent.objects.filter(action=Action.CONNECTION_RESTORED, tenant=cast.tenant).exists()
 

@@ -1,0 +1,427 @@
+"""`make bench`: how fast and how lean directory synchronization is, against PostgreSQL.
+
+Prints one line per figure; every ratio compares figures measured in this same run. The simulator runs in its
+own process, and each end-to-end sync runs in a process of its own, so that its peak memory is its own.
+
+    python -m benchmarks.sync            # everything (about a few minutes)
+    python -m benchmarks.sync ingest     # the page-writing stage alone
+"""
+
+import argparse
+import math
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/casportal_bench"
+PAGE = 999
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "casportal.settings")
+    import django
+
+    django.setup()
+
+
+def _say(name: str, value: object) -> None:
+    print(f"{name}: {value}", flush=True)
+
+
+# 1. The ingest stage: the sync's page writers fed with recorded pages, against per-row writes and COPY.
+
+
+def _user_pages(users: int) -> Iterator:
+    from provisioning import graph
+
+    for start in range(0, users, PAGE):
+        yield graph.Page(
+            items=[
+                graph.UserChange(
+                    id=str(uuid.UUID(int=n + 1)),
+                    user=graph.DirectoryUser(
+                        id=str(uuid.UUID(int=n + 1)),
+                        user_principal_name=f"user{n}@bench.onmicrosoft.com",
+                        display_name=f"User {n}",
+                        mail=f"user{n}@bench.com",
+                        account_enabled=True,
+                        assigned_license_skus=("6fd2c87f-b296-42f0-b197-1e91e994b900",),
+                    ),
+                )
+                for n in range(start, min(start + PAGE, users))
+            ]
+        )
+
+
+def _group_pages(groups: int, users: int, members: int) -> Iterator:
+    from provisioning import graph
+
+    for start in range(0, groups, PAGE):
+        yield graph.Page(
+            items=[
+                graph.GroupChange(
+                    id=str(uuid.UUID(int=10**9 + g)),
+                    group=graph.DirectoryGroup(id=str(uuid.UUID(int=10**9 + g)), display_name=f"Group {g}"),
+                    members_added=tuple(
+                        graph.MemberRef(id=str(uuid.UUID(int=(g * members + m) % users + 1)), kind="user")
+                        for m in range(members)
+                    ),
+                )
+                for g in range(start, min(start + PAGE, groups))
+            ]
+        )
+
+
+def ingest(users: int, groups: int, members: int, sample: int) -> None:
+    _setup_django()
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from provisioning.directory_writes import apply_group_page, apply_user_page
+    from provisioning.models import DirectoryGroup, DirectoryUser, GroupMembership
+    from tenants.models import Tenant
+
+    Tenant.objects.filter(slug__startswith="bench-ingest").delete()
+    with connection.cursor() as cursor:  # no dead rows of an earlier run in the way
+        for model in (DirectoryUser, DirectoryGroup, GroupMembership):
+            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
+    tenant = Tenant.objects.create(name="Bench ingest", slug="bench-ingest")
+    objects = users + groups + groups * members
+    user_pages, group_pages = list(_user_pages(users)), list(_group_pages(groups, users, members))  # "recorded"
+
+    started = time.perf_counter()
+    for page in user_pages:  # as the sync does: one transaction a page
+        with transaction.atomic():
+            apply_user_page(tenant.pk, page)
+    for page in group_pages:
+        with transaction.atomic():
+            apply_group_page(tenant.pk, page)
+    ingest_seconds = time.perf_counter() - started
+    del user_pages, group_pages
+    assert DirectoryUser.objects.filter(tenant=tenant).count() == users
+    assert GroupMembership.objects.filter(tenant=tenant).count() == groups * members
+    ingest_rate = objects / ingest_seconds
+
+    per_row_tenant = Tenant.objects.create(name="Bench per-row", slug="bench-ingest-per-row")
+    now = timezone.now()
+    started = time.perf_counter()
+    for page in _user_pages(sample):
+        for change in page.items:
+            user = change.user
+            DirectoryUser.objects.update_or_create(
+                tenant=per_row_tenant,
+                microsoft_id=uuid.UUID(user.id),
+                defaults={
+                    "user_principal_name": user.user_principal_name,
+                    "display_name": user.display_name,
+                    "mail": user.mail,
+                    "account_enabled": True,
+                    "is_licensed": True,
+                    "synced_at": now,
+                },
+            )
+    per_row_rate = sample / (time.perf_counter() - started)
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        for model in (DirectoryUser, DirectoryGroup, GroupMembership):
+            table = model._meta.db_table
+            cursor.execute(f"CREATE TEMP TABLE copy_{table} (LIKE {table} INCLUDING ALL)")
+        _copy(cursor, tenant.pk, users, groups, members)
+    copy_rate = objects / (time.perf_counter() - started)
+
+    _say("ingest objects (users + groups + memberships)", f"{objects:,}")
+    _say("ingest objects/s (page writers: INSERT ... ON CONFLICT per page)", f"{ingest_rate:,.0f}")
+    _say(f"per-row objects/s (update_or_create, {sample:,}-row sample)", f"{per_row_rate:,.0f}")
+    _say("COPY objects/s (same shape and indexes: the ceiling)", f"{copy_rate:,.0f}")
+    _say("ingest / per-row", f"{ingest_rate / per_row_rate:.1f}x (target >= 50x)")
+    _say("ingest / COPY", f"{100 * ingest_rate / copy_rate:.0f}% (target >= 40%)")
+    Tenant.objects.filter(slug__startswith="bench-ingest").delete()
+
+
+def _copy(cursor, tenant_id: int, users: int, groups: int, members: int) -> None:
+    from django.utils import timezone
+
+    now = timezone.now().isoformat()
+    with cursor.copy(
+        "COPY copy_provisioning_directoryuser (tenant_id, microsoft_id, user_principal_name, display_name, mail,"
+        " account_enabled, is_licensed, normalized, synced_at) FROM STDIN"
+    ) as copy:
+        for n in range(users):
+            copy.write_row(
+                (
+                    tenant_id,
+                    uuid.UUID(int=n + 1),
+                    f"user{n}@bench.onmicrosoft.com",
+                    f"User {n}",
+                    f"user{n}@bench.com",
+                    True,
+                    True,
+                    False,
+                    now,
+                )
+            )
+    with cursor.copy(
+        "COPY copy_provisioning_directorygroup (tenant_id, microsoft_id, display_name, mail, group_type,"
+        " normalized, synced_at) FROM STDIN"
+    ) as copy:
+        for g in range(groups):
+            copy.write_row((tenant_id, uuid.UUID(int=10**9 + g), f"Group {g}", "", "security", False, now))
+    with cursor.copy(
+        "COPY copy_provisioning_groupmembership (tenant_id, group_id, member_id, member_type, synced_at) FROM STDIN"
+    ) as copy:
+        for g in range(groups):
+            for m in range(members):
+                copy.write_row(
+                    (tenant_id, uuid.UUID(int=10**9 + g), uuid.UUID(int=(g * members + m) % users + 1), "user", now)
+                )
+
+
+# 2 and 3. End to end: the real tasks and Graph client against the simulator in its own process.
+
+
+def _connect(slug: str):
+    """The portal organization bench-<slug>, bound to the simulated tenant <slug>, consented, not yet synced."""
+    from django.utils import timezone
+
+    from m365sim import services as sim
+    from m365sim.models import Application
+    from m365sim.models import Tenant as SimTenant
+    from m365sim.models import User as SimUser
+    from provisioning.models import ServiceAccount
+    from tenants import services as tenant_services
+    from tenants.models import ProtectedService, ServiceStatus, Tenant
+
+    sim_tenant = SimTenant.objects.get(slug=slug)
+    admin = SimUser.objects.get(user_principal_name=f"admin@{slug}.onmicrosoft.com")
+    sim.grant_admin_consent(sim_tenant, Application.objects.get(), user=admin)
+    sim.reset_faults(sim_tenant)
+    Tenant.objects.filter(slug=f"bench-{slug}").delete()
+    tenant = tenant_services.create_tenant(name=f"Bench {slug}", slug=f"bench-{slug}", actor=None)
+    tenant.microsoft_tenant_id = sim_tenant.id
+    tenant.save(update_fields=["microsoft_tenant_id"])
+    service = ProtectedService.objects.get(tenant=tenant, kind="exchange-online")
+    ServiceAccount.objects.create(
+        tenant=tenant,
+        service=service,
+        microsoft_tenant_id=sim_tenant.id,
+        authorized_account=admin.user_principal_name,
+        authorized_object_id=admin.id,
+        granted_at=timezone.now(),
+    )
+    ProtectedService.objects.filter(pk=service.pk).update(status=ServiceStatus.PROVISIONING)
+    return tenant, service, sim_tenant
+
+
+def _run_sync(service, kind: str, trigger: str):
+    from django.db import transaction
+
+    from casportal.celery import app
+    from provisioning.models import SyncRun
+    from provisioning.services import request_sync
+
+    app.conf.task_always_eager = True  # the tasks run here, one after the other: this process is the worker
+    started = time.perf_counter()
+    with transaction.atomic():
+        run = request_sync(service=service, kind=kind, trigger=trigger, actor=None).run
+    seconds = time.perf_counter() - started
+    run = SyncRun.objects.get(pk=run.pk)
+    assert run.status == "succeeded", run.error_detail or run.error
+    return run, seconds
+
+
+def end_to_end(slug: str) -> None:
+    _setup_django()
+    from provisioning.models import DirectoryUser, SyncKind, SyncTrigger
+
+    tenant, service, _ = _connect(slug)
+    run, seconds = _run_sync(service, SyncKind.FULL, SyncTrigger.GRANT)
+    users = DirectoryUser.objects.filter(tenant=tenant).count()
+    groups = run.groups_synced
+    minimum = math.ceil(users / PAGE) + math.ceil(groups / PAGE) + 2  # + /organization and the user count
+    _say("users", users)
+    _say("seconds", f"{seconds:.1f}")
+    _say("requests", run.requests)
+    _say("minimum requests", minimum)
+    _say("peak RSS MB", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+
+
+def delta(slug: str, changes: int) -> None:
+    _setup_django()
+    from m365sim import services as sim
+    from m365sim.models import Group as SimGroup
+    from m365sim.models import User as SimUser
+    from provisioning.models import SyncKind, SyncTrigger
+    from tenants.models import ProtectedService, Tenant
+
+    tenant = Tenant.objects.get(slug=f"bench-{slug}")
+    service = ProtectedService.objects.get(tenant=tenant, kind="exchange-online")
+    users = list(SimUser.objects.filter(tenant__slug=slug, deleted_at__isnull=True).order_by("id")[:changes])
+    groups = list(SimGroup.objects.filter(tenant__slug=slug, deleted_at__isnull=True).order_by("id")[:10])
+    renames, deletions = changes // 2, changes // 5
+    for user in users[:renames]:
+        sim.update_user(user, display_name=f"{user.display_name} (renamed)")
+    for user in users[renames : renames + deletions]:
+        sim.delete_user(user)
+    for n in range(deletions):
+        sim.add_user(users[0].tenant, user_principal_name=f"new{n}@{slug}.onmicrosoft.com", display_name=f"New {n}")
+    for user in users[renames + deletions : changes - deletions]:
+        sim.add_member(groups[user.id.int % len(groups)], user)
+    run, seconds = _run_sync(service, SyncKind.DELTA, SyncTrigger.MANUAL)
+    assert run.kind == SyncKind.DELTA
+    _say("changes", changes)
+    _say("seconds", f"{seconds:.2f}")
+    _say("requests", run.requests)
+
+
+# The orchestration: databases, the simulator's process, one process per measurement.
+
+
+def _database_urls() -> tuple[str, str]:
+    url = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
+    if not url.startswith("postgres"):
+        sys.exit("The benchmarks run on PostgreSQL: set BENCH_DATABASE_URL=postgres://...")
+    return url, url + "_m365sim"
+
+
+def _create_database(url: str) -> None:
+    import psycopg
+
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _child(env: dict[str, str], *args: str) -> dict[str, str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.sync", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode:
+        sys.exit(f"benchmarks.sync {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    figures = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
+    return figures
+
+
+def _manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+def everything(small: int, large: int, changes: int) -> None:
+    database, simulator_database = _database_urls()
+    for url in (database, simulator_database):
+        _create_database(url)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "casportal.settings",
+        "DATABASE_URL": database,
+        "M365SIM_DATABASE_URL": simulator_database,
+        "MICROSOFT_SIMULATOR_URL": f"http://127.0.0.1:{port}",
+        "LOG_LEVEL": "WARNING",
+        "DEBUG": "0",  # as in production: no query log in the measured processes
+    }
+    env.pop("REDIS_URL", None)
+    _say("database", database.rsplit("@", 1)[-1])
+    _manage(env, "migrate", "--noinput")
+    _manage(env, "migrate", "--database", "m365sim", "--noinput")
+
+    for line in _child(env, "ingest").items():
+        _say(*line)
+
+    for size in (small, large):
+        _manage(
+            env,
+            "m365sim_seed",
+            "--tenant",
+            f"bench{size}",
+            "--users",
+            str(size),
+            "--groups",
+            str(size // 10),
+            "--members-per-group",
+            "30",
+        )
+    simulator = subprocess.Popen(
+        [sys.executable, "manage.py", "m365sim_serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        results = {size: _child(env, "e2e", "--tenant", f"bench{size}") for size in (small, large)}
+        for figures in results.values():
+            _say(f"full sync of {int(figures['users']):,} users: seconds", figures["seconds"])
+            _say(
+                f"full sync of {int(figures['users']):,} users: requests / minimum",
+                f"{figures['requests']} / {figures['minimum requests']} "
+                f"(+{100 * (int(figures['requests']) / int(figures['minimum requests']) - 1):.1f}%, target <= 5%)",
+            )
+            _say(f"full sync of {int(figures['users']):,} users: peak RSS MB", figures["peak RSS MB"])
+        rss_small, rss_large = (float(results[size]["peak RSS MB"]) for size in (small, large))
+        _say("peak RSS large / small", f"{rss_large / rss_small:.2f}x (target <= 1.5x, and < 200 MB at 100,000)")
+        figures = _child(env, "delta", "--tenant", f"bench{large}", "--changes", str(changes))
+        full_seconds = float(results[large]["seconds"])
+        _say(f"delta sync of {changes} changes: seconds", figures["seconds"])
+        _say(f"delta sync of {changes} changes: requests", figures["requests"])
+        _say("delta / full time", f"{100 * float(figures['seconds']) / full_seconds:.2f}% (target < 2%)")
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command")
+    run_all = commands.add_parser("all")
+    run_all.add_argument("--small", type=int, default=10_000)
+    run_all.add_argument("--large", type=int, default=100_000)
+    run_all.add_argument("--changes", type=int, default=500)
+    ingest_args = commands.add_parser("ingest")
+    ingest_args.add_argument("--users", type=int, default=100_000)
+    ingest_args.add_argument("--groups", type=int, default=10_000)
+    ingest_args.add_argument("--members", type=int, default=30)
+    ingest_args.add_argument("--sample", type=int, default=2_000)
+    commands.add_parser("e2e").add_argument("--tenant", required=True)
+    delta_args = commands.add_parser("delta")
+    delta_args.add_argument("--tenant", required=True)
+    delta_args.add_argument("--changes", type=int, default=500)
+    args = parser.parse_args()
+    if args.command == "ingest":
+        ingest(args.users, args.groups, args.members, args.sample)
+    elif args.command == "e2e":
+        end_to_end(args.tenant)
+    elif args.command == "delta":
+        delta(args.tenant, args.changes)
+    else:
+        everything(getattr(args, "small", 10_000), getattr(args, "large", 100_000), getattr(args, "changes", 500))
+
+
+if __name__ == "__main__":
+    main()

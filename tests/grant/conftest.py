@@ -1,1 +1,0 @@
-from tests.grant_driver import GrantDriver, driver, portal_client  # noqa: F401
