@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 
@@ -45,6 +47,8 @@ class Action(models.TextChoices):
     CONNECTION_RESTORED = "connection.restored", "Access restored"
     SERVICE_REMOVED = "service.removed", "Service removed"
     MICROSOFT_TENANT_UNBOUND = "organization.microsoft_tenant_unbound", "Microsoft 365 tenant unbound"
+    ORGANIZATION_OFFBOARDED = "organization.offboarded", "Organization offboarded"
+    APP_CREDENTIAL_EXPIRY_WARNED = "app_credential.expiry_warned", "Staff warned of the client secret's expiry"
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
@@ -53,6 +57,13 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
 
     def delete(self):
         raise TypeError("Audit events are append-only.")
+
+    def purge_older_than(self, cutoff: datetime) -> int:
+        """The only way audit events leave the database: the retention purge (AUDIT_RETENTION_DAYS).
+
+        A raw DELETE, so neither `delete` above nor any signal runs; returns how many were deleted.
+        """
+        return self.filter(occurred_at__lt=cutoff)._raw_delete(self.db)
 
 
 class AuditEvent(models.Model):

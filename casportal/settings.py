@@ -7,6 +7,7 @@ kombu's filesystem broker and console email.
 
 import base64
 import hashlib
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "casportal.logcontext.RequestContextMiddleware",
+    "casportal.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -137,7 +140,14 @@ AUTH_USER_MODEL = "accounts.User"
 # Redis (broker and cache) when configured; otherwise file-based, so several local processes share them.
 REDIS_URL = env_secret("REDIS_URL")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # A down or unroutable Redis fails /readyz and requests in seconds, not after the OS's TCP timeout.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
 else:
     CACHES = {
         "default": {
@@ -255,7 +265,7 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=PRODUCTION)
@@ -276,19 +286,57 @@ CONTENT_SECURITY_POLICY = {
 }
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+# Observability: JSON logs carrying the organization, request or task id and sync run; /metrics; Sentry.
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain", ("plain", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "context": {"()": "casportal.logcontext.ContextFilter"},
+        "redact": {"()": "casportal.logcontext.RedactSecretsFilter"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context", "redact"]}
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING too, so their lines carry the task id
+METRICS_TOKEN = env_secret("METRICS_TOKEN") or None
+try:
+    METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(cidr) for cidr in env_list("METRICS_ALLOWED_NETWORKS", [])]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {exc}") from exc
+SENTRY_DSN = env_secret("SENTRY_DSN")
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT", DJANGO_ENV),
+        integrations=[DjangoIntegration(), CeleryIntegration()],
+        send_default_pii=False,
+    )
+if DATABASE_URL and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A down database fails /readyz in seconds (libpq otherwise waits for the OS's TCP timeout).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 5))
 
 # The grant flow: right after consent Microsoft may take a minute or two before app-only tokens work.
 GRANT_ACCESS_WAIT_SECONDS = env_int("GRANT_ACCESS_WAIT_SECONDS", 120)
 GRANT_ACCESS_RETRY_SECONDS = env_int("GRANT_ACCESS_RETRY_SECONDS", 5)
 # Graph lookups behind the certain-users picker, per organization and minute.
 USER_PICKER_LOOKUPS_PER_MINUTE = env_int("USER_PICKER_LOOKUPS_PER_MINUTE", 30)
+# Grant callbacks reached without a portal session, per client IP and minute.
+GRANT_CALLBACK_ANONYMOUS_PER_MINUTE = env_int("GRANT_CALLBACK_ANONYMOUS_PER_MINUTE", 20)
 
 # Directory synchronization: short tasks, each a batch of pages, continued by the next.
 SYNC_PAGE_SIZE = env_int("SYNC_PAGE_SIZE", 999)
@@ -296,7 +344,11 @@ SYNC_PAGES_PER_BATCH = env_int("SYNC_PAGES_PER_BATCH", 20)
 SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 300)
 SYNC_MAX_COUNTDOWN_SECONDS = env_int("SYNC_MAX_COUNTDOWN_SECONDS", 300)
 SYNC_MAX_RETRIES = env_int("SYNC_MAX_RETRIES", 8)
-SYNC_SCHEDULE_JITTER_SECONDS = env_int("SYNC_SCHEDULE_JITTER_SECONDS", 600)
+# The daily syncs of a region start over this many seconds after its time, each organization at its own offset.
+SYNC_SCHEDULE_WINDOW_SECONDS = env_int("SYNC_SCHEDULE_WINDOW_SECONDS", 3 * 3600)
+# Data lifecycle: older audit events and sync runs are deleted by a daily purge.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 400)
+SYNC_RUN_RETENTION_DAYS = env_int("SYNC_RUN_RETENTION_DAYS", 90)
 if max(SYNC_LEASE_SECONDS, SYNC_MAX_COUNTDOWN_SECONDS) >= CELERY_VISIBILITY_TIMEOUT:
     raise ImproperlyConfigured(
         "CELERY_VISIBILITY_TIMEOUT must exceed SYNC_LEASE_SECONDS and SYNC_MAX_COUNTDOWN_SECONDS, "
@@ -305,6 +357,8 @@ if max(SYNC_LEASE_SECONDS, SYNC_MAX_COUNTDOWN_SECONDS) >= CELERY_VISIBILITY_TIME
 CELERY_BEAT_SCHEDULE = {
     "dispatch-scheduled-syncs": {"task": "provisioning.dispatch_scheduled_syncs", "schedule": 300.0},
     "probe-connections": {"task": "provisioning.probe_connections", "schedule": 3600.0},
+    "purge-expired-records": {"task": "provisioning.purge_expired_records", "schedule": 86400.0},
+    "warn-of-secret-expiry": {"task": "provisioning.warn_of_secret_expiry", "schedule": 86400.0},
 }
 
 # Microsoft identity platform and Graph.

@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts.views import account
+from casportal.health import readyz
+from casportal.metrics import metrics
 from casportal.views import healthz
 from provisioning import urls as provisioning_urls
 from tenants import views as tenant_views
@@ -15,6 +17,9 @@ admin.site.site_title = "casportal support"
 urlpatterns = [
     path("", tenant_views.home, name="home"),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
+    path("organizations/", tenant_views.all_organizations, name="all_organizations"),
     path("o/<slug:org_slug>/", include(organization_patterns + provisioning_urls.organization_patterns)),
     path("grant/", include(provisioning_urls.callback_patterns)),
     path("invitations/<str:token>/", tenant_views.invitation, name="invitation"),

@@ -156,8 +156,8 @@ def run_batch(run_id: int, fence: int) -> Next:
     if finished:
         return STOP
     SyncRun.objects.filter(pk=run.pk, fence=run.fence).update(lease_expires_at=None, retries=0)
-    # Slow down while Graph says this tenant's throttling budget is nearly spent.
-    slow = client.throttle_percentage is not None and client.throttle_percentage >= 80
+    # Graph sends x-ms-throttle-limit-percentage only past 0.8 of the tenant's budget: then slow down.
+    slow = client.throttle_percentage is not None
     return Next(fence=run.fence, countdown=_capped(1.0 + random.random()) if slow else 0.0)  # noqa: S311
 
 

@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 import requests
 from django.conf import settings
 
+from provisioning import metrics_store
 from provisioning.http import MicrosoftSession
 from provisioning.identity import (
     AppCredentialInvalid,
@@ -148,7 +149,7 @@ class GraphClient:
     fresh_token: bool = False
     token_provider: Callable[..., AppToken] = acquire_app_token
     session: MicrosoftSession = field(default_factory=MicrosoftSession)
-    # The last answer's x-ms-throttle-limit-percentage: how much of the tenant's budget is spent.
+    # The last answer's x-ms-throttle-limit-percentage (sent past 0.8 of the tenant's budget, up to 1.8).
     throttle_percentage: float | None = field(default=None, init=False)
     _token: AppToken | None = field(default=None, init=False, repr=False)
     _requests: int = field(default=0, init=False, repr=False)
@@ -300,6 +301,7 @@ class GraphClient:
             except requests.RequestException as exc:
                 raise TransientError(f"Microsoft Graph unreachable: {exc.__class__.__name__}") from exc
             self._requests += 1
+            metrics_store.count_graph_request(response.status_code)
             self.throttle_percentage = _float_header(response, "x-ms-throttle-limit-percentage")
             if response.status_code == 401 and attempt == 0:
                 continue  # the cached token may be stale: once more with a fresh one

@@ -4,6 +4,7 @@ from contextlib import suppress
 
 from celery import shared_task
 
+from casportal.logcontext import bind
 from provisioning import directory_sync, health, schedule, services
 from provisioning.models import ServiceAccount
 
@@ -11,7 +12,8 @@ from provisioning.models import ServiceAccount
 @shared_task(name="provisioning.sync_batch")
 def sync_batch(sync_run_id: int, fence: int) -> None:
     """One batch of a sync run; queues the next batch (or itself, later, when throttled)."""
-    after = directory_sync.run_batch(sync_run_id, fence)
+    with bind(sync_run=sync_run_id):
+        after = directory_sync.run_batch(sync_run_id, fence)
     if after.fence is not None:
         sync_batch.apply_async((sync_run_id, after.fence), countdown=after.countdown)
 
@@ -40,3 +42,7 @@ def probe_connections() -> int:
 @shared_task(name="provisioning.probe_connection")
 def probe_connection(tenant_id: int) -> str:
     return health.probe_connection(tenant_id)
+
+
+# Celery discovers `tasks` modules only: the lifecycle tasks (purge, secret expiry) are registered from here.
+from provisioning import lifecycle_tasks  # noqa: F401,E402

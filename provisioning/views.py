@@ -4,7 +4,6 @@ from itertools import islice
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
@@ -12,6 +11,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from audit.middleware import client_ip
+from casportal.ratelimit import allow
 from provisioning import graph, services
 from provisioning.forms import AddFromGroupForm, AddUserForm, GrantForm, GroupSearchForm
 from provisioning.history import history_chart
@@ -115,6 +116,11 @@ def grant_cancel(request: OrganizationRequest, service_kind: str) -> HttpRespons
 
 def _handle_callback(request: HttpRequest, handler: Callable[..., services.CallbackResult]) -> HttpResponse:
     """Both legs return to fixed URLs; the organization and service come from the attempt the state names."""
+    if not request.user.is_authenticated and not allow(
+        f"grant-callback:{client_ip(request)}", limit=settings.GRANT_CALLBACK_ANONYMOUS_PER_MINUTE
+    ):
+        # Anonymous callbacks are refused without an audit event; a flood of them is cut short here.
+        return render(request, "provisioning/callback_rate_limited.html", status=429)
     try:
         result = handler(
             request.GET.dict(),
@@ -185,15 +191,8 @@ TOO_MANY_LOOKUPS = "Too many directory lookups in a minute; wait a moment and tr
 
 
 def _lookup_allowed(request: OrganizationRequest) -> bool:
-    """Graph lookups from the picker are limited per organization (a fixed one-minute window)."""
-    key = f"user-picker-lookups:{request.tenant.pk}"
-    cache.add(key, 0, timeout=60)
-    try:
-        count = cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=60)
-        count = 1
-    return count <= settings.USER_PICKER_LOOKUPS_PER_MINUTE
+    """Graph lookups from the picker are limited per organization."""
+    return allow(f"user-picker:{request.tenant.pk}", limit=settings.USER_PICKER_LOOKUPS_PER_MINUTE)
 
 
 def _picker_client(request: OrganizationRequest) -> graph.GraphClient:

@@ -5,7 +5,7 @@ from django.utils.html import format_html
 
 from audit.admin_log import AuditedAdminMixin
 from casportal.staff import SupportActionsMixin, support_action
-from provisioning import support
+from provisioning import lifecycle, support
 from provisioning.models import DirectoryGroup, DirectoryUser, SyncSettings
 from tenants import services
 from tenants.models import Invitation, Membership, Policy, ProtectedService, Tenant
@@ -68,6 +68,12 @@ def resend_invalid_token_email(tenant: Tenant, request: HttpRequest, reason: str
     return f"invalid-token email sent to {sent} administrator(s)."
 
 
+def offboard_organization(tenant: Tenant, request: HttpRequest, reason: str) -> str:
+    deleted = lifecycle.offboard_tenant(tenant=tenant, actor=request.user, reason=reason)
+    summary = ", ".join(f"{count} {name}" for name, count in deleted.items() if count)
+    return f"offboarded ({summary or 'nothing to delete'}); the audit trail is kept."
+
+
 @admin.register(Tenant)
 class TenantAdmin(StaffAdmin):
     list_display = ["name", "slug", "microsoft_tenant_id", "region", "created_at"]
@@ -81,6 +87,7 @@ class TenantAdmin(StaffAdmin):
         support_action("Check the connection now", check_connection_now),
         support_action("Mark the access token invalid", mark_access_token_invalid),
         support_action("Resend the invalid-token email", resend_invalid_token_email),
+        support_action("Offboard: delete the directory, sync runs and members", offboard_organization),
     ]
 
     def get_prepopulated_fields(self, request, obj=None):

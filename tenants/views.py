@@ -1,18 +1,23 @@
+from dataclasses import dataclass
+
 from allauth.account.adapter import get_adapter as get_account_adapter
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.models import AuditEvent
+from provisioning.models import ConnectionIncident, SyncRun
 from tenants import services
 from tenants.forms import ChangeRoleForm, InviteMemberForm, PolicyToggleForm
 from tenants.invitations import PENDING_INVITATION_SESSION_KEY, open_invitation_for_token
-from tenants.models import Invitation, Membership, Policy, ProtectedService, ServiceKind, ServiceStatus
+from tenants.models import Invitation, Membership, Policy, ProtectedService, ServiceKind, ServiceStatus, Tenant
 from tenants.scoping import OrganizationRequest, organization_view, scoped_get_or_404
 
 ACTIVITY_PAGE_SIZE = 50
@@ -39,6 +44,78 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def services_in_catalog_order(tenant) -> list[ProtectedService]:
     return sorted(ProtectedService.objects.filter(tenant=tenant), key=lambda service: service.catalog_position)
+
+
+# All organizations (MSPs): the sorts and filters the page offers, by their query-string values.
+ORGANIZATION_SORTS = {
+    "name": (F("name").asc(),),
+    "-name": (F("name").desc(),),
+    "last_sync": (F("last_sync_at").asc(nulls_first=True), F("name").asc()),
+    "-last_sync": (F("last_sync_at").desc(nulls_last=True), F("name").asc()),
+}
+BROKEN_FIRST = (F("broken").desc(), F("name").asc())
+HEALTH_FILTERS = {
+    "broken": Q(broken=True),
+    "connected": Q(broken=False, microsoft_tenant_id__isnull=False),
+    "not-connected": Q(microsoft_tenant_id__isnull=True),
+}
+
+
+@dataclass(frozen=True)
+class OrganizationRow:
+    tenant: Tenant
+    services: list[ProtectedService]
+
+
+def organizations_of(user) -> QuerySet[Tenant]:
+    """The user's organizations, each with its role, connection health, latest sync and services; 2 queries."""
+    latest_run = SyncRun.objects.filter(tenant=OuterRef("pk")).order_by("-queued_at", "-pk")
+    return (
+        Tenant.objects.filter(memberships__user=user)
+        .annotate(
+            role=F("memberships__role"),
+            broken=Exists(ConnectionIncident.objects.filter(tenant=OuterRef("pk"), closed_at__isnull=True)),
+            last_sync_status=Subquery(latest_run.values("status")[:1]),
+            last_sync_at=Subquery(latest_run.values("finished_at")[:1]),
+        )
+        .prefetch_related("services")
+    )
+
+
+@login_required
+@require_GET
+def all_organizations(request: HttpRequest) -> HttpResponse:
+    """One row per organization of the signed-in user, broken connections first unless sorted otherwise."""
+    tenants = organizations_of(request.user)
+    health = request.GET.get("health", "")
+    if health in HEALTH_FILTERS:
+        tenants = tenants.filter(HEALTH_FILTERS[health])
+    status = request.GET.get("status", "")
+    if status in ServiceStatus.values:
+        tenants = tenants.filter(Exists(ProtectedService.objects.filter(tenant=OuterRef("pk"), status=status)))
+    sort = request.GET.get("sort", "")
+    tenants = tenants.order_by(*ORGANIZATION_SORTS.get(sort, BROKEN_FIRST))
+    rows = [
+        OrganizationRow(tenant, sorted(tenant.services.all(), key=lambda service: service.catalog_position))
+        for tenant in tenants
+    ]
+    return render(
+        request,
+        "tenants/all_organizations.html",
+        {
+            "rows": rows,
+            "service_kinds": ServiceKind.choices,
+            "health": health,
+            "health_choices": [
+                ("broken", "Access token invalid"),
+                ("connected", "Connected"),
+                ("not-connected", "Not connected"),
+            ],
+            "status": status,
+            "status_choices": ServiceStatus.choices,
+            "sort": sort,
+        },
+    )
 
 
 @organization_view

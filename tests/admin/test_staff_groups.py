@@ -18,7 +18,13 @@ SUPPORT_ACTIONS = {
     "accounts.User": {"reset_mfa"},
     "provisioning.GrantAttempt": {"cancel_stuck_grant"},
     "tenants.ProtectedService": {"retry_failed_provisioning"},
-    "tenants.Tenant": {"sync_now", "check_connection_now", "mark_access_token_invalid", "resend_invalid_token_email"},
+    "tenants.Tenant": {
+        "sync_now",
+        "check_connection_now",
+        "mark_access_token_invalid",
+        "resend_invalid_token_email",
+        "offboard_organization",
+    },
 }
 
 

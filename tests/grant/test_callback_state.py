@@ -126,3 +126,11 @@ def test_a_read_only_member_cannot_start_a_grant(cast, driver):
     response = driver.start()
     assert response.status_code == 403
     assert not GrantAttempt.objects.exists()
+
+
+def test_anonymous_callback_floods_are_cut_short_without_audit_events(db, client, settings):
+    settings.GRANT_CALLBACK_ANONYMOUS_PER_MINUTE = 5
+    statuses = [client.get(CONSENT, {"state": f"flood-state-number-{n:04d}"}).status_code for n in range(8)]
+    assert statuses[:5] == [400] * 5
+    assert statuses[5:] == [429] * 3
+    assert not AuditEvent.objects.exists()

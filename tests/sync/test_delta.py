@@ -96,3 +96,22 @@ def test_two_requests_at_once_become_one_run(protected, driver):
     assert driver.tasks.names == ["provisioning.sync_batch"]
     driver.tasks.run()
     assert SyncRun.objects.filter(tenant=protected.tenant).count() == 2  # the grant's, and this one
+
+
+def test_batches_slow_down_while_graph_says_the_budget_is_nearly_spent(protected, driver, contoso, settings):
+    settings.SYNC_PAGE_SIZE = 10
+    settings.SYNC_PAGES_PER_BATCH = 1
+    sim.expire_delta_tokens(contoso)
+    driver.portal("post", reverse("sync_now", args=[protected.tenant.slug]))
+    queued, task = driver.tasks.pending.pop(0)
+    task.apply(args=queued.args, throw=True)  # the expired delta token: a full round instead, at once
+    ((full_round, _),) = driver.tasks.pending
+    assert full_round.countdown == 0
+    sim.set_faults(contoso, throttle_fraction=0.001, throttle_retry_after=1)
+    queued, task = driver.tasks.pending.pop(0)
+    task.apply(args=queued.args, throw=True)
+    ((follow_up, _),) = driver.tasks.pending
+    assert follow_up.countdown >= 1  # not at once: Graph said the budget is nearly spent
+    sim.reset_faults(contoso)
+    driver.tasks.run()
+    assert portal_state(protected.tenant) == simulator_state(contoso)

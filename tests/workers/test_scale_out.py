@@ -1,0 +1,97 @@
+"""Scale-out on one machine: two real workers, 20 organizations queued at once, one of them with 50,000 users.
+
+Every organization is synchronized exactly once, no two batches of one organization's sync run at once (fence
+and lease; one active run per organization), and the small organizations finish before the large one although
+its sync was queued first: each batch re-queues its successor at the back of the queue, so the large sync's
+batches interleave with the small ones instead of holding a worker until it is done.
+"""
+
+import pytest
+import redis
+from django.db import connections
+from django.utils import timezone
+
+from audit.models import Action, AuditEvent
+from m365sim import services as sim
+from m365sim.models import Application
+from m365sim.models import User as SimUser
+from m365sim.seed import seed_tenant
+from provisioning.models import DirectoryUser, ServiceAccount, SyncKind, SyncRun, SyncStatus, SyncTrigger
+from tenants.models import ProtectedService, ServiceStatus
+from tests.factories import TenantFactory
+from tests.processes import Worker, manage, process_env, redis_url, requires_real_services, wait_for
+
+pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default", "m365sim"], transaction=True)]
+
+LARGE_USERS = 50_000
+SMALL_ORGANIZATIONS = 19
+# A Redis database of this test's own, so that it can run beside the other worker tests.
+REDIS_DB = 12
+
+
+def connect(slug: str, *, users: int) -> SyncRun:
+    """An organization bound to a consented simulated tenant, its first (full) sync queued but not yet sent."""
+    seeded = seed_tenant(slug, users=users, groups=10, members_per_group=20)
+    admin = SimUser.objects.get(user_principal_name=f"admin@{slug}.onmicrosoft.com")
+    sim.grant_admin_consent(seeded.tenant, Application.objects.get(), user=admin)
+    tenant = TenantFactory(name=slug.title(), slug=slug)
+    tenant.microsoft_tenant_id = seeded.tenant.id
+    tenant.save(update_fields=["microsoft_tenant_id"])
+    service = ProtectedService.objects.get(tenant=tenant, kind="exchange-online")
+    ServiceAccount.objects.create(
+        tenant=tenant,
+        service=service,
+        microsoft_tenant_id=seeded.tenant.id,
+        authorized_account=admin.user_principal_name,
+        authorized_object_id=admin.id,
+        granted_at=timezone.now(),
+    )
+    ProtectedService.objects.filter(pk=service.pk).update(status=ServiceStatus.PROVISIONING)
+    return SyncRun.objects.create(tenant=tenant, service=service, kind=SyncKind.FULL, trigger=SyncTrigger.GRANT)
+
+
+def test_two_workers_sync_twenty_organizations_fairly_and_each_once(m365sim_live):
+    large = connect("large", users=LARGE_USERS)
+    small = [connect(f"small{i:02}", users=50 + 20 * i) for i in range(SMALL_ORGANIZATIONS)]
+    runs = [large, *small]
+    env = process_env(
+        REDIS_URL=f"{redis_url().rsplit('/', 1)[0]}/{REDIS_DB}",
+        SYNC_PAGE_SIZE="999",
+        SYNC_PAGES_PER_BATCH="2",
+        SYNC_LEASE_SECONDS="30",
+        SYNC_MAX_COUNTDOWN_SECONDS="30",
+    )
+    broker = redis.Redis.from_url(env["REDIS_URL"])
+    broker.flushdb()
+    connections.close_all()
+    workers = [Worker(env, name=f"scale{i}") for i in (1, 2)]
+    try:
+        # All at once, the large organization first; every first batch twice, as a broker may deliver it.
+        ids = [run.pk for run in runs]
+        manage(env, f"from provisioning.tasks import sync_batch\nfor pk in {ids * 2}: sync_batch.delay(pk, 0)")
+        wait_for(
+            lambda: not SyncRun.objects.filter(status__in=("queued", "running")).exists(),
+            timeout=150,
+            what="every organization's sync to finish",
+            log=lambda: "\n".join(worker.output()[-2000:] for worker in workers),
+        )
+    finally:
+        for worker in workers:
+            worker.stop()
+        broker.flushdb()
+
+    finished = {run.pk: run for run in SyncRun.objects.select_related("tenant")}
+    assert len(finished) == len(runs)  # exactly one run per organization
+    for run in finished.values():
+        assert run.status == SyncStatus.SUCCEEDED, (run.tenant.slug, run.error_detail)
+        live = SimUser.objects.filter(tenant_id=run.tenant.microsoft_tenant_id, deleted_at__isnull=True).count()
+        assert DirectoryUser.objects.filter(tenant=run.tenant).count() == run.users_synced == live, run.tenant.slug
+        assert AuditEvent.objects.filter(tenant=run.tenant, action=Action.SYNC_SUCCEEDED).count() == 1
+    assert finished[large.pk].users_synced > LARGE_USERS
+
+    large_run = finished[large.pk]
+    small_runs = [finished[run.pk] for run in small]
+    assert large_run.started_at is not None and large_run.finished_at is not None
+    last_small = max(run.finished_at for run in small_runs if run.finished_at)
+    # The large sync was under way while the small ones ran, and they all finished before it.
+    assert large_run.started_at < last_small < large_run.finished_at
