@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export SIM_PORT ?= 8001
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench prod-check clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -c 'import sys; sys.exit("casportal needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -39,6 +39,14 @@ lint: $(BIN)/.installed
 # Directory sync figures on PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/casportal_bench).
 bench: $(BIN)/.installed
 	DEBUG=0 $(BIN)/python -m benchmarks.sync $(BENCH_ARGS)
+
+# gunicorn, a worker and beat with production settings against local PostgreSQL and Redis (scripts/prod-check).
+prod-check: $(BIN)/.installed
+	BIN=$(BIN) scripts/prod-check
+
+# Load held (README "Reliability"): gunicorn with 2 workers, PostgreSQL and Redis; see scripts/loadtest.
+loadtest: $(BIN)/.installed
+	scripts/loadtest
 
 format: $(BIN)/.installed
 	$(BIN)/ruff check --fix .

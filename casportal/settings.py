@@ -307,6 +307,8 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context", "redact"]}
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # MSAL's token cache logs authorization codes and PKCE verifiers at DEBUG: never let it.
+    "loggers": {"msal": {"level": "INFO"}},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING too, so their lines carry the task id
 METRICS_TOKEN = env_secret("METRICS_TOKEN") or None
@@ -344,11 +346,15 @@ SYNC_PAGES_PER_BATCH = env_int("SYNC_PAGES_PER_BATCH", 20)
 SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 300)
 SYNC_MAX_COUNTDOWN_SECONDS = env_int("SYNC_MAX_COUNTDOWN_SECONDS", 300)
 SYNC_MAX_RETRIES = env_int("SYNC_MAX_RETRIES", 8)
+# A run that no batch holds and that has not moved for this long is resumed by the watchdog.
+SYNC_STALL_SECONDS = env_int("SYNC_STALL_SECONDS", 600)
 # The daily syncs of a region start over this many seconds after its time, each organization at its own offset.
 SYNC_SCHEDULE_WINDOW_SECONDS = env_int("SYNC_SCHEDULE_WINDOW_SECONDS", 3 * 3600)
 # Data lifecycle: older audit events and sync runs are deleted by a daily purge.
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 400)
 SYNC_RUN_RETENTION_DAYS = env_int("SYNC_RUN_RETENTION_DAYS", 90)
+if SYNC_MAX_COUNTDOWN_SECONDS >= SYNC_STALL_SECONDS:
+    raise ImproperlyConfigured("SYNC_STALL_SECONDS must exceed SYNC_MAX_COUNTDOWN_SECONDS.")
 if max(SYNC_LEASE_SECONDS, SYNC_MAX_COUNTDOWN_SECONDS) >= CELERY_VISIBILITY_TIMEOUT:
     raise ImproperlyConfigured(
         "CELERY_VISIBILITY_TIMEOUT must exceed SYNC_LEASE_SECONDS and SYNC_MAX_COUNTDOWN_SECONDS, "
@@ -356,6 +362,7 @@ if max(SYNC_LEASE_SECONDS, SYNC_MAX_COUNTDOWN_SECONDS) >= CELERY_VISIBILITY_TIME
     )
 CELERY_BEAT_SCHEDULE = {
     "dispatch-scheduled-syncs": {"task": "provisioning.dispatch_scheduled_syncs", "schedule": 300.0},
+    "resume-stalled-syncs": {"task": "provisioning.resume_stalled_syncs", "schedule": 120.0},
     "probe-connections": {"task": "provisioning.probe_connections", "schedule": 3600.0},
     "purge-expired-records": {"task": "provisioning.purge_expired_records", "schedule": 86400.0},
     "warn-of-secret-expiry": {"task": "provisioning.warn_of_secret_expiry", "schedule": 86400.0},

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import Action
@@ -101,7 +102,8 @@ def _claim(run_id: int, fence: int) -> tuple[SyncRun | None, Next]:
         run.lease_expires_at = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
         run.status = SyncStatus.RUNNING
         run.started_at = run.started_at or now
-        run.save(update_fields=["fence", "lease_expires_at", "status", "started_at"])
+        run.progressed_at = now
+        run.save(update_fields=["fence", "lease_expires_at", "status", "started_at", "progressed_at"])
     if died:
         logger.info("Sync run %s: a batch died holding the run; continuing from its last position", run.public_id)
     return run, STOP
@@ -113,6 +115,7 @@ class LostLease(Exception):
 
 def _commit(run: SyncRun, **fields: Any) -> None:
     """Save progress, provided this batch still holds the run; call it inside the batch's transaction."""
+    fields["progressed_at"] = timezone.now()
     for name, value in fields.items():
         setattr(run, name, value)
     if not SyncRun.objects.filter(pk=run.pk, fence=run.fence).update(**fields):
@@ -398,3 +401,15 @@ def _explain(run: SyncRun, exc: graph.MicrosoftError) -> SyncFailed:
             f"{step} failed: Microsoft 365 stayed too busy to answer, even after waiting. Try again later.", repr(exc)
         )
     return SyncFailed(f"{step} failed: Microsoft 365 answered with an error ({exc.message}).", repr(exc))
+
+
+def stalled_runs(now=None) -> list[SyncRun]:
+    """Runs whose chain of tasks broke (a message lost with a restarted broker, a task failed on the database):
+    no batch holds them and none has made progress for SYNC_STALL_SECONDS."""
+    now = now or timezone.now()
+    quiet_since = now - timedelta(seconds=settings.SYNC_STALL_SECONDS)
+    return list(
+        SyncRun.objects.filter(status__in=(SyncStatus.QUEUED, SyncStatus.RUNNING))
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        .filter(Q(progressed_at__lt=quiet_since) | Q(progressed_at__isnull=True, queued_at__lt=quiet_since))
+    )

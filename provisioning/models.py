@@ -195,6 +195,9 @@ class SyncRun(models.Model):
     fallback_reason = models.CharField(max_length=200, blank=True, help_text="Why a delta round became a full round.")
     fence = models.PositiveIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    progressed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a batch last claimed the run or saved progress (for the watchdog)."
+    )
     cursor = models.TextField(blank=True, help_text="The nextLink the next batch continues from.")
     retries = models.PositiveSmallIntegerField(default=0, help_text="Consecutive throttled or failed batches.")
     round_started_at = models.DateTimeField(null=True, blank=True)

@@ -9,10 +9,12 @@ register = template.Library()
 
 @register.filter
 def duration(value: timedelta | None) -> str:
-    """A short human duration: '45 s', '3 min 05 s', '1 h 02 min'."""
+    """A short human duration: '0.4 s', '45 s', '3 min 05 s', '1 h 02 min'."""
     if value is None:
         return ""
-    seconds = max(int(value.total_seconds()), 0)
+    if value.total_seconds() < 10:
+        return f"{max(value.total_seconds(), 0):.1f} s"
+    seconds = int(value.total_seconds())
     hours, rest = divmod(seconds, 3600)
     minutes, seconds = divmod(rest, 60)
     if hours:

@@ -95,3 +95,19 @@ def test_directory_strings_are_normalized_for_storage(cast):
     assert alex.display_name == "Alex \ufffdWilber"
     assert alex.normalized
     assert alex.mail == ""
+
+
+def test_the_watchdog_resumes_a_run_whose_next_batch_was_lost(cast, driver, granted, settings):
+    from provisioning.tasks import resume_stalled_syncs
+
+    for _ in range(2):
+        queued, task = driver.tasks.pending.pop(0)
+        task.apply(args=queued.args, throw=True)
+    driver.tasks.pending.clear()  # the broker lost the next batch's message
+    assert resume_stalled_syncs.apply().get() == 0  # not yet: the run moved a moment ago
+    SyncRun.objects.filter(pk=granted.pk).update(
+        progressed_at=timezone.now() - timedelta(seconds=settings.SYNC_STALL_SECONDS + 1)
+    )
+    assert resume_stalled_syncs.apply().get() == 1
+    driver.tasks.run()
+    assert SyncRun.objects.get(pk=granted.pk).status == SyncStatus.SUCCEEDED

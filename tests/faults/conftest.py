@@ -1,0 +1,132 @@
+"""An organization bound to a simulated Microsoft 365 tenant, ready for a sync that real workers carry out."""
+
+import html
+import time
+from dataclasses import dataclass
+
+import pytest
+from django.db import connections
+from django.test import Client
+from django.utils import timezone
+
+from m365sim import services as sim
+from m365sim.models import Application, ServicePrincipal
+from m365sim.models import Tenant as SimTenant
+from m365sim.models import User as SimUser
+from m365sim.seed import seed_tenant
+from provisioning.models import DirectoryUser, ServiceAccount, SyncKind, SyncRun, SyncStatus, SyncTrigger
+from provisioning.progress import SUCCESS_SENTENCE
+from tenants.models import ProtectedService, ServiceStatus
+from tests.processes import manage, process_env
+
+# Small enough for CI: leases, countdowns and the broker's redelivery in seconds (DESIGN.md).
+FAST = {
+    "CELERY_VISIBILITY_TIMEOUT": "8",
+    "CELERY_UNACKED_RESTORE_INTERVAL": "1",
+    "SYNC_LEASE_SECONDS": "3",
+    "SYNC_MAX_COUNTDOWN_SECONDS": "5",
+    "SYNC_STALL_SECONDS": "6",
+}
+
+
+@dataclass
+class Connected:
+    service: ProtectedService
+    sim_tenant: SimTenant
+    admin: SimUser
+
+    def run(self) -> SyncRun:
+        run = SyncRun.objects.create(
+            tenant=self.service.tenant, service=self.service, kind=SyncKind.FULL, trigger=SyncTrigger.GRANT
+        )
+        connections.close_all()
+        return run
+
+    def service_principal(self) -> ServicePrincipal:
+        return ServicePrincipal.objects.get(tenant=self.sim_tenant)
+
+
+def connect(cast, *, users: int, groups: int = 10, members_per_group: int = 20) -> Connected:
+    """Contoso consented and bound to the organization, its Exchange Online account created, not yet synced."""
+    result = seed_tenant("contoso", users=users, groups=groups, members_per_group=members_per_group)
+    admin = SimUser.objects.get(user_principal_name="admin@contoso.onmicrosoft.com")
+    sim.grant_admin_consent(result.tenant, Application.objects.get(), user=admin)
+    cast.tenant.microsoft_tenant_id = result.tenant.id
+    cast.tenant.save(update_fields=["microsoft_tenant_id"])
+    service = ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online")
+    ServiceAccount.objects.create(
+        tenant=cast.tenant,
+        service=service,
+        microsoft_tenant_id=result.tenant.id,
+        authorized_account=admin.user_principal_name,
+        authorized_object_id=admin.id,
+        granted_at=timezone.now(),
+    )
+    ProtectedService.objects.filter(pk=service.pk).update(status=ServiceStatus.PROVISIONING)
+    return Connected(service=service, sim_tenant=result.tenant, admin=admin)
+
+
+def fast_env(**overrides: str) -> dict[str, str]:
+    return process_env(**{**FAST, **overrides})
+
+
+def start_sync(env: dict[str, str], run: SyncRun) -> None:
+    manage(env, f"from provisioning.tasks import sync_batch; sync_batch.delay({run.pk}, 0)")
+
+
+def finished(run: SyncRun) -> bool:
+    return SyncRun.objects.get(pk=run.pk).status in (SyncStatus.SUCCEEDED, SyncStatus.FAILED)
+
+
+def wait_with_watchdog(env: dict[str, str], run: SyncRun, *, timeout: float, log) -> None:
+    """Wait for the run to finish, running the stalled-sync watchdog every few seconds as beat would."""
+    deadline = time.monotonic() + timeout
+    while not finished(run):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the sync did not finish within {timeout} s\n--- worker log ---\n{log()[-4000:]}")
+        manage(env, "from provisioning.tasks import resume_stalled_syncs; resume_stalled_syncs()")
+        time.sleep(1)
+
+
+def assert_exactly_the_simulators_users(cast, sim_tenant: SimTenant) -> None:
+    live = set(SimUser.objects.filter(tenant=sim_tenant, deleted_at__isnull=True).values_list("id", flat=True))
+    synced = list(DirectoryUser.objects.filter(tenant=cast.tenant).values_list("microsoft_id", flat=True))
+    assert len(synced) == len(set(synced)), "duplicate directory users"
+    assert set(synced) == live
+
+
+def assert_nothing_invented(cast, sim_tenant: SimTenant) -> None:
+    """Whatever was stored before a failure is the simulator's own data, once: no loss of what was written."""
+    live = set(SimUser.objects.filter(tenant=sim_tenant).values_list("id", flat=True))
+    synced = list(DirectoryUser.objects.filter(tenant=cast.tenant).values_list("microsoft_id", flat=True))
+    assert len(synced) == len(set(synced))
+    assert set(synced) <= live
+
+
+def assert_no_stuck_lease(run: SyncRun) -> None:
+    run.refresh_from_db()
+    assert run.status in (SyncStatus.SUCCEEDED, SyncStatus.FAILED), f"run left {run.status}"
+    assert run.lease_expires_at is None, "lease still held by a finished run"
+
+
+def progress_page(cast) -> str:
+    client = Client()
+    client.force_login(cast.owner.user)
+    response = client.get(f"/o/{cast.tenant.slug}/services/exchange-online/progress/")
+    assert response.status_code == 200
+    return html.unescape(response.content.decode())
+
+
+def assert_progress_tells_success(cast) -> None:
+    assert SUCCESS_SENTENCE in progress_page(cast)
+
+
+def assert_progress_tells_failure(cast, run: SyncRun) -> None:
+    page = progress_page(cast)
+    assert run.error and run.error in page
+    assert SUCCESS_SENTENCE not in page
+
+
+@pytest.fixture
+def live_simulator(m365sim_live):
+    return m365sim_live

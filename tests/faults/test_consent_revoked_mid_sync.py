@@ -1,0 +1,50 @@
+"""Consent revoked in Microsoft 365 in the middle of a sync: the run fails with the explanation, data is kept."""
+
+import pytest
+
+from m365sim import services as sim
+from provisioning.health import CONSENT_BROKEN
+from provisioning.models import SyncRun, SyncStatus
+from tenants.models import ProtectedService, ServiceStatus
+from tests.faults.conftest import (
+    assert_no_stuck_lease,
+    assert_nothing_invented,
+    assert_progress_tells_failure,
+    connect,
+    fast_env,
+    finished,
+    start_sync,
+)
+from tests.processes import Worker, flushed_redis, requires_real_services, wait_for
+
+pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default", "m365sim"], transaction=True)]
+
+
+def test_consent_revoked_mid_sync_fails_the_run_with_the_explanation_and_keeps_the_data(cast, m365sim_live):
+    connected = connect(cast, users=3000)
+    sim.set_faults(connected.sim_tenant, latency_ms=10)
+    env = fast_env(SYNC_PAGE_SIZE="100", SYNC_PAGES_PER_BATCH="2", SYNC_MAX_RETRIES="3")
+    run = connected.run()
+    with flushed_redis():
+        worker = Worker(env, name="revoked")
+        try:
+            start_sync(env, run)
+            wait_for(
+                lambda: SyncRun.objects.get(pk=run.pk).pages >= 4,
+                timeout=60,
+                what="the sync under way",
+                log=worker.output,
+            )
+            sim.revoke_consent(connected.service_principal())
+            wait_for(lambda: finished(run), timeout=90, what="the run to stop", log=worker.output)
+        finally:
+            worker.stop()
+    run.refresh_from_db()
+    assert run.status == SyncStatus.FAILED
+    assert CONSENT_BROKEN in run.error
+    kept = cast.tenant.directory_users.count()
+    assert kept >= 300  # the pages written before the revocation are kept
+    assert_nothing_invented(cast, connected.sim_tenant)
+    assert ProtectedService.objects.get(pk=connected.service.pk).status == ServiceStatus.ACCESS_TOKEN_INVALID
+    assert_no_stuck_lease(run)
+    assert_progress_tells_failure(cast, run)

@@ -1,0 +1,38 @@
+"""30 % of Graph requests answered 429 with Retry-After: the sync backs off and completes."""
+
+import pytest
+
+from m365sim import services as sim
+from provisioning.models import SyncStatus
+from tests.faults.conftest import (
+    assert_exactly_the_simulators_users,
+    assert_no_stuck_lease,
+    assert_progress_tells_success,
+    connect,
+    fast_env,
+    finished,
+    start_sync,
+)
+from tests.processes import Worker, flushed_redis, requires_real_services, wait_for
+
+pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default", "m365sim"], transaction=True)]
+
+
+def test_a_sync_with_30_percent_of_graph_requests_throttled_completes(cast, m365sim_live):
+    connected = connect(cast, users=2000)
+    sim.set_faults(connected.sim_tenant, throttle_fraction=0.3, throttle_retry_after=1)
+    env = fast_env(SYNC_PAGE_SIZE="200", SYNC_PAGES_PER_BATCH="2", SYNC_MAX_RETRIES="30")
+    run = connected.run()
+    with flushed_redis():
+        worker = Worker(env, name="throttled")
+        try:
+            start_sync(env, run)
+            wait_for(lambda: finished(run), timeout=120, what="the throttled sync to finish", log=worker.output)
+        finally:
+            worker.stop()
+    run.refresh_from_db()
+    assert run.status == SyncStatus.SUCCEEDED, run.error_detail
+    assert run.throttled > 0
+    assert_exactly_the_simulators_users(cast, connected.sim_tenant)
+    assert_no_stuck_lease(run)
+    assert_progress_tells_success(cast)

@@ -1,0 +1,56 @@
+"""SIGKILL in the middle of a 20,000-user sync, then a restart: exactly the simulator's users, once, one run."""
+
+import pytest
+
+from provisioning.models import SyncRun, SyncStatus
+from tenants.models import ProtectedService, ServiceStatus
+from tests.faults.conftest import (
+    assert_exactly_the_simulators_users,
+    assert_no_stuck_lease,
+    assert_progress_tells_success,
+    connect,
+    fast_env,
+    finished,
+    start_sync,
+)
+from tests.processes import Worker, flushed_redis, requires_real_services, wait_for
+
+pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default", "m365sim"], transaction=True)]
+
+
+@pytest.mark.parametrize("repetition", [1, 2, 3])
+def test_a_worker_killed_mid_sync_of_20000_users_is_replaced_and_the_sync_completes_once(
+    cast, m365sim_live, repetition
+):
+    connected = connect(cast, users=20_000, groups=10, members_per_group=20)
+    env = fast_env(SYNC_PAGE_SIZE="999", SYNC_PAGES_PER_BATCH="3")
+    run = connected.run()
+    with flushed_redis():
+        worker = Worker(env, name=f"doomed{repetition}")
+        try:
+            start_sync(env, run)
+            # Kill at a different depth each time: 2, 7 and 12 pages into the 21 pages of users.
+            depth = 2 + 5 * (repetition - 1)
+            wait_for(
+                lambda: SyncRun.objects.get(pk=run.pk).pages >= depth,
+                timeout=60,
+                what="the sync under way",
+                log=worker.output,
+            )
+            worker.kill()
+        finally:
+            worker.stop()
+        assert SyncRun.objects.get(pk=run.pk).status == SyncStatus.RUNNING
+        replacement = Worker(env, name=f"replacement{repetition}")
+        try:
+            wait_for(lambda: finished(run), timeout=120, what="the replacement to finish", log=replacement.output)
+        finally:
+            replacement.stop()
+    run.refresh_from_db()
+    assert run.status == SyncStatus.SUCCEEDED, run.error_detail
+    assert_exactly_the_simulators_users(cast, connected.sim_tenant)
+    assert run.users_synced >= run.users_total >= 20_000
+    assert SyncRun.objects.filter(tenant=cast.tenant).count() == 1
+    assert ProtectedService.objects.get(pk=connected.service.pk).status == ServiceStatus.PROTECTED
+    assert_no_stuck_lease(run)
+    assert_progress_tells_success(cast)

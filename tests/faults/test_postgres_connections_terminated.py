@@ -1,0 +1,61 @@
+"""The worker's PostgreSQL connections terminated (pg_terminate_backend) while it writes pages: nothing lost."""
+
+import time
+
+import pytest
+from django.db import connection
+
+from m365sim import services as sim
+from provisioning.models import SyncRun, SyncStatus
+from tests.faults.conftest import (
+    assert_exactly_the_simulators_users,
+    assert_no_stuck_lease,
+    assert_progress_tells_success,
+    connect,
+    fast_env,
+    start_sync,
+    wait_with_watchdog,
+)
+from tests.processes import Worker, flushed_redis, requires_real_services, wait_for
+
+pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default", "m365sim"], transaction=True)]
+
+
+def terminate_worker_connections() -> int:
+    """Every other backend on the portal's test database: the worker's (this process holds only its own)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        return len(cursor.fetchall())
+
+
+def test_terminated_database_connections_mid_page_lose_nothing_and_the_sync_completes(cast, m365sim_live):
+    connected = connect(cast, users=1500)
+    sim.set_faults(connected.sim_tenant, latency_ms=10)
+    env = fast_env(SYNC_PAGE_SIZE="100", SYNC_PAGES_PER_BATCH="2")
+    run = connected.run()
+    terminated = 0
+    with flushed_redis():
+        worker = Worker(env, name="pg-terminated")
+        try:
+            start_sync(env, run)
+            for depth in (3, 6, 9):
+                wait_for(
+                    lambda d=depth: SyncRun.objects.get(pk=run.pk).pages >= d,
+                    timeout=30,
+                    what="the sync under way",
+                    log=worker.output,
+                )
+                terminated += terminate_worker_connections()
+                time.sleep(0.3)
+            wait_with_watchdog(env, run, timeout=60, log=worker.output)
+        finally:
+            worker.stop()
+    assert terminated >= 1
+    run.refresh_from_db()
+    assert run.status == SyncStatus.SUCCEEDED, run.error_detail
+    assert_exactly_the_simulators_users(cast, connected.sim_tenant)
+    assert_no_stuck_lease(run)
+    assert_progress_tells_success(cast)
