@@ -61,6 +61,11 @@ def _alert_staff(error_code: str, description: str) -> None:
         "Customers cannot grant access or synchronize until a valid secret is configured "
         "(MICROSOFT_CLIENT_SECRET, and MICROSOFT_CLIENT_SECRET_EXPIRES_ON for the new expiry date)."
     )
+    email_staff(subject, body)
+
+
+def email_staff(subject: str, body: str) -> None:
+    """Tell the service team (STAFF_ALERT_EMAILS); without addresses, the log says it at ERROR instead."""
     if settings.STAFF_ALERT_EMAILS:
         send_mail(subject, body, None, settings.STAFF_ALERT_EMAILS)
     else:

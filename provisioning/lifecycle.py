@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -13,6 +12,7 @@ from django.utils import timezone
 from audit.admin_log import record_support_event
 from audit.models import Action, AuditEvent
 from audit.services import record_event
+from provisioning.credential import email_staff
 from provisioning.models import (
     ACTIVE_SYNC_STATUSES,
     AppCredentialHealth,
@@ -164,7 +164,4 @@ def _email_staff_of_expiry(expiry: date, days_left: int) -> None:
         "can grant access or synchronize.\n\nCreate a new secret in Microsoft Entra, then update "
         "MICROSOFT_CLIENT_SECRET and MICROSOFT_CLIENT_SECRET_EXPIRES_ON (README: Deploying)."
     )
-    if settings.STAFF_ALERT_EMAILS:
-        send_mail(subject, body, None, settings.STAFF_ALERT_EMAILS)
-    else:
-        logger.error("%s; set STAFF_ALERT_EMAILS to be emailed. %s", subject, body)
+    email_staff(subject, body)
