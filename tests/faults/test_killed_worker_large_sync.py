@@ -10,8 +10,8 @@ from tests.faults.conftest import (
     assert_progress_tells_success,
     connect,
     fast_env,
-    finished,
     start_sync,
+    wait_with_watchdog,
 )
 from tests.processes import Worker, flushed_redis, requires_real_services, wait_for
 
@@ -43,7 +43,8 @@ def test_a_worker_killed_mid_sync_of_20000_users_is_replaced_and_the_sync_comple
         assert SyncRun.objects.get(pk=run.pk).status == SyncStatus.RUNNING
         replacement = Worker(env, name=f"replacement{repetition}")
         try:
-            wait_for(lambda: finished(run), timeout=120, what="the replacement to finish", log=replacement.output)
+            # Killed between saving a batch and queueing the next, the chain is gone: the watchdog resumes it.
+            wait_with_watchdog(env, run, timeout=150, log=replacement.output)
         finally:
             replacement.stop()
     run.refresh_from_db()
