@@ -24,6 +24,7 @@ from provisioning.credential import credential_rejected
 
 READ_ONLY_GROUP = "Support (read-only)"
 OPERATOR_GROUP = "Support (operator)"
+STAFF_GROUPS = (READ_ONLY_GROUP, OPERATOR_GROUP)
 SUPPORT_ACTIONS_CODENAME = "run_support_actions"
 SUPPORT_ACTIONS_PERMISSION = f"provisioning.{SUPPORT_ACTIONS_CODENAME}"
 # Both groups view every model of these apps; operators also change what is listed here.
@@ -46,11 +47,8 @@ def sync_group_permissions(
         ContentType = apps.get_model("contenttypes", "ContentType")
     except LookupError:
         return
-    groups = {
-        group.name: group for group in Group.objects.using(using).filter(name__in=[READ_ONLY_GROUP, OPERATOR_GROUP])
-    }
-    if len(groups) < 2:
-        return  # before accounts 0002 created them
+    # Also after a flush (test databases): the groups come back with their permissions.
+    groups = {name: Group.objects.using(using).get_or_create(name=name)[0] for name in STAFF_GROUPS}
     if sender.label == "provisioning":
         # A custom permission no model declares: it guards the support actions on every model.
         content_type = ContentType.objects.db_manager(using).get_or_create(

@@ -1,5 +1,5 @@
 """The two support staff groups; `casportal.staff.sync_group_permissions` gives them their permissions after
-every migrate (also for models added later)."""
+every migrate (also for models added later) and recreates them if they are missing."""
 
 from django.db import migrations
 
