@@ -2,9 +2,12 @@
 
 import pytest
 from django.contrib import admin
+from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.test import RequestFactory
 from django.urls import reverse
 
+from casportal.staff import OPERATOR_GROUP, SUPPORT_ACTIONS_CODENAME
 from provisioning.models import SyncSettings
 from provisioning.services import sync_settings_for
 
@@ -86,3 +89,11 @@ def test_operators_may_open_the_sync_settings_form(cast, operator_client):
     sync_settings = sync_settings_for(cast.tenant)
     page = operator_client.get(reverse("admin:provisioning_syncsettings_change", args=[sync_settings.pk]))
     assert 'name="_save"' in page.content.decode()
+
+
+def test_a_missing_staff_group_comes_back_with_its_permissions_at_the_next_migrate():
+    Group.objects.filter(name=OPERATOR_GROUP).delete()
+    call_command("migrate", verbosity=0)
+    operators = Group.objects.get(name=OPERATOR_GROUP)
+    assert operators.permissions.filter(codename="view_tenant").exists()
+    assert operators.permissions.filter(codename=SUPPORT_ACTIONS_CODENAME).exists()
