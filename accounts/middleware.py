@@ -21,15 +21,15 @@ class StaffMFAMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = request.user
+        # The path comes first: other pages never load the session's user here.
         if (
-            user.is_authenticated
-            and user.is_staff
-            and request.path.startswith(reverse("admin:index"))
+            request.path.startswith(reverse("admin:index"))
             and request.path not in (reverse("admin:login"), reverse("admin:logout"))
+            and request.user.is_authenticated
+            and request.user.is_staff
             and not passed_mfa(request)
         ):
-            if not is_mfa_enabled(user, [Authenticator.Type.TOTP]):
+            if not is_mfa_enabled(request.user, [Authenticator.Type.TOTP]):
                 return HttpResponseRedirect(reverse("mfa_activate_totp"))
             return HttpResponseRedirect(
                 f"{reverse('mfa_reauthenticate')}?{urlencode({'next': request.get_full_path()})}"

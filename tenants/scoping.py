@@ -25,23 +25,22 @@ M = TypeVar("M", bound=models.Model)
 class OrganizationRequest(HttpRequest):
     tenant: Tenant
     membership: Membership
+    user_memberships: list[Membership]
 
 
-def membership_for(user, slug: str) -> Membership:
-    if not user.is_authenticated:
-        raise Http404
-    try:
-        return Membership.objects.select_related("tenant").get(tenant__slug=slug, user=user)
-    except Membership.DoesNotExist:
-        raise Http404 from None
+def memberships_of(user) -> models.QuerySet[Membership]:
+    """The user's memberships with their organizations, by organization name: the switcher's list."""
+    return Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name", "pk")
 
 
 def scoped_get_or_404(request: OrganizationRequest, model: type[M], **lookup) -> M:
     """A tenant-owned row of the request's organization, or 404."""
     try:
-        return model._default_manager.get(tenant=request.tenant, **lookup)
+        row = model._default_manager.get(tenant=request.tenant, **lookup)
     except (ObjectDoesNotExist, ValueError, ValidationError):
         raise Http404 from None
+    row.tenant = request.tenant  # type: ignore[attr-defined]  # the organization already loaded, not a query
+    return row
 
 
 def _remember(request: HttpRequest, membership: Membership) -> None:
@@ -61,9 +60,14 @@ def organization_view(view: ViewFunc) -> ViewFunc:
     def wrapper(request: HttpRequest, org_slug: str, *args, **kwargs) -> HttpResponse:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        membership = membership_for(request.user, org_slug)
+        # One query finds the membership and fills the navigation's organization switcher.
+        memberships = list(memberships_of(request.user))
+        membership = next((m for m in memberships if m.tenant.slug == org_slug), None)
+        if membership is None:
+            raise Http404
         if request.method not in SAFE_METHODS and not membership.is_admin:
             raise PermissionDenied("Read-only members cannot make changes.")
+        request.user_memberships = memberships  # type: ignore[attr-defined]
         request.membership = membership  # type: ignore[attr-defined]
         request.tenant = membership.tenant  # type: ignore[attr-defined]
         _remember(request, membership)

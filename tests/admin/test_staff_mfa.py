@@ -1,7 +1,9 @@
 import pytest
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tests.accounts.test_login_and_mfa import current_code, log_in
@@ -61,3 +63,11 @@ def test_a_session_that_passed_mfa_is_let_in():
     user = UserFactory(email="ok@casportal.test", is_staff=True, is_superuser=True)
     assert mfa_client(user).get("/admin/").status_code == 200
     assert Authenticator.objects.filter(user=user).exists()
+
+
+def test_pages_outside_admin_do_not_load_the_user_for_the_mfa_check():
+    client = Client()
+    client.force_login(staff_user("staff@casportal.test", superuser=True))
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get("/healthz").status_code == 200
+    assert ctx.captured_queries == []

@@ -12,6 +12,7 @@ from m365sim.models import Application
 from m365sim.models import Tenant as SimTenant
 from m365sim.models import User as SimUser
 from m365sim.seed import seed_tenant
+from provisioning.credential import record_credential_accepted, record_credential_rejected
 from provisioning.models import AppCredentialHealth, CredentialStatus, GrantAttempt, GrantStep, ServiceAccount
 from tenants.models import ProtectedService, ServiceStatus, Tenant
 from tests.factories import TenantFactory
@@ -202,11 +203,23 @@ def test_a_second_service_goes_through_both_legs_and_lands_on_the_same_tenant(ca
     assert Tenant.objects.get(pk=cast.tenant.pk).microsoft_tenant_id == contoso.id
 
 
-def test_while_the_credential_is_rejected_every_organization_page_says_so(cast, driver):
+def test_while_the_credential_is_rejected_every_organization_page_says_so(
+    cast, driver, django_capture_on_commit_callbacks
+):
     sim.expire_secrets(Application.objects.get())
     driver.grant()
     page = page_text(driver.portal("get", reverse("service_status", args=[cast.tenant.slug])))
     assert "temporarily unavailable; the service team has been alerted" in page
-    AppCredentialHealth.objects.update(status=CredentialStatus.OK)
+    with django_capture_on_commit_callbacks(execute=True):
+        record_credential_accepted()  # what the next token Microsoft issues does
+    assert AppCredentialHealth.objects.get().status == CredentialStatus.OK
     page = page_text(driver.portal("get", reverse("service_status", args=[cast.tenant.slug])))
     assert "temporarily unavailable" not in page
+
+
+def test_a_rejection_shows_at_once_on_pages_seen_before_it(cast, owner_client, django_capture_on_commit_callbacks):
+    url = reverse("service_status", args=[cast.tenant.slug])
+    assert "temporarily unavailable" not in page_text(owner_client.get(url))  # the cache now says "accepted"
+    with django_capture_on_commit_callbacks(execute=True):
+        record_credential_rejected(error_code="AADSTS7000222", description="The client secret keys are expired.")
+    assert "temporarily unavailable; the service team has been alerted" in page_text(owner_client.get(url))

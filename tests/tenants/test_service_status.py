@@ -51,5 +51,21 @@ def test_service_status_runs_a_bounded_number_of_queries(cast, owner_client):
         MembershipFactory(tenant=other, user=cast.owner.user, role=Role.READ_ONLY)
         MembershipFactory(tenant=cast.tenant, user=UserFactory(), role=Role.READ_ONLY)
     grown = count_queries()
-    assert grown <= 10
     assert grown == baseline
+
+
+def test_service_status_reads_the_session_and_the_credential_flag_from_the_cache(cast, owner_client):
+    url = reverse("service_status", args=[cast.tenant.slug])
+    owner_client.get(url)  # fills the cache and remembers the organization
+    with CaptureQueriesContext(connection) as ctx:
+        assert owner_client.get(url).status_code == 200
+    tables = [query["sql"].split(" FROM ", 1)[1].split()[0].strip('"') for query in ctx.captured_queries]
+    # One query each: the signed-in user, their memberships (the check and the switcher), then the page's own rows.
+    assert tables == [
+        "accounts_user",
+        "tenants_membership",
+        "tenants_protectedservice",
+        "provisioning_syncsettings",
+        "provisioning_syncrun",
+        "provisioning_connectionincident",
+    ]
