@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export SIM_PORT ?= 8001
 
-.PHONY: run test lint format bench prod-check clean
+.PHONY: run test lint format bench prod-check loadtest clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -c 'import sys; sys.exit("casportal needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'

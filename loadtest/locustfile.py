@@ -1,7 +1,8 @@
 """200 signed-in admins across 50 organizations: Service Status and the progress page's htmx poll.
 
-Phases (scripts/loadtest runs each against the same stack): `Trivial` (/healthz), `StatusOnly` (Service Status),
-`Admins` (the 60 s mixed run: Service Status and progress polling while a sync runs).
+Phases (scripts/loadtest runs each against the same stack): `Trivial` (/healthz), `FrontDoor` (the signed-in
+front door, which only finds the admin's organization and redirects: what any signed-in page costs at least),
+`StatusOnly` (Service Status), `Admins` (the 60 s mixed run: Service Status and progress polling while a sync runs).
 """
 
 import itertools
@@ -49,6 +50,14 @@ class StatusOnly(_Admin):
     @task
     def browse(self) -> None:
         self.service_status()
+
+
+class FrontDoor(_Admin):
+    @task
+    def home(self) -> None:
+        with self.client.get("/", name="front door", allow_redirects=False, catch_response=True) as r:
+            if r.status_code != 302 or f"/o/{self.org}/" not in r.headers.get("Location", ""):
+                r.failure(f"status {r.status_code}")
 
 
 class Trivial(HttpUser):

@@ -58,7 +58,7 @@ def main(out: str) -> None:
     result = seed_tenant("contoso", users=SYNC_USERS, groups=50, members_per_group=40)
     admin = SimUser.objects.get(user_principal_name="admin@contoso.onmicrosoft.com")
     sim.grant_admin_consent(result.tenant, Application.objects.get(), user=admin)
-    sim.set_faults(result.tenant, latency_ms=40)  # a sync that lasts the whole run
+    sim.set_faults(result.tenant, latency_ms=700)  # a sync that outlasts the 60 s mixed phase
     live = tenants[0]
     live.microsoft_tenant_id = result.tenant.id
     live.save(update_fields=["microsoft_tenant_id"])
