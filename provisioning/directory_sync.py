@@ -34,6 +34,7 @@ from provisioning.directory_writes import (
 )
 from provisioning.health import CONSENT_BROKEN, record_connection_broken, record_connection_restored
 from provisioning.models import (
+    CERTAIN_USERS_REFUSED,
     DirectoryDomain,
     SelectedUser,
     ServiceAccount,
@@ -46,16 +47,13 @@ from provisioning.models import (
     SyncTrigger,
 )
 from provisioning.normalize import clean_text
+from provisioning.services import request_sync
 from tenants import services as tenant_services
-from tenants.models import ProtectedService, ServiceStatus
+from tenants.models import ProtectedService, ServiceStatus, Tenant
 
 logger = logging.getLogger(__name__)
 
 TERMINAL = (SyncStatus.SUCCEEDED, SyncStatus.FAILED)
-CERTAIN_USERS_REFUSED = (
-    "Certain-users mode synchronizes only when access is granted or the chosen users change: "
-    "manual and scheduled synchronization are not available. Extend to all users to synchronize on demand."
-)
 
 
 class SyncFailed(Exception):
@@ -308,6 +306,9 @@ def _certain_users(run: SyncRun, client: graph.GraphClient) -> None:
 def _finish(run: SyncRun, client: graph.GraphClient) -> None:
     now = timezone.now()
     with transaction.atomic():
+        # The organization's lock first, as request_sync takes it: a list edit either reaches this run before it
+        # ends (and the follow-up below is queued) or finds it ended and queues a run of its own.
+        Tenant.objects.select_for_update().get(pk=run.tenant_id)
         removed = 0
         if run.kind == SyncKind.FULL:
             assert run.round_started_at is not None
@@ -336,6 +337,8 @@ def _finish(run: SyncRun, client: graph.GraphClient) -> None:
         )
         if run.trigger == SyncTrigger.RECREATE:
             record_connection_restored(tenant=run.tenant)
+        if SyncRun.objects.filter(pk=run.pk, follow_up_requested=True).exists() and run.service is not None:
+            request_sync(service=run.service, kind=SyncKind.CERTAIN_USERS, trigger=SyncTrigger.LIST_EDIT, actor=None)
         record_event(
             Action.SYNC_SUCCEEDED,
             actor=None,

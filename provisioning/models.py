@@ -15,6 +15,12 @@ class SyncMode(models.TextChoices):
     CERTAIN = "certain", "Certain users of your organization, for testing"
 
 
+CERTAIN_USERS_REFUSED = (
+    "Certain-users mode synchronizes only when access is granted or the chosen users change: "
+    "manual and scheduled synchronization are not available. Extend to all users to synchronize on demand."
+)
+
+
 class SyncSettings(models.Model):
     """How an organization synchronizes its directory; one option for all its Microsoft 365 services."""
 
@@ -204,6 +210,9 @@ class SyncRun(models.Model):
     pending_users_delta_link = models.TextField(blank=True)
     pending_groups_delta_link = models.TextField(blank=True)
     policy_enabled_at = models.DateTimeField(null=True, blank=True)
+    follow_up_requested = models.BooleanField(
+        default=False, help_text="The chosen users changed while this run was under way: another run follows it."
+    )
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -24,7 +24,6 @@ from audit.models import Action
 from audit.services import record_event
 from provisioning import graph, identity
 from provisioning.credential import record_credential_accepted, record_credential_rejected
-from provisioning.directory_sync import CERTAIN_USERS_REFUSED
 from provisioning.health import (
     CONSENT_BROKEN,
     open_incident,
@@ -34,6 +33,7 @@ from provisioning.health import (
 )
 from provisioning.models import (
     ACTIVE_SYNC_STATUSES,
+    CERTAIN_USERS_REFUSED,
     IN_FLIGHT_STEPS,
     MAX_SELECTED_USERS,
     ConnectionIncident,
@@ -605,6 +605,9 @@ def request_sync(*, service: ProtectedService, kind: str, trigger: str, actor, c
     Tenant.objects.select_for_update().get(pk=service.tenant_id)
     active = SyncRun.objects.filter(tenant_id=service.tenant_id, status__in=ACTIVE_SYNC_STATUSES).first()
     if active is not None:
+        if trigger == SyncTrigger.LIST_EDIT and not active.follow_up_requested:
+            # The run may have read the chosen users already: it queues one more run when it succeeds.
+            SyncRun.objects.filter(pk=active.pk).update(follow_up_requested=True)
         return SyncRequest(run=active, folded=True)
     run = SyncRun.objects.create(tenant_id=service.tenant_id, service=service, kind=kind, trigger=trigger)
     record_event(

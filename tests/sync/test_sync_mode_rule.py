@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from audit.models import Action, AuditEvent
 from m365sim.models import User as SimUser
-from provisioning import services
+from provisioning import graph, services
 from provisioning.models import (
     DirectoryUser,
     SelectedUser,
@@ -87,6 +87,44 @@ def test_editing_the_chosen_users_synchronizes_them(certain, driver, contoso):
     driver.portal("post", picker.replace("/users/", f"/users/{alex.microsoft_id}/remove/"))
     driver.tasks.run()
     assert not DirectoryUser.objects.filter(tenant=certain.tenant, microsoft_id=alex.microsoft_id).exists()
+
+
+def test_an_edit_made_while_the_run_reads_the_chosen_users_gets_a_run_of_its_own(certain, driver, contoso, monkeypatch):
+    picker = reverse("selected_users", args=[certain.tenant.slug, "exchange-online"])
+    pra, late = SimUser.objects.filter(tenant=contoso).exclude(user_principal_name__startswith="alex@")[:2]
+    driver.portal("post", picker.replace("/users/", "/users/add/"), {"user_principal_name": pra.user_principal_name})
+    edit_run = SyncRun.objects.filter(tenant=certain.tenant).latest("queued_at")
+
+    # An administrator adds someone while the run is asking Graph for the users it has already read.
+    read_user = graph.GraphClient.user
+    edited = []
+
+    def user_then_edit(client, id_or_upn):
+        if not edited:
+            edited.append(late)
+            chosen = graph.DirectoryUser(id=str(late.id), user_principal_name=late.user_principal_name, display_name="")
+            services.add_selected_users(tenant=certain.tenant, users=[chosen], actor=certain.owner.user)
+        return read_user(client, id_or_upn)
+
+    monkeypatch.setattr(graph.GraphClient, "user", user_then_edit)
+    driver.tasks.run()
+
+    edit_run.refresh_from_db()
+    assert edit_run.status == SyncStatus.SUCCEEDED
+    assert edit_run.follow_up_requested
+    assert edit_run.users_total == 2  # alex and pra: the list as it was read, before the edit
+    follow_up = SyncRun.objects.filter(tenant=certain.tenant).latest("queued_at")
+    assert follow_up.pk != edit_run.pk
+    assert (follow_up.trigger, follow_up.status, follow_up.follow_up_requested) == (
+        SyncTrigger.LIST_EDIT,
+        SyncStatus.SUCCEEDED,
+        False,
+    )
+    assert follow_up.users_total == 3
+    assert DirectoryUser.objects.filter(tenant=certain.tenant, microsoft_id=late.id).exists()
+    assert DirectoryUser.objects.filter(tenant=certain.tenant, microsoft_id=pra.id).exists()
+    queued = AuditEvent.objects.filter(tenant=certain.tenant, action=Action.SYNC_QUEUED).order_by("-pk")[0]
+    assert queued.details["run"] == str(follow_up.public_id)
 
 
 def test_extend_to_all_users_synchronizes_everyone_for_every_service(certain, driver, contoso):
