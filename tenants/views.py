@@ -59,6 +59,7 @@ HEALTH_FILTERS = {
     "connected": Q(broken=False, microsoft_tenant_id__isnull=False),
     "not-connected": Q(microsoft_tenant_id__isnull=True),
 }
+ORGANIZATIONS_PAGE_SIZE = 50  # rows per page, as the Directory's pages
 
 
 @dataclass(frozen=True)
@@ -94,15 +95,19 @@ def all_organizations(request: HttpRequest) -> HttpResponse:
     if status in ServiceStatus.values:
         tenants = tenants.filter(Exists(ProtectedService.objects.filter(tenant=OuterRef("pk"), status=status)))
     sort = request.GET.get("sort", "")
-    tenants = tenants.order_by(*ORGANIZATION_SORTS.get(sort, BROKEN_FIRST))
+    # Names repeat: the primary key settles ties, so no organization shows on two pages or on none.
+    tenants = tenants.order_by(*ORGANIZATION_SORTS.get(sort, BROKEN_FIRST), F("pk").asc())
+    # A count, then one page of rows and its services: 3 queries, however many organizations.
+    page = Paginator(tenants, ORGANIZATIONS_PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [
         OrganizationRow(tenant, sorted(tenant.services.all(), key=lambda service: service.catalog_position))
-        for tenant in tenants
+        for tenant in page
     ]
     return render(
         request,
         "tenants/all_organizations.html",
         {
+            "page": page,
             "rows": rows,
             "service_kinds": ServiceKind.choices,
             "health": health,

@@ -1,5 +1,6 @@
 """All organizations: an MSP's overview of the organizations they belong to, and only those."""
 
+import html
 import re
 
 import pytest
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from provisioning.models import ConnectionIncident, SyncRun, SyncStatus
 from tenants.models import Membership, ProtectedService, Role, ServiceKind, ServiceStatus, Tenant
+from tenants.views import ORGANIZATIONS_PAGE_SIZE
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, UserFactory
 
@@ -45,25 +47,36 @@ def names_on(page) -> list[str]:
     return re.findall(r'<th scope="row"><a href="/o/[^/]+/">([^<]+)</a>', page.content.decode())
 
 
-def queries_for(client, url: str = URL) -> int:
+def queries_for(client, url: str = URL, params: dict[str, str] | None = None) -> int:
     with CaptureQueriesContext(connection) as captured:
-        assert client.get(url).status_code == 200
+        assert client.get(url, params or {}).status_code == 200
     return len(captured)
-
-
-def test_the_number_of_queries_does_not_grow_with_the_organizations():
-    few, many = UserFactory(), UserFactory()
-    organizations_for(few, 2, prefix="Few")
-    organizations_for(many, 200, prefix="Many")
-    few_client, many_client = client_for_user(few), client_for_user(many)
-    queries_for(few_client)  # the session's first request touches it once
-    queries_for(many_client)
-    assert queries_for(many_client) == queries_for(few_client)
-    assert len(names_on(many_client.get(URL))) == 200
 
 
 def client_for_user(user):
     return client_for(Membership.objects.filter(user=user).first())
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"page": "2"},
+        {"sort": "-last_sync", "page": "2"},
+        {"health": "broken", "status": "protected", "sort": "name", "page": "2"},
+        {"page": "bogus"},
+    ],
+)
+def test_the_number_of_queries_does_not_grow_with_the_organizations(params):
+    fewer, more = UserFactory(), UserFactory()
+    organizations_for(fewer, 60, prefix="Fewer")
+    organizations_for(more, 120, prefix="More")
+    fewer_client, more_client = client_for_user(fewer), client_for_user(more)
+    queries_for(fewer_client)  # the session's first request touches it once
+    queries_for(more_client)
+    assert queries_for(more_client, params=params) == queries_for(fewer_client, params=params)
+    # One page of rows, never all of them.
+    assert len(names_on(more_client.get(URL))) == ORGANIZATIONS_PAGE_SIZE
 
 
 def test_only_the_users_own_organizations_show(cast):
@@ -118,3 +131,113 @@ def test_anonymous_visitors_are_sent_to_log_in(client):
     response = client.get(URL)
     assert response.status_code == 302
     assert reverse("account_login") in response["Location"]
+
+
+# Pagination: ORGANIZATIONS_PAGE_SIZE rows a page, like the Directory's pages.
+
+PAGE = ORGANIZATIONS_PAGE_SIZE
+
+
+def shown_count(page) -> tuple[str, ...] | None:
+    """The page's "Showing X to Y of Z organizations" (an en dash between X and Y), as (X, Y, Z)."""
+    found = re.search(r"Showing ([\d,]+)\u2013([\d,]+) of ([\d,]+) organizations?<", page.content.decode())
+    return found.groups() if found else None
+
+
+def page_label(page) -> str | None:
+    found = re.search(r"Page \d+ of \d+", page.content.decode())
+    return found.group() if found else None
+
+
+def link(page, rel: str) -> str:
+    """The query string of the page's Previous (rel="prev") or Next (rel="next") link."""
+    found = re.search(rf'<a class="page-link" href="([^"]*)" rel="{rel}">', page.content.decode())
+    assert found, f"no {rel} link"
+    return html.unescape(found.group(1))
+
+
+def broken_first(tenants: list[Tenant]) -> list[str]:
+    """The page's default order for organizations_for's: every third one is broken, those first, then by name."""
+    return [tenant.name for _, tenant in sorted(enumerate(tenants), key=lambda it: (it[0] % 3 != 0, it[1].name))]
+
+
+def test_the_first_page_shows_the_first_rows_by_the_sort_and_the_next_page_the_rest():
+    user = UserFactory()
+    tenants = organizations_for(user, PAGE + 10)
+    client = client_for_user(user)
+    expected = broken_first(tenants)
+
+    first = client.get(URL)
+    assert names_on(first) == expected[:PAGE]
+    assert shown_count(first) == ("1", str(PAGE), str(PAGE + 10))
+    assert page_label(first) == "Page 1 of 2"
+    assert 'rel="prev"' not in first.content.decode()
+
+    second = client.get(URL + link(first, "next"))
+    assert names_on(second) == expected[PAGE:]
+    assert shown_count(second) == (str(PAGE + 1), str(PAGE + 10), str(PAGE + 10))
+    assert page_label(second) == "Page 2 of 2"
+    assert 'rel="next"' not in second.content.decode()
+    assert names_on(client.get(URL + link(second, "prev"))) == expected[:PAGE]
+
+
+def test_the_sort_and_the_filters_survive_paging_and_changing_them_goes_back_to_page_one():
+    user = UserFactory()
+    tenants = organizations_for(user, 2 * PAGE + 10)  # the odd ones are protected: PAGE + 5 of them
+    client = client_for_user(user)
+    protected = sorted((tenant.name for tenant in tenants[1::2]), reverse=True)
+
+    first = client.get(URL, {"status": "protected", "sort": "-name"})
+    assert names_on(first) == protected[:PAGE]
+    assert shown_count(first) == ("1", str(PAGE), str(PAGE + 5))
+    next_link = link(first, "next")
+    assert "status=protected" in next_link and "sort=-name" in next_link and "page=2" in next_link
+
+    second = client.get(URL + next_link)
+    assert names_on(second) == protected[PAGE:]
+    assert shown_count(second) == (str(PAGE + 1), str(PAGE + 5), str(PAGE + 5))
+    body = second.content.decode()
+    # Sorting from page 2 keeps the filter but starts again at page 1; so does filtering (the form has no page).
+    assert 'href="?status=protected&amp;sort=name"' in body
+    assert 'href="?status=protected&amp;sort=-last_sync"' in body
+    assert 'name="page"' not in body
+    # The count says how many match the filter, not how many organizations there are.
+    broken = str(len(tenants[::3]))
+    assert shown_count(client.get(URL, {"health": "broken"})) == ("1", broken, broken)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        # As every paginated page of the portal (Paginator.get_page): not a number is the first page,
+        # out of range (0, negative, beyond the last) is the last page.
+        ("", 1),
+        ("bogus", 1),
+        ("1.5", 1),
+        ("2", 2),
+        ("0", 2),
+        ("-1", 2),
+        ("3", 2),
+        ("99999999999999999999999", 2),
+    ],
+)
+def test_a_bad_page_number_shows_the_first_or_the_last_page(value, shown):
+    user = UserFactory()
+    expected = broken_first(organizations_for(user, PAGE + 10))
+    page = client_for_user(user).get(URL, {"page": value})
+    assert page.status_code == 200
+    assert page_label(page) == f"Page {shown} of 2"
+    assert names_on(page) == (expected[:PAGE] if shown == 1 else expected[PAGE:])
+
+
+def test_one_page_has_no_page_links_and_no_match_has_no_count(cast):
+    organizations_for(cast.owner.user, 6)
+    client = client_for(cast.owner)
+    page = client.get(URL)
+    assert shown_count(page) == ("1", "7", "7")
+    assert page_label(page) is None
+    assert shown_count(client_for(cast.reader).get(URL)) == ("1", "1", "1")
+    empty = client.get(URL, {"health": "connected", "page": "4"})
+    assert empty.status_code == 200
+    assert shown_count(empty) is None and page_label(empty) is None
+    assert "No organization matches." in empty.content.decode()

@@ -37,6 +37,18 @@ def test_users_are_searchable_and_paginated(cast, reader_client):
     assert "user0000@contoso.test" not in found
 
 
+def test_page_links_keep_the_search(cast, reader_client):
+    users(cast.tenant, 120)
+    url = reverse("directory_users", args=[cast.tenant.slug])
+    first = reader_client.get(url, {"q": "user00"}).content.decode()
+    assert "Page 1 of 2" in first
+    assert 'href="?q=user00&amp;page=2"' in first
+    second = reader_client.get(url, {"q": "user00", "page": "2"}).content.decode()
+    assert "user0099@contoso.test" in second
+    assert "user0100@contoso.test" not in second
+    assert 'href="?q=user00&amp;page=1"' in second
+
+
 def test_another_organizations_directory_never_shows(cast, reader_client):
     users(TenantFactory(), 3, prefix="foreigner")
     page = reader_client.get(reverse("directory_users", args=[cast.tenant.slug]), {"q": "foreigner"})
