@@ -234,7 +234,7 @@ def acquire_app_token(tenant_id: str, *, fresh: bool = False) -> AppToken:
     if "access_token" not in result:
         _raise_token_error(result)
     if token_cache.has_state_changed:
-        cache.set(_token_cache_key(tenant_id), encrypt_str(token_cache.serialize()), APP_TOKEN_CACHE_TTL)
+        cache.set(token_cache_key(tenant_id), encrypt_str(token_cache.serialize()), APP_TOKEN_CACHE_TTL)
     return AppToken(
         tenant_id=tenant_id,
         access_token=result["access_token"],
@@ -242,12 +242,12 @@ def acquire_app_token(tenant_id: str, *, fresh: bool = False) -> AppToken:
     )
 
 
-def _token_cache_key(tenant_id: str) -> str:
+def token_cache_key(tenant_id: str) -> str:
     return f"msal:app-token-cache:{settings.MICROSOFT_CLIENT_ID}:{tenant_id}"
 
 
 def _load_token_cache(tenant_id: str, token_cache: msal.SerializableTokenCache) -> None:
-    blob = cache.get(_token_cache_key(tenant_id))
+    blob = cache.get(token_cache_key(tenant_id))
     if not blob:
         return
     try:
