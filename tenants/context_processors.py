@@ -1,15 +1,33 @@
-from django.http import HttpRequest
+from dataclasses import dataclass
 
-from tenants.scoping import memberships_of
+from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
+
+from tenants.models import Membership
+from tenants.scoping import SWITCHER_SIZE, recent_memberships
+
+
+@dataclass(frozen=True)
+class Switcher:
+    memberships: list[Membership]  # by name
+    more: bool  # the user belongs to more organizations than are listed
+
+
+def _switcher(request: HttpRequest) -> Switcher:
+    # Organization pages have already read the recent memberships; other pages read them if they show the menu.
+    recent = getattr(request, "recent_memberships", None)
+    if recent is None:
+        recent = recent_memberships(request.user)
+    listed = sorted(recent[:SWITCHER_SIZE], key=lambda membership: (membership.tenant.name.lower(), membership.pk))
+    return Switcher(memberships=listed, more=len(recent) > SWITCHER_SIZE)
 
 
 def organizations(request: HttpRequest) -> dict:
     """The signed-in user's organizations, for the switcher in the navigation."""
     if not getattr(request, "user", None) or not request.user.is_authenticated:
         return {}
-    memberships = getattr(request, "user_memberships", None)
     return {
-        "user_memberships": memberships if memberships is not None else memberships_of(request.user),
+        "switcher": SimpleLazyObject(lambda: _switcher(request)),
         "current_tenant": getattr(request, "tenant", None),
         "current_membership": getattr(request, "membership", None),
     }

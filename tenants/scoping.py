@@ -11,6 +11,7 @@ from typing import TypeVar
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import models
+from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -22,15 +23,29 @@ LAST_ORGANIZATION_SESSION_KEY = "tenants.last_organization"
 M = TypeVar("M", bound=models.Model)
 
 
+# The navigation's switcher lists this many organizations, the most recently used; All organizations has the rest.
+SWITCHER_SIZE = 10
+
+
 class OrganizationRequest(HttpRequest):
     tenant: Tenant
     membership: Membership
-    user_memberships: list[Membership]
+    recent_memberships: list[Membership]
 
 
-def memberships_of(user) -> models.QuerySet[Membership]:
-    """The user's memberships with their organizations, by organization name: the switcher's list."""
-    return Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name", "pk")
+def recent_memberships(user) -> list[Membership]:
+    """The user's most recently used memberships with their organizations: one more than the switcher shows, so it
+    knows whether there are others."""
+    memberships = Membership.objects.filter(user=user).select_related("tenant")
+    most_recent_first = memberships.order_by(F("last_used_at").desc(nulls_last=True), "tenant__name", "pk")
+    return list(most_recent_first[: SWITCHER_SIZE + 1])
+
+
+def membership_for(user, slug: str) -> Membership:
+    try:
+        return Membership.objects.select_related("tenant").get(tenant__slug=slug, user=user)
+    except Membership.DoesNotExist:
+        raise Http404 from None
 
 
 def scoped_get_or_404(request: OrganizationRequest, model: type[M], **lookup) -> M:
@@ -60,14 +75,14 @@ def organization_view(view: ViewFunc) -> ViewFunc:
     def wrapper(request: HttpRequest, org_slug: str, *args, **kwargs) -> HttpResponse:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        # One query finds the membership and fills the navigation's organization switcher.
-        memberships = list(memberships_of(request.user))
-        membership = next((m for m in memberships if m.tenant.slug == org_slug), None)
-        if membership is None:
-            raise Http404
+        # Usually one query: the switcher's recent organizations include the one being visited.
+        recent = recent_memberships(request.user)
+        membership = next((m for m in recent if m.tenant.slug == org_slug), None) or membership_for(
+            request.user, org_slug
+        )
         if request.method not in SAFE_METHODS and not membership.is_admin:
             raise PermissionDenied("Read-only members cannot make changes.")
-        request.user_memberships = memberships  # type: ignore[attr-defined]
+        request.recent_memberships = recent  # type: ignore[attr-defined]
         request.membership = membership  # type: ignore[attr-defined]
         request.tenant = membership.tenant  # type: ignore[attr-defined]
         _remember(request, membership)
