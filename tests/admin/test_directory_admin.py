@@ -1,13 +1,14 @@
 import uuid
 
 import pytest
+from django.contrib import admin
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from provisioning.admin import COUNT_LIMIT
-from provisioning.models import DirectoryUser
+from provisioning.models import DirectoryGroup, DirectoryUser
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +66,21 @@ def test_search_by_prefix_and_by_microsoft_id(cast, reader_staff_client, ten_tho
     by_id = reader_staff_client.get(CHANGELIST, {"q": str(ten_thousand_users[7])}).content.decode()
     assert "user00007@contoso.test" in by_id
     assert "1 directory user" in by_id
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the prefix indexes are PostgreSQL's")
+@pytest.mark.parametrize(
+    ("model", "indexes"),
+    [
+        (DirectoryUser, {"directory_user_upn_prefix", "directory_user_name_prefix"}),
+        (DirectoryGroup, {"directory_group_name_prefix"}),
+    ],
+)
+def test_name_searches_can_use_the_prefix_indexes(rf, model, indexes):
+    queryset, _ = admin.site._registry[model].get_search_results(rf.get("/admin/"), model.objects.all(), "adele")
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # an empty test table would be scanned otherwise
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert {index for index in indexes if index in plan} == indexes, plan
