@@ -156,9 +156,6 @@ else:
         }
     }
 
-# Sessions are read from the cache on every signed-in request and written through to the database.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-
 CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
 CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
 if PRODUCTION and not REDIS_URL:

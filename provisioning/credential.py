@@ -3,7 +3,6 @@
 import logging
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
@@ -19,22 +18,9 @@ def current_health() -> AppCredentialHealth | None:
     return AppCredentialHealth.objects.filter(client_id=settings.MICROSOFT_CLIENT_ID).first()
 
 
-# Every organization page asks; the answer lives in the cache until one of the two writers below changes it.
-REJECTED_CACHE_KEY = "provisioning:app-credential-rejected"
-REJECTED_CACHE_SECONDS = 60
-
-
 def credential_rejected() -> bool:
-    rejected = cache.get(REJECTED_CACHE_KEY)
-    if rejected is None:
-        health = current_health()
-        rejected = health is not None and health.status == CredentialStatus.REJECTED
-        cache.set(REJECTED_CACHE_KEY, rejected, REJECTED_CACHE_SECONDS)
-    return rejected
-
-
-def _forget_credential_status() -> None:
-    transaction.on_commit(lambda: cache.delete(REJECTED_CACHE_KEY))
+    health = current_health()
+    return health is not None and health.status == CredentialStatus.REJECTED
 
 
 @transaction.atomic
@@ -58,16 +44,13 @@ def record_credential_rejected(*, error_code: str, description: str) -> AppCrede
         )
         transaction.on_commit(lambda: _alert_staff(error_code, description))
     health.save()
-    _forget_credential_status()
     return health
 
 
 def record_credential_accepted() -> None:
-    recovered = AppCredentialHealth.objects.filter(
-        client_id=settings.MICROSOFT_CLIENT_ID, status=CredentialStatus.REJECTED
-    ).update(status=CredentialStatus.OK, checked_at=timezone.now(), rejected_since=None, staff_alerted_at=None)
-    if recovered:
-        _forget_credential_status()
+    AppCredentialHealth.objects.filter(client_id=settings.MICROSOFT_CLIENT_ID, status=CredentialStatus.REJECTED).update(
+        status=CredentialStatus.OK, checked_at=timezone.now(), rejected_since=None, staff_alerted_at=None
+    )
 
 
 def _alert_staff(error_code: str, description: str) -> None:

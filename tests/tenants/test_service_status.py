@@ -54,18 +54,20 @@ def test_service_status_runs_a_bounded_number_of_queries(cast, owner_client):
     assert grown == baseline
 
 
-def test_service_status_reads_the_session_and_the_credential_flag_from_the_cache(cast, owner_client):
+def test_service_status_reads_each_table_once(cast, owner_client):
     url = reverse("service_status", args=[cast.tenant.slug])
-    owner_client.get(url)  # fills the cache and remembers the organization
+    owner_client.get(url)  # remembers the organization
     with CaptureQueriesContext(connection) as ctx:
         assert owner_client.get(url).status_code == 200
     tables = [query["sql"].split(" FROM ", 1)[1].split()[0].strip('"') for query in ctx.captured_queries]
-    # One query each: the signed-in user, their memberships (the check and the switcher), then the page's own rows.
+    # The session and its user, the memberships (the check and the switcher at once), then the page's own rows.
     assert tables == [
+        "django_session",
         "accounts_user",
         "tenants_membership",
         "tenants_protectedservice",
         "provisioning_syncsettings",
         "provisioning_syncrun",
         "provisioning_connectionincident",
+        "provisioning_appcredentialhealth",
     ]
