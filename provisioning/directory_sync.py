@@ -49,7 +49,7 @@ from provisioning.models import (
 from provisioning.normalize import clean_text
 from provisioning.services import request_sync
 from tenants import services as tenant_services
-from tenants.models import ProtectedService, ServiceStatus, Tenant
+from tenants.models import ProtectedService, ServiceStatus
 
 logger = logging.getLogger(__name__)
 
@@ -308,7 +308,7 @@ def _finish(run: SyncRun, client: graph.GraphClient) -> None:
     with transaction.atomic():
         # The organization's lock first, as request_sync takes it: a list edit either reaches this run before it
         # ends (and the follow-up below is queued) or finds it ended and queues a run of its own.
-        Tenant.objects.select_for_update().get(pk=run.tenant_id)
+        tenant_services.lock_organization(run.tenant_id)
         removed = 0
         if run.kind == SyncKind.FULL:
             assert run.round_started_at is not None

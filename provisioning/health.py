@@ -14,6 +14,7 @@ from provisioning import graph
 from provisioning.credential import record_credential_accepted, record_credential_rejected
 from provisioning.models import ConnectionIncident, ServiceAccount
 from tenants.models import Membership, ProtectedService, Role, ServiceStatus, Tenant
+from tenants.services import lock_organization
 
 CONSENT_BROKEN = (
     "Microsoft no longer lets casportal access your Microsoft 365 tenant: the permissions were withdrawn, "
@@ -29,7 +30,7 @@ def open_incident(tenant: Tenant) -> ConnectionIncident | None:
 @transaction.atomic
 def record_connection_broken(*, tenant: Tenant, reason: str, error_code: str = "", actor=None) -> ConnectionIncident:
     """Every granted Microsoft 365 service of the organization turns Access token invalid; admins hear once."""
-    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    tenant = lock_organization(tenant.pk)
     ProtectedService.objects.filter(tenant=tenant, service_account__isnull=False).exclude(
         status=ServiceStatus.ACCESS_TOKEN_INVALID
     ).update(status=ServiceStatus.ACCESS_TOKEN_INVALID, last_error=reason)

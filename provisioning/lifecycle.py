@@ -28,6 +28,7 @@ from provisioning.models import (
     SyncSettings,
 )
 from tenants.models import Invitation, Membership, ProtectedService, ServiceStatus, Tenant
+from tenants.services import lock_organization
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def offboard_tenant(*, tenant: Tenant, actor, reason: str) -> dict[str, int]:
     Microsoft 365 tenant is unbound, so it could be granted again, to this or another organization. Returns how
     many rows of each kind were deleted. A sync batch in flight finds its run gone and writes nothing.
     """
-    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    tenant = lock_organization(tenant.pk)
     deleted = {
         str(model._meta.verbose_name_plural): model._default_manager.filter(tenant=tenant).delete()[0]
         for model in OFFBOARDED_MODELS

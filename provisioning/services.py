@@ -54,6 +54,7 @@ from provisioning.models import (
 )
 from provisioning.normalize import clean_text
 from tenants.models import Membership, Policy, ProtectedService, Role, ServiceStatus, Tenant
+from tenants.services import lock_organization
 
 STATE_TTL = timedelta(minutes=10)
 _STATE_SHAPE = re.compile(r"^[A-Za-z0-9_\-.~]{16,200}$")
@@ -523,7 +524,7 @@ def _bind_service(attempt: GrantAttempt, actor, organization_id: str) -> None:
             locked = GrantAttempt.objects.select_for_update().get(pk=attempt.pk)
             if locked.step != GrantStep.AWAITING_ACCESS:
                 return
-            tenant = Tenant.objects.select_for_update().get(pk=attempt.tenant_id)
+            tenant = lock_organization(attempt.tenant_id)
             microsoft_tenant_id = attempt.microsoft_tenant_id
             if str(microsoft_tenant_id) != organization_id:
                 raise GrantRefusedLater("Microsoft answered for another tenant than the one that consented.")
@@ -602,7 +603,7 @@ def request_sync(*, service: ProtectedService, kind: str, trigger: str, actor, c
     """Queue a sync of the organization's directory, or join the one under way (one per organization)."""
     from provisioning.tasks import sync_batch
 
-    Tenant.objects.select_for_update().get(pk=service.tenant_id)
+    lock_organization(service.tenant_id)
     active = SyncRun.objects.filter(tenant_id=service.tenant_id, status__in=ACTIVE_SYNC_STATUSES).first()
     if active is not None:
         if trigger == SyncTrigger.LIST_EDIT and not active.follow_up_requested:
@@ -680,7 +681,7 @@ def remove_service(*, service: ProtectedService, actor) -> bool:
 
     Returns whether it was the last. Policies stay (they are the organization's configuration).
     """
-    tenant = Tenant.objects.select_for_update().get(pk=service.tenant_id)
+    tenant = lock_organization(service.tenant_id)
     service = ProtectedService.objects.select_for_update().get(pk=service.pk)
     if not ServiceAccount.objects.filter(service=service).exists():
         raise SyncRefused(f"{service.get_kind_display()} has no access grant to remove.")

@@ -35,6 +35,15 @@ DEFAULT_POLICIES = (
 )
 
 
+def lock_organization(pk: int) -> Tenant:
+    """The organization's row lock: it serializes grants, syncs and connection changes of one organization.
+
+    FOR NO KEY UPDATE excludes the other holders but not the foreign-key checks of rows being inserted for the
+    organization (audit events, directory rows), which a plain FOR UPDATE would turn into deadlocks.
+    """
+    return Tenant.objects.select_for_update(no_key=True).get(pk=pk)
+
+
 def _unique_slug(name: str) -> str:
     base = slugify(name)[:50] or "organization"
     slug, n = base, 2
