@@ -18,7 +18,11 @@ def _switcher(request: HttpRequest) -> Switcher:
     recent = getattr(request, "recent_memberships", None)
     if recent is None:
         recent = recent_memberships(request.user)
-    listed = sorted(recent[:SWITCHER_SIZE], key=lambda membership: (membership.tenant.name.lower(), membership.pk))
+    listed = recent[:SWITCHER_SIZE]
+    current = getattr(request, "membership", None)
+    if current is not None and current not in listed:
+        listed = [current, *listed[: SWITCHER_SIZE - 1]]  # visited for the first time in a while
+    listed = sorted(listed, key=lambda membership: (membership.tenant.name.lower(), membership.pk))
     return Switcher(memberships=listed, more=len(recent) > SWITCHER_SIZE)
 
 

@@ -18,7 +18,7 @@ from tenants import services
 from tenants.forms import ChangeRoleForm, InviteMemberForm, PolicyToggleForm
 from tenants.invitations import PENDING_INVITATION_SESSION_KEY, open_invitation_for_token
 from tenants.models import Invitation, Membership, Policy, ProtectedService, ServiceKind, ServiceStatus, Tenant
-from tenants.scoping import OrganizationRequest, organization_view, scoped_get_or_404
+from tenants.scoping import OrganizationRequest, organization_view, recent_memberships, scoped_get_or_404
 
 ACTIVITY_PAGE_SIZE = 50
 
@@ -31,15 +31,10 @@ def _first_error(exc: ValidationError) -> str:
 def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect("account_login")
-    membership = (
-        Membership.objects.filter(user=request.user)
-        .select_related("tenant")
-        .order_by("-last_used_at", "tenant__name")
-        .first()
-    )
-    if membership is None:
+    recent = recent_memberships(request.user)
+    if not recent:
         return render(request, "tenants/no_organization.html")
-    return redirect("dashboard", org_slug=membership.tenant.slug)
+    return redirect("dashboard", org_slug=recent[0].tenant.slug)
 
 
 def services_in_catalog_order(tenant) -> list[ProtectedService]:
