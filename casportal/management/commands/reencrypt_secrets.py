@@ -115,8 +115,9 @@ class Command(BaseCommand):
 
     def _in_batches(self, queryset: QuerySet[Any], column: str, process: Callable[[Rows], int], write: bool) -> int:
         """Hands process (pk, column) rows in pk order and returns how many values it visited. When writing, each
-        batch is one transaction holding its rows' locks, so a concurrent save (allauth marking a recovery code
-        used, a grant leg storing its flow) waits for it and is then applied on top, not lost."""
+        batch is one transaction holding its rows' locks. A save that read a row before its batch (allauth marking
+        a recovery code used) may still write the older encryption back: --check finds it, and a second run
+        rewrites it."""
         total, last = 0, 0
         while True:
             with transaction.atomic():
