@@ -36,7 +36,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-# Directory sync figures on PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/casportal_bench).
+# Directory sync figures on PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/casportal_bench, dropped and re-created).
 bench: $(BIN)/.installed
 	DEBUG=0 $(BIN)/python -m benchmarks.sync $(BENCH_ARGS)
 

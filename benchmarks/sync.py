@@ -129,13 +129,20 @@ def ingest(users: int, groups: int, members: int, sample: int) -> None:
             )
     per_row_rate = sample / (time.perf_counter() - started)
 
-    started = time.perf_counter()
+    # The ceiling: COPY into ordinary tables of the same shape and indexes, written to the WAL as the real ones are
+    # (a TEMP table skips the WAL: no durable writer can match it).
+    tables = [model._meta.db_table for model in (DirectoryUser, DirectoryGroup, GroupMembership)]
     with connection.cursor() as cursor:
-        for model in (DirectoryUser, DirectoryGroup, GroupMembership):
-            table = model._meta.db_table
-            cursor.execute(f"CREATE TEMP TABLE copy_{table} (LIKE {table} INCLUDING ALL)")
-        _copy(cursor, tenant.pk, users, groups, members)
-    copy_rate = objects / (time.perf_counter() - started)
+        for table in tables:
+            cursor.execute(f"DROP TABLE IF EXISTS copy_{table}")
+            cursor.execute(f"CREATE TABLE copy_{table} (LIKE {table} INCLUDING ALL)")
+        try:
+            started = time.perf_counter()
+            _copy(cursor, tenant.pk, users, groups, members)
+            copy_rate = objects / (time.perf_counter() - started)
+        finally:
+            for table in tables:
+                cursor.execute(f"DROP TABLE copy_{table}")
 
     _say("ingest objects (users + groups + memberships)", f"{objects:,}")
     _say("ingest objects/s (page writers: INSERT ... ON CONFLICT per page)", f"{ingest_rate:,.0f}")
@@ -291,13 +298,14 @@ def _database_urls() -> tuple[str, str]:
     return url, url + "_m365sim"
 
 
-def _create_database(url: str) -> None:
+def _recreate_database(url: str) -> None:
+    """Every run starts from empty databases: the simulator's tenants keep the changes a delta run made."""
     import psycopg
 
     base, name = url.rsplit("/", 1)
     with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
-        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            connection.execute(f'CREATE DATABASE "{name}"')
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def _free_port() -> int:
@@ -328,7 +336,7 @@ def _manage(env: dict[str, str], *args: str) -> None:
 def everything(small: int, large: int, changes: int) -> None:
     database, simulator_database = _database_urls()
     for url in (database, simulator_database):
-        _create_database(url)
+        _recreate_database(url)
     port = _free_port()
     env = {
         **os.environ,
