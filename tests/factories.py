@@ -1,7 +1,11 @@
+import uuid
+
 import factory
 from allauth.account.models import EmailAddress
+from django.utils import timezone
 
 from accounts.models import User
+from provisioning.models import ServiceAccount
 from tenants import services
 from tenants.models import Membership, Role, Tenant
 
@@ -44,3 +48,16 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     tenant = factory.SubFactory(TenantFactory)
     user = factory.SubFactory(UserFactory)
     role = Role.ADMIN
+
+
+class ServiceAccountFactory(factory.django.DjangoModelFactory):
+    """A grant of `service` (required), as the consent flow leaves it."""
+
+    class Meta:
+        model = ServiceAccount
+
+    tenant = factory.SelfAttribute("service.tenant")
+    microsoft_tenant_id = factory.LazyFunction(uuid.uuid4)
+    authorized_account = "admin@contoso.onmicrosoft.com"
+    authorized_object_id = factory.LazyFunction(uuid.uuid4)
+    granted_at = factory.LazyFunction(timezone.now)

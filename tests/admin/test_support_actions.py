@@ -1,18 +1,16 @@
-import uuid
-
 import pytest
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
-from django.utils import timezone
 
 from audit.models import Action, AuditEvent
 from provisioning import services
-from provisioning.models import GrantAttempt, GrantStep, ServiceAccount, SyncRun
+from provisioning.models import GrantAttempt, GrantStep, SyncRun
 from tenants.models import ProtectedService, ServiceStatus
 from tests.admin.staff import TOTP_SECRET
 from tests.conftest import client_for
+from tests.factories import ServiceAccountFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -45,14 +43,7 @@ def stuck_attempt(cast) -> GrantAttempt:
 @pytest.fixture
 def failed_service(cast) -> ProtectedService:
     service = ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online")
-    ServiceAccount.objects.create(
-        tenant=cast.tenant,
-        service=service,
-        microsoft_tenant_id=uuid.uuid4(),
-        authorized_account="admin@contoso.onmicrosoft.com",
-        authorized_object_id=uuid.uuid4(),
-        granted_at=timezone.now(),
-    )
+    ServiceAccountFactory(service=service)
     service.status = ServiceStatus.FAILED
     service.save()
     return service

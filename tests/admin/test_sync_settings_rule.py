@@ -3,26 +3,19 @@ import uuid
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from audit.models import Action, AuditEvent
-from provisioning.models import SelectedUser, ServiceAccount, SyncMode, SyncRun, SyncSettings, SyncTrigger
+from provisioning.models import SelectedUser, SyncMode, SyncRun, SyncSettings, SyncTrigger
 from provisioning.services import sync_settings_for
 from tenants.models import ProtectedService
+from tests.factories import ServiceAccountFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def granted(cast, mode: str) -> SyncSettings:
     service = ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online")
-    ServiceAccount.objects.create(
-        tenant=cast.tenant,
-        service=service,
-        microsoft_tenant_id=uuid.uuid4(),
-        authorized_account="admin@contoso.onmicrosoft.com",
-        authorized_object_id=uuid.uuid4(),
-        granted_at=timezone.now(),
-    )
+    ServiceAccountFactory(service=service)
     sync_settings = sync_settings_for(cast.tenant)
     sync_settings.mode = mode
     sync_settings.save()

@@ -9,16 +9,15 @@ batches interleave with the small ones instead of holding a worker until it is d
 import pytest
 import redis
 from django.db import connections
-from django.utils import timezone
 
 from audit.models import Action, AuditEvent
 from m365sim import services as sim
 from m365sim.models import Application
 from m365sim.models import User as SimUser
 from m365sim.seed import seed_tenant
-from provisioning.models import DirectoryUser, ServiceAccount, SyncKind, SyncRun, SyncStatus, SyncTrigger
+from provisioning.models import DirectoryUser, SyncKind, SyncRun, SyncStatus, SyncTrigger
 from tenants.models import ProtectedService, ServiceStatus
-from tests.factories import TenantFactory
+from tests.factories import ServiceAccountFactory, TenantFactory
 from tests.processes import Worker, manage, process_env, redis_url, requires_real_services, wait_for
 
 pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default", "m365sim"], transaction=True)]
@@ -38,13 +37,11 @@ def connect(slug: str, *, users: int) -> SyncRun:
     tenant.microsoft_tenant_id = seeded.tenant.id
     tenant.save(update_fields=["microsoft_tenant_id"])
     service = ProtectedService.objects.get(tenant=tenant, kind="exchange-online")
-    ServiceAccount.objects.create(
-        tenant=tenant,
+    ServiceAccountFactory(
         service=service,
         microsoft_tenant_id=seeded.tenant.id,
         authorized_account=admin.user_principal_name,
         authorized_object_id=admin.id,
-        granted_at=timezone.now(),
     )
     ProtectedService.objects.filter(pk=service.pk).update(status=ServiceStatus.PROVISIONING)
     return SyncRun.objects.create(tenant=tenant, service=service, kind=SyncKind.FULL, trigger=SyncTrigger.GRANT)
