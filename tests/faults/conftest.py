@@ -2,22 +2,24 @@
 
 import html
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
 from django.db import connections
 from django.test import Client
-from django.utils import timezone
 
 from m365sim import services as sim
 from m365sim.models import Application, ServicePrincipal
 from m365sim.models import Tenant as SimTenant
 from m365sim.models import User as SimUser
 from m365sim.seed import seed_tenant
-from provisioning.models import DirectoryUser, ServiceAccount, SyncKind, SyncRun, SyncStatus, SyncTrigger
+from provisioning.models import DirectoryUser, SyncKind, SyncRun, SyncStatus, SyncTrigger
 from provisioning.progress import SUCCESS_SENTENCE
 from tenants.models import ProtectedService, ServiceStatus
-from tests.processes import manage, process_env
+from tests.factories import ServiceAccountFactory
+from tests.processes import Worker, manage, process_env, wait_for
 
 # Small enough for CI: leases, countdowns and the broker's redelivery in seconds (DESIGN.md).
 FAST = {
@@ -54,13 +56,11 @@ def connect(cast, *, users: int, groups: int = 10, members_per_group: int = 20) 
     cast.tenant.microsoft_tenant_id = result.tenant.id
     cast.tenant.save(update_fields=["microsoft_tenant_id"])
     service = ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online")
-    ServiceAccount.objects.create(
-        tenant=cast.tenant,
+    ServiceAccountFactory(
         service=service,
         microsoft_tenant_id=result.tenant.id,
         authorized_account=admin.user_principal_name,
         authorized_object_id=admin.id,
-        granted_at=timezone.now(),
     )
     ProtectedService.objects.filter(pk=service.pk).update(status=ServiceStatus.PROVISIONING)
     return Connected(service=service, sim_tenant=result.tenant, admin=admin)
@@ -72,6 +72,26 @@ def fast_env(**overrides: str) -> dict[str, str]:
 
 def start_sync(env: dict[str, str], run: SyncRun) -> None:
     manage(env, f"from provisioning.tasks import sync_batch; sync_batch.delay({run.pk}, 0)")
+
+
+@contextmanager
+def syncing(env: dict[str, str], run: SyncRun, *, name: str) -> Iterator[Worker]:
+    """A worker of the test's own with the run's first batch queued for it; the worker stops on the way out."""
+    worker = Worker(env, name=name)
+    try:
+        start_sync(env, run)
+        yield worker
+    finally:
+        worker.stop()
+
+
+def wait_for_pages(run: SyncRun, pages: int, *, worker: Worker, timeout: float = 60) -> None:
+    wait_for(
+        lambda: SyncRun.objects.get(pk=run.pk).pages >= pages,
+        timeout=timeout,
+        what=f"the sync {pages} pages in",
+        log=worker.output,
+    )
 
 
 def finished(run: SyncRun) -> bool:

@@ -4,7 +4,7 @@ import pytest
 
 from m365sim import services as sim
 from provisioning.health import CONSENT_BROKEN
-from provisioning.models import SyncRun, SyncStatus
+from provisioning.models import SyncStatus
 from tenants.models import ProtectedService, ServiceStatus
 from tests.faults.conftest import (
     assert_no_stuck_lease,
@@ -13,9 +13,10 @@ from tests.faults.conftest import (
     connect,
     fast_env,
     finished,
-    start_sync,
+    syncing,
+    wait_for_pages,
 )
-from tests.processes import Worker, flushed_redis, requires_real_services, wait_for
+from tests.processes import flushed_redis, requires_real_services, wait_for
 
 pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default", "m365sim"], transaction=True)]
 
@@ -25,20 +26,10 @@ def test_consent_revoked_mid_sync_fails_the_run_with_the_explanation_and_keeps_t
     sim.set_faults(connected.sim_tenant, latency_ms=10)
     env = fast_env(SYNC_PAGE_SIZE="100", SYNC_PAGES_PER_BATCH="2", SYNC_MAX_RETRIES="3")
     run = connected.run()
-    with flushed_redis():
-        worker = Worker(env, name="revoked")
-        try:
-            start_sync(env, run)
-            wait_for(
-                lambda: SyncRun.objects.get(pk=run.pk).pages >= 4,
-                timeout=60,
-                what="the sync under way",
-                log=worker.output,
-            )
-            sim.revoke_consent(connected.service_principal())
-            wait_for(lambda: finished(run), timeout=90, what="the run to stop", log=worker.output)
-        finally:
-            worker.stop()
+    with flushed_redis(), syncing(env, run, name="revoked") as worker:
+        wait_for_pages(run, 4, worker=worker)
+        sim.revoke_consent(connected.service_principal())
+        wait_for(lambda: finished(run), timeout=90, what="the run to stop", log=worker.output)
     run.refresh_from_db()
     assert run.status == SyncStatus.FAILED
     assert CONSENT_BROKEN in run.error

@@ -11,9 +11,9 @@ from tests.faults.conftest import (
     connect,
     fast_env,
     finished,
-    start_sync,
+    syncing,
 )
-from tests.processes import Worker, flushed_redis, requires_real_services, wait_for
+from tests.processes import flushed_redis, requires_real_services, wait_for
 
 pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default", "m365sim"], transaction=True)]
 
@@ -23,13 +23,8 @@ def test_a_sync_with_30_percent_of_graph_requests_throttled_completes(cast, m365
     sim.set_faults(connected.sim_tenant, throttle_fraction=0.3, throttle_retry_after=1)
     env = fast_env(SYNC_PAGE_SIZE="200", SYNC_PAGES_PER_BATCH="2", SYNC_MAX_RETRIES="30")
     run = connected.run()
-    with flushed_redis():
-        worker = Worker(env, name="throttled")
-        try:
-            start_sync(env, run)
-            wait_for(lambda: finished(run), timeout=120, what="the throttled sync to finish", log=worker.output)
-        finally:
-            worker.stop()
+    with flushed_redis(), syncing(env, run, name="throttled") as worker:
+        wait_for(lambda: finished(run), timeout=120, what="the throttled sync to finish", log=worker.output)
     run.refresh_from_db()
     assert run.status == SyncStatus.SUCCEEDED, run.error_detail
     assert run.throttled > 0

@@ -10,10 +10,11 @@ from tests.faults.conftest import (
     assert_progress_tells_success,
     connect,
     fast_env,
-    start_sync,
+    syncing,
+    wait_for_pages,
     wait_with_watchdog,
 )
-from tests.processes import Worker, flushed_redis, requires_real_services, wait_for
+from tests.processes import Worker, flushed_redis, requires_real_services
 
 pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default", "m365sim"], transaction=True)]
 
@@ -26,20 +27,10 @@ def test_a_worker_killed_mid_sync_of_20000_users_is_replaced_and_the_sync_comple
     env = fast_env(SYNC_PAGE_SIZE="999", SYNC_PAGES_PER_BATCH="3")
     run = connected.run()
     with flushed_redis():
-        worker = Worker(env, name=f"doomed{repetition}")
-        try:
-            start_sync(env, run)
+        with syncing(env, run, name=f"doomed{repetition}") as worker:
             # Kill at a different depth each time: 2, 7 and 12 pages into the 21 pages of users.
-            depth = 2 + 5 * (repetition - 1)
-            wait_for(
-                lambda: SyncRun.objects.get(pk=run.pk).pages >= depth,
-                timeout=60,
-                what="the sync under way",
-                log=worker.output,
-            )
+            wait_for_pages(run, 2 + 5 * (repetition - 1), worker=worker)
             worker.kill()
-        finally:
-            worker.stop()
         assert SyncRun.objects.get(pk=run.pk).status == SyncStatus.RUNNING
         replacement = Worker(env, name=f"replacement{repetition}")
         try:

@@ -6,17 +6,18 @@ import pytest
 from django.db import connection
 
 from m365sim import services as sim
-from provisioning.models import SyncRun, SyncStatus
+from provisioning.models import SyncStatus
 from tests.faults.conftest import (
     assert_exactly_the_simulators_users,
     assert_no_stuck_lease,
     assert_progress_tells_success,
     connect,
     fast_env,
-    start_sync,
+    syncing,
+    wait_for_pages,
     wait_with_watchdog,
 )
-from tests.processes import Worker, flushed_redis, requires_real_services, wait_for
+from tests.processes import flushed_redis, requires_real_services
 
 pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default", "m365sim"], transaction=True)]
 
@@ -37,22 +38,12 @@ def test_terminated_database_connections_mid_page_lose_nothing_and_the_sync_comp
     env = fast_env(SYNC_PAGE_SIZE="100", SYNC_PAGES_PER_BATCH="2")
     run = connected.run()
     terminated = 0
-    with flushed_redis():
-        worker = Worker(env, name="pg-terminated")
-        try:
-            start_sync(env, run)
-            for depth in (3, 6, 9):
-                wait_for(
-                    lambda d=depth: SyncRun.objects.get(pk=run.pk).pages >= d,
-                    timeout=30,
-                    what="the sync under way",
-                    log=worker.output,
-                )
-                terminated += terminate_worker_connections()
-                time.sleep(0.3)
-            wait_with_watchdog(env, run, timeout=60, log=worker.output)
-        finally:
-            worker.stop()
+    with flushed_redis(), syncing(env, run, name="pg-terminated") as worker:
+        for depth in (3, 6, 9):
+            wait_for_pages(run, depth, worker=worker, timeout=30)
+            terminated += terminate_worker_connections()
+            time.sleep(0.3)
+        wait_with_watchdog(env, run, timeout=60, log=worker.output)
     assert terminated >= 1
     run.refresh_from_db()
     assert run.status == SyncStatus.SUCCEEDED, run.error_detail

@@ -3,23 +3,20 @@
 import pytest
 
 from m365sim import services as sim
-from provisioning.models import SyncRun, SyncStatus
+from provisioning.models import SyncStatus
 from tests.faults.conftest import (
     assert_exactly_the_simulators_users,
     assert_no_stuck_lease,
     assert_progress_tells_success,
     connect,
     fast_env,
-    start_sync,
+    syncing,
+    wait_for_pages,
     wait_with_watchdog,
 )
-from tests.processes import PrivateRedis, Worker, requires_real_services, wait_for
+from tests.processes import PrivateRedis, requires_real_services
 
 pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default", "m365sim"], transaction=True)]
-
-
-def pages(run: SyncRun) -> int:
-    return SyncRun.objects.get(pk=run.pk).pages
 
 
 def test_a_redis_restart_mid_sync_loses_no_data_and_the_sync_completes(cast, m365sim_live):
@@ -29,14 +26,10 @@ def test_a_redis_restart_mid_sync_loses_no_data_and_the_sync_completes(cast, m36
     try:
         env = fast_env(REDIS_URL=server.url, SYNC_PAGE_SIZE="100", SYNC_PAGES_PER_BATCH="2")
         run = connected.run()
-        worker = Worker(env, name="redis-restart")
-        try:
-            start_sync(env, run)
-            wait_for(lambda: pages(run) >= 4, timeout=60, what="the sync under way", log=worker.output)
+        with syncing(env, run, name="redis-restart") as worker:
+            wait_for_pages(run, 4, worker=worker)
             server.restart(down_for=3.0)
             wait_with_watchdog(env, run, timeout=60, log=worker.output)
-        finally:
-            worker.stop()
     finally:
         server.stop()
     run.refresh_from_db()

@@ -13,9 +13,9 @@ from tests.faults.conftest import (
     connect,
     fast_env,
     finished,
-    start_sync,
+    syncing,
 )
-from tests.processes import Worker, flushed_redis, requires_real_services, wait_for
+from tests.processes import flushed_redis, requires_real_services, wait_for
 
 pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default", "m365sim"], transaction=True)]
 
@@ -25,13 +25,8 @@ def test_a_sync_outlives_a_failing_token_endpoint(cast, m365sim_live):
     sim.set_faults(connected.sim_tenant, token_failures_next=3)
     env = fast_env(SYNC_PAGE_SIZE="200", SYNC_PAGES_PER_BATCH="2", SYNC_MAX_RETRIES="10")
     run = connected.run()
-    with flushed_redis():
-        worker = Worker(env, name="token-failing")
-        try:
-            start_sync(env, run)
-            wait_for(lambda: finished(run), timeout=120, what="the sync to finish", log=worker.output)
-        finally:
-            worker.stop()
+    with flushed_redis(), syncing(env, run, name="token-failing") as worker:
+        wait_for(lambda: finished(run), timeout=120, what="the sync to finish", log=worker.output)
     run.refresh_from_db()
     assert run.status == SyncStatus.SUCCEEDED, run.error_detail
     assert SimTenant.objects.get(pk=connected.sim_tenant.pk).token_failures_next == 0  # the failures were met
