@@ -1,6 +1,9 @@
 """Support actions on top of the provisioning services: each in one transaction, audited with the staff
 member's reason so that the customer's Activity page shows it as done by support."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.db import transaction
 
 from audit.admin_log import record_support_event
@@ -9,6 +12,15 @@ from casportal.staff import SupportActionRefused
 from provisioning import services
 from provisioning.models import IN_FLIGHT_STEPS, GrantAttempt, SyncRun
 from tenants.models import ProtectedService, Tenant
+
+
+@contextmanager
+def _refused_as_for_customers() -> Iterator[None]:
+    """A rule that refuses the customer's own action refuses support's, in the same words."""
+    try:
+        yield
+    except (services.SelectionError, services.SyncRefused) as refusal:
+        raise SupportActionRefused(str(refusal)) from refusal
 
 
 @transaction.atomic
@@ -31,10 +43,8 @@ def cancel_stuck_grant(*, attempt: GrantAttempt, actor, reason: str) -> GrantAtt
 
 @transaction.atomic
 def retry_failed_provisioning(*, service: ProtectedService, actor, reason: str) -> SyncRun:
-    try:
+    with _refused_as_for_customers():
         run = services.retry_provisioning(service=service, actor=actor)
-    except services.SelectionError as refusal:
-        raise SupportActionRefused(str(refusal)) from refusal
     record_support_event(
         Action.SUPPORT_PROVISIONING_RETRIED,
         actor=actor,
@@ -48,10 +58,8 @@ def retry_failed_provisioning(*, service: ProtectedService, actor, reason: str) 
 
 @transaction.atomic
 def sync_now(*, tenant: Tenant, actor, reason: str) -> services.SyncRequest:
-    try:
+    with _refused_as_for_customers():
         request = services.sync_now(tenant=tenant, actor=actor)
-    except services.SyncRefused as refusal:
-        raise SupportActionRefused(str(refusal)) from refusal
     record_support_event(
         Action.SUPPORT_SYNC_NOW,
         actor=actor,
@@ -75,10 +83,8 @@ def check_connection_now(*, tenant: Tenant, actor, reason: str) -> str:
 
 @transaction.atomic
 def mark_access_token_invalid(*, tenant: Tenant, actor, reason: str) -> None:
-    try:
+    with _refused_as_for_customers():
         services.mark_access_token_invalid(tenant=tenant, actor=actor, reason=reason)
-    except services.SyncRefused as refusal:
-        raise SupportActionRefused(str(refusal)) from refusal
     record_support_event(
         Action.SUPPORT_TOKEN_MARKED_INVALID, actor=actor, reason=reason, tenant=tenant, target=tenant.name
     )
@@ -86,10 +92,8 @@ def mark_access_token_invalid(*, tenant: Tenant, actor, reason: str) -> None:
 
 @transaction.atomic
 def resend_invalid_token_email(*, tenant: Tenant, actor, reason: str) -> int:
-    try:
+    with _refused_as_for_customers():
         sent = services.resend_invalid_token_email(tenant=tenant, actor=actor)
-    except services.SyncRefused as refusal:
-        raise SupportActionRefused(str(refusal)) from refusal
     record_support_event(
         Action.SUPPORT_INVALID_TOKEN_EMAIL_RESENT,
         actor=actor,
