@@ -10,12 +10,12 @@ class AccountAdapter(DefaultAccountAdapter):
     """Sign-up is closed except to the holder of a valid invitation."""
 
     def is_open_for_signup(self, request: HttpRequest) -> bool:
-        from tenants.invitations import pending_invitation
+        from organizations.invitations import pending_invitation
 
         return pending_invitation(request) is not None
 
     def clean_email(self, email: str) -> str:
-        from tenants.invitations import pending_invitation
+        from organizations.invitations import pending_invitation
 
         invitation = pending_invitation(self.request) if self.request else None
         if invitation is not None and email.lower() != invitation.email.lower():

@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from accounts import support
 from accounts.models import User
 from audit.admin_log import AuditedAdminMixin
-from casportal.staff import SupportActionsMixin, support_action
+from support.staff import SupportActionsMixin, support_action
 
 
 def reset_mfa(user: User, request: HttpRequest, reason: str) -> str:

@@ -1,8 +1,8 @@
 from allauth.account.signals import user_signed_up
 from django.dispatch import receiver
 
-from tenants import services
-from tenants.invitations import PENDING_INVITATION_SESSION_KEY, pending_invitation
+from organizations import services
+from organizations.invitations import PENDING_INVITATION_SESSION_KEY, pending_invitation
 
 
 @receiver(user_signed_up)

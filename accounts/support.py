@@ -6,8 +6,8 @@ from django.db import transaction
 from accounts.models import User
 from audit.admin_log import record_support_event
 from audit.models import Action
-from casportal.staff import SupportActionRefused
-from tenants.models import Tenant
+from organizations.models import Tenant
+from support.staff import SupportActionRefused
 
 
 @transaction.atomic

@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.models import User
-from tenants.models import Membership
+from organizations.models import Membership
 
 
 @login_required

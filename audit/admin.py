@@ -5,6 +5,7 @@ from django.http import HttpRequest, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path
 
+from audit.admin_log import AuditedAdminMixin, audited
 from audit.export import EXPORT_LIMIT, csv_response
 from audit.models import AuditEvent
 
@@ -64,3 +65,11 @@ class AuditEventAdmin(admin.ModelAdmin):
         except IncorrectLookupParameters:
             return HttpResponseBadRequest("These filters are not valid.")
         return csv_response(changelist.get_queryset(request))
+
+
+# The admins of installed packages (auth groups, allauth's email addresses, Celery beat's schedule), registered
+# before this module, are audited like the portal's own; the portal's apps register after it and audit themselves.
+for model, model_admin in list(admin.site._registry.items()):
+    if not isinstance(model_admin, AuditedAdminMixin):
+        admin.site.unregister(model)
+        admin.site.register(model, audited(type(model_admin)))

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 
 from audit.models import Action, AuditEvent
 from audit.services import record_event
-from tenants.models import Tenant
+from organizations.models import Tenant
 
 # Values of fields whose name contains one of these never reach the log; only that they changed.
 SECRET_MARKERS = ("password", "secret", "token", "hash", "key")

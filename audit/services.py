@@ -5,7 +5,7 @@ from django.contrib.auth.models import AnonymousUser
 from accounts.models import User
 from audit.context import current_request
 from audit.models import Action, AuditEvent
-from tenants.models import Tenant
+from organizations.models import Tenant
 
 
 def record_event(

@@ -39,7 +39,7 @@ def _say(name: str, value: object) -> None:
 
 
 def _user_pages(users: int) -> Iterator:
-    from provisioning import graph
+    from microsoft import graph
 
     for start in range(0, users, PAGE):
         yield graph.Page(
@@ -61,7 +61,7 @@ def _user_pages(users: int) -> Iterator:
 
 
 def _group_pages(groups: int, users: int, members: int) -> Iterator:
-    from provisioning import graph
+    from microsoft import graph
 
     for start in range(0, groups, PAGE):
         yield graph.Page(
@@ -84,9 +84,9 @@ def ingest(users: int, groups: int, members: int, sample: int) -> None:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from provisioning.directory_writes import apply_group_page, apply_user_page
-    from provisioning.models import DirectoryGroup, DirectoryUser, GroupMembership
-    from tenants.models import Tenant
+    from directory.models import DirectoryGroup, DirectoryUser, GroupMembership
+    from directory.writes import apply_group_page, apply_user_page
+    from organizations.models import Tenant
 
     Tenant.objects.filter(slug__startswith="bench-ingest").delete()
     with connection.cursor() as cursor:  # no dead rows of an earlier run in the way
@@ -198,13 +198,13 @@ def _connect(slug: str):
     """The portal organization bench-<slug>, bound to the simulated tenant <slug>, consented, not yet synced."""
     from django.utils import timezone
 
+    from connection.models import ServiceAccount
     from m365sim import services as sim
     from m365sim.models import Application
     from m365sim.models import Tenant as SimTenant
     from m365sim.models import User as SimUser
-    from provisioning.models import ServiceAccount
-    from tenants import services as tenant_services
-    from tenants.models import ProtectedService, ServiceStatus, Tenant
+    from organizations import services as tenant_services
+    from organizations.models import ProtectedService, ServiceStatus, Tenant
 
     sim_tenant = SimTenant.objects.get(slug=slug)
     admin = SimUser.objects.get(user_principal_name=f"admin@{slug}.onmicrosoft.com")
@@ -231,8 +231,8 @@ def _run_sync(service, kind: str, trigger: str):
     from django.db import transaction
 
     from casportal.celery import app
-    from provisioning.models import SyncRun
-    from provisioning.services import request_sync
+    from directory.engine import request_sync
+    from directory.models import SyncRun
 
     app.conf.task_always_eager = True  # the tasks run here, one after the other: this process is the worker
     started = time.perf_counter()
@@ -246,7 +246,7 @@ def _run_sync(service, kind: str, trigger: str):
 
 def end_to_end(slug: str) -> None:
     _setup_django()
-    from provisioning.models import DirectoryUser, SyncKind, SyncTrigger
+    from directory.models import DirectoryUser, SyncKind, SyncTrigger
 
     tenant, service, _ = _connect(slug)
     run, seconds = _run_sync(service, SyncKind.FULL, SyncTrigger.GRANT)
@@ -262,11 +262,11 @@ def end_to_end(slug: str) -> None:
 
 def delta(slug: str, changes: int) -> None:
     _setup_django()
+    from directory.models import SyncKind, SyncTrigger
     from m365sim import services as sim
     from m365sim.models import Group as SimGroup
     from m365sim.models import User as SimUser
-    from provisioning.models import SyncKind, SyncTrigger
-    from tenants.models import ProtectedService, Tenant
+    from organizations.models import ProtectedService, Tenant
 
     tenant = Tenant.objects.get(slug=f"bench-{slug}")
     service = ProtectedService.objects.get(tenant=tenant, kind="exchange-online")

@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from kombu import Connection
 
-from provisioning.credential import credential_rejected
+from connection.credential import credential_rejected
 
 TIMEOUT_SECONDS = 2
 OK = "ok"

@@ -28,9 +28,10 @@ from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
 from casportal.health import TIMEOUT_SECONDS
-from provisioning.metrics_store import graph_request_counts
-from provisioning.models import AppCredentialHealth, ConnectionIncident, CredentialStatus, SyncRun, SyncStatus
-from tenants.models import ProtectedService
+from connection.models import AppCredentialHealth, ConnectionIncident, CredentialStatus
+from directory.models import SyncRun, SyncStatus
+from microsoft.request_counts import graph_request_counts
+from organizations.models import ProtectedService
 
 logger = logging.getLogger(__name__)
 

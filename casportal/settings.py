@@ -70,10 +70,14 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "django_celery_beat",
     "casportal",
-    "accounts",
-    "tenants",
-    "provisioning",
     "audit",
+    "accounts",
+    "organizations",
+    "provisioning",
+    "connection",
+    "directory",
+    "grant",
+    "support",
 ]
 
 MIDDLEWARE = [
@@ -107,8 +111,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "tenants.context_processors.organizations",
-                "provisioning.context_processors.connection_banners",
+                "organizations.context_processors.organizations",
+                "connection.context_processors.connection_banners",
             ],
         },
     },

@@ -6,23 +6,31 @@ from accounts.views import account
 from casportal.health import readyz
 from casportal.metrics import metrics
 from casportal.views import healthz
-from provisioning import urls as provisioning_urls
-from tenants import views as tenant_views
-from tenants.urls import organization_patterns
+from directory import urls as directory_urls
+from grant import urls as grant_urls
+from organizations import urls as organization_urls
+from organizations import views as organization_views
 
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 admin.site.site_header = "casportal support"
 admin.site.site_title = "casportal support"
 
 urlpatterns = [
-    path("", tenant_views.home, name="home"),
+    path("", organization_views.home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),
-    path("organizations/", tenant_views.all_organizations, name="all_organizations"),
-    path("o/<slug:org_slug>/", include(organization_patterns + provisioning_urls.organization_patterns)),
-    path("grant/", include(provisioning_urls.callback_patterns)),
-    path("invitations/<str:token>/", tenant_views.invitation, name="invitation"),
+    path("organizations/", organization_views.all_organizations, name="all_organizations"),
+    path(
+        "o/<slug:org_slug>/",
+        include(
+            organization_urls.organization_patterns
+            + grant_urls.organization_patterns
+            + directory_urls.organization_patterns
+        ),
+    ),
+    path("grant/", include(grant_urls.callback_patterns)),
+    path("invitations/<str:token>/", organization_views.invitation, name="invitation"),
     path("account/", account, name="account"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

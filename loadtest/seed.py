@@ -18,13 +18,14 @@ from django.utils import timezone  # noqa: E402
 from django.utils.module_loading import import_string  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from connection.models import ServiceAccount  # noqa: E402
+from directory.models import SyncKind, SyncRun, SyncStatus, SyncStep, SyncTrigger  # noqa: E402
 from m365sim import services as sim  # noqa: E402
 from m365sim.models import Application  # noqa: E402
 from m365sim.models import User as SimUser  # noqa: E402
 from m365sim.seed import seed_tenant  # noqa: E402
-from provisioning.models import ServiceAccount, SyncKind, SyncRun, SyncStatus, SyncStep, SyncTrigger  # noqa: E402
-from tenants import services  # noqa: E402
-from tenants.models import Membership, ProtectedService, Role, ServiceStatus  # noqa: E402
+from organizations import services  # noqa: E402
+from organizations.models import Membership, ProtectedService, Role, ServiceStatus  # noqa: E402
 
 ORGANIZATIONS, ADMINS_PER_ORGANIZATION = 50, 4
 SYNC_USERS = 20_000

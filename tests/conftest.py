@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from tenants.models import Membership, Role, Tenant
+from organizations.models import Membership, Role, Tenant
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 
 pytest_plugins = ["tests.m365sim.fixtures", "tests.grant_driver"]

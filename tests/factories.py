@@ -5,9 +5,9 @@ from allauth.account.models import EmailAddress
 from django.utils import timezone
 
 from accounts.models import User
-from provisioning.models import ServiceAccount
-from tenants import services
-from tenants.models import Membership, Role, Tenant
+from connection.models import ServiceAccount
+from organizations import services
+from organizations.models import Membership, Role, Tenant
 
 PASSWORD = "correct horse battery staple"
 

@@ -1,7 +1,7 @@
 import pytest
 from django.test import Client
 
-from casportal.staff import OPERATOR_GROUP, READ_ONLY_GROUP
+from support.staff import OPERATOR_GROUP, READ_ONLY_GROUP
 from tests.admin.staff import mfa_client, staff_user
 
 

@@ -4,8 +4,8 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from casportal.staff import credential_warnings
-from provisioning.models import AppCredentialHealth, CredentialStatus
+from connection.models import AppCredentialHealth, CredentialStatus
+from support.staff import credential_warnings
 
 pytestmark = pytest.mark.django_db
 

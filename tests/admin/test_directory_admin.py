@@ -7,8 +7,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from provisioning.admin import COUNT_LIMIT
-from provisioning.models import DirectoryGroup, DirectoryUser
+from directory.models import DirectoryGroup, DirectoryUser
+from support.admin_base import COUNT_LIMIT
 
 pytestmark = pytest.mark.django_db
 

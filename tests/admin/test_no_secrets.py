@@ -6,11 +6,11 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import reverse
 
-from provisioning import identity
-from provisioning.models import GrantAttempt
-from provisioning.services import start_grant
-from tenants.models import Invitation, ProtectedService
-from tenants.services import invite_member
+from grant.models import GrantAttempt
+from grant.services import start_grant
+from microsoft import identity
+from organizations.models import Invitation, ProtectedService
+from organizations.services import invite_member
 from tests.admin.staff import TOTP_SECRET
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])

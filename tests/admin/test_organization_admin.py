@@ -5,8 +5,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import Action, AuditEvent
-from provisioning.models import DirectoryDomain, DirectoryGroup, DirectoryUser
-from tenants.models import Membership, Role
+from directory.models import DirectoryDomain, DirectoryGroup, DirectoryUser
+from organizations.models import Membership, Role
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,9 @@ from django.core.management import call_command
 from django.test import RequestFactory
 from django.urls import reverse
 
-from casportal.staff import OPERATOR_GROUP, SUPPORT_ACTIONS_CODENAME
-from provisioning.models import SyncSettings
-from provisioning.services import sync_settings_for
+from directory.models import SyncSettings
+from directory.runs import sync_settings_for
+from support.staff import OPERATOR_GROUP, SUPPORT_ACTIONS_CODENAME
 
 pytestmark = pytest.mark.django_db
 

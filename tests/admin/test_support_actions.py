@@ -5,9 +5,11 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
 from audit.models import Action, AuditEvent
-from provisioning import services
-from provisioning.models import GrantAttempt, GrantStep, SyncRun
-from tenants.models import ProtectedService, ServiceStatus
+from directory import runs
+from directory.models import SyncRun
+from grant import services as grants
+from grant.models import GrantAttempt, GrantStep
+from organizations.models import ProtectedService, ServiceStatus
 from tests.admin.staff import TOTP_SECRET
 from tests.conftest import client_for
 from tests.factories import ServiceAccountFactory
@@ -31,7 +33,7 @@ def activity_of(cast) -> str:
 @pytest.fixture
 def stuck_attempt(cast) -> GrantAttempt:
     service = ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online")
-    services.start_grant(
+    grants.start_grant(
         service=service,
         actor=cast.owner.user,
         session_key="s" * 32,
@@ -73,7 +75,7 @@ def test_cancel_a_stuck_grant_asks_for_a_reason_and_shows_on_the_activity_page(c
 
 
 def test_cancelling_a_finished_attempt_is_refused_and_records_nothing(cast, operator_client, stuck_attempt):
-    services.cancel_grant(service=stuck_attempt.service, actor=cast.owner.user)
+    grants.cancel_grant(service=stuck_attempt.service, actor=cast.owner.user)
     response = run_action(
         operator_client, "admin:provisioning_grantattempt_changelist", "cancel_stuck_grant", stuck_attempt.pk
     )
@@ -136,7 +138,7 @@ def test_sync_now_queues_a_manual_sync_in_all_users_mode_only(cast, operator_cli
 
 
 def test_sync_now_is_refused_in_certain_users_mode(cast, operator_client, failed_service):
-    sync_settings = services.sync_settings_for(cast.tenant)
+    sync_settings = runs.sync_settings_for(cast.tenant)
     sync_settings.mode = "certain"
     sync_settings.save()
     run_action(operator_client, "admin:tenants_tenant_changelist", "sync_now", cast.tenant.pk)

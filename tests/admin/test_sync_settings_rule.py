@@ -5,9 +5,9 @@ import pytest
 from django.urls import reverse
 
 from audit.models import Action, AuditEvent
-from provisioning.models import SelectedUser, SyncMode, SyncRun, SyncSettings, SyncTrigger
-from provisioning.services import sync_settings_for
-from tenants.models import ProtectedService
+from directory.models import SelectedUser, SyncMode, SyncRun, SyncSettings, SyncTrigger
+from directory.runs import sync_settings_for
+from organizations.models import ProtectedService
 from tests.factories import ServiceAccountFactory
 
 pytestmark = pytest.mark.django_db

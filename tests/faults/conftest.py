@@ -10,14 +10,14 @@ import pytest
 from django.db import connections
 from django.test import Client
 
+from directory.models import DirectoryUser, SyncKind, SyncRun, SyncStatus, SyncTrigger
+from directory.progress import SUCCESS_SENTENCE
 from m365sim import services as sim
 from m365sim.models import Application, ServicePrincipal
 from m365sim.models import Tenant as SimTenant
 from m365sim.models import User as SimUser
 from m365sim.seed import seed_tenant
-from provisioning.models import DirectoryUser, SyncKind, SyncRun, SyncStatus, SyncTrigger
-from provisioning.progress import SUCCESS_SENTENCE
-from tenants.models import ProtectedService, ServiceStatus
+from organizations.models import ProtectedService, ServiceStatus
 from tests.factories import ServiceAccountFactory
 from tests.processes import Worker, manage, process_env, wait_for
 
@@ -71,7 +71,7 @@ def fast_env(**overrides: str) -> dict[str, str]:
 
 
 def start_sync(env: dict[str, str], run: SyncRun) -> None:
-    manage(env, f"from provisioning.tasks import sync_batch; sync_batch.delay({run.pk}, 0)")
+    manage(env, f"from directory.engine import sync_batch; sync_batch.delay({run.pk}, 0)")
 
 
 @contextmanager
@@ -104,7 +104,7 @@ def wait_with_watchdog(env: dict[str, str], run: SyncRun, *, timeout: float, log
     while not finished(run):
         if time.monotonic() > deadline:
             raise AssertionError(f"the sync did not finish within {timeout} s\n--- worker log ---\n{log()[-4000:]}")
-        manage(env, "from provisioning.tasks import resume_stalled_syncs; resume_stalled_syncs()")
+        manage(env, "from directory.engine import resume_stalled_syncs; resume_stalled_syncs()")
         time.sleep(1)
 
 

@@ -2,10 +2,10 @@
 
 import pytest
 
+from connection.health import CONSENT_BROKEN
+from directory.models import SyncStatus
 from m365sim import services as sim
-from provisioning.health import CONSENT_BROKEN
-from provisioning.models import SyncStatus
-from tenants.models import ProtectedService, ServiceStatus
+from organizations.models import ProtectedService, ServiceStatus
 from tests.faults.conftest import (
     assert_no_stuck_lease,
     assert_nothing_invented,

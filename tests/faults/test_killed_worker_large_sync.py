@@ -2,8 +2,8 @@
 
 import pytest
 
-from provisioning.models import SyncRun, SyncStatus
-from tenants.models import ProtectedService, ServiceStatus
+from directory.models import SyncRun, SyncStatus
+from organizations.models import ProtectedService, ServiceStatus
 from tests.faults.conftest import (
     assert_exactly_the_simulators_users,
     assert_no_stuck_lease,

@@ -5,8 +5,8 @@ import time
 import pytest
 from django.db import connection
 
+from directory.models import SyncStatus
 from m365sim import services as sim
-from provisioning.models import SyncStatus
 from tests.faults.conftest import (
     assert_exactly_the_simulators_users,
     assert_no_stuck_lease,

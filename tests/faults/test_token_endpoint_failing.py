@@ -2,10 +2,10 @@
 
 import pytest
 
+from directory.models import SyncStatus
 from m365sim import services as sim
 from m365sim.models import Tenant as SimTenant
-from provisioning.models import SyncStatus
-from tenants.models import ProtectedService, ServiceStatus
+from organizations.models import ProtectedService, ServiceStatus
 from tests.faults.conftest import (
     assert_exactly_the_simulators_users,
     assert_no_stuck_lease,

@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from audit.models import Action, AuditEvent
-from provisioning.models import IN_FLIGHT_STEPS, GrantAttempt, GrantStep, ServiceAccount
-from tenants.models import Policy
+from connection.models import ServiceAccount
+from grant.models import IN_FLIGHT_STEPS, GrantAttempt, GrantStep
+from organizations.models import Policy
 from tests.grant_driver import GrantDriver, portal_client
 
 pytestmark = [pytest.mark.django_db(databases=["default", "m365sim"]), pytest.mark.timeout(300)]

@@ -6,8 +6,9 @@ import pytest
 from django.utils import timezone
 
 from audit.models import Action, AuditEvent
-from provisioning.models import GrantAttempt, GrantStep, ServiceAccount
-from tenants.models import Membership, Role
+from connection.models import ServiceAccount
+from grant.models import GrantAttempt, GrantStep
+from organizations.models import Membership, Role
 from tests.grant_driver import portal_client
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])

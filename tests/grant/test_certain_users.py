@@ -4,12 +4,12 @@ import pytest
 from django.urls import reverse
 
 from audit.models import Action, AuditEvent
+from directory.models import DirectoryGroup, DirectoryUser, SelectedUser, SyncSettings
+from directory.progress import SUCCESS_SENTENCE
 from m365sim.models import Group as SimGroup
 from m365sim.models import Membership as SimMembership
 from m365sim.models import User as SimUser
-from provisioning.models import DirectoryGroup, DirectoryUser, SelectedUser, SyncSettings
-from provisioning.progress import SUCCESS_SENTENCE
-from tenants.models import ProtectedService, ServiceStatus
+from organizations.models import ProtectedService, ServiceStatus
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 

@@ -4,11 +4,12 @@ import pytest
 from django.urls import reverse
 
 from audit.models import Action, AuditEvent
+from connection.models import ServiceAccount
+from directory.models import DirectoryDomain, DirectoryGroup, DirectoryUser, GroupMembership, SyncRun
+from directory.progress import SUCCESS_SENTENCE
 from m365sim.models import Group as SimGroup
 from m365sim.models import User as SimUser
-from provisioning.models import DirectoryDomain, DirectoryGroup, DirectoryUser, GroupMembership, ServiceAccount, SyncRun
-from provisioning.progress import SUCCESS_SENTENCE
-from tenants.models import Policy, ProtectedService, ServiceStatus
+from organizations.models import Policy, ProtectedService, ServiceStatus
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 

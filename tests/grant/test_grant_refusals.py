@@ -7,14 +7,15 @@ from django.core import mail
 from django.urls import reverse
 
 from audit.models import Action, AuditEvent
+from connection.credential import record_credential_accepted, record_credential_rejected
+from connection.models import AppCredentialHealth, CredentialStatus, ServiceAccount
+from grant.models import GrantAttempt, GrantStep
 from m365sim import services as sim
 from m365sim.models import Application
 from m365sim.models import Tenant as SimTenant
 from m365sim.models import User as SimUser
 from m365sim.seed import seed_tenant
-from provisioning.credential import record_credential_accepted, record_credential_rejected
-from provisioning.models import AppCredentialHealth, CredentialStatus, GrantAttempt, GrantStep, ServiceAccount
-from tenants.models import ProtectedService, ServiceStatus, Tenant
+from organizations.models import ProtectedService, ServiceStatus, Tenant
 from tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])

@@ -3,12 +3,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from directory.engine import sync_batch
+from directory.models import DirectoryUser, GroupMembership, SyncRun, SyncStatus
+from directory.writes import write_users
 from m365sim.models import User as SimUser
-from provisioning import graph
-from provisioning.directory_writes import write_users
-from provisioning.models import DirectoryUser, GroupMembership, SyncRun, SyncStatus
-from provisioning.tasks import sync_batch
-from tenants.models import ProtectedService, ServiceStatus
+from microsoft import graph
+from organizations.models import ProtectedService, ServiceStatus
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 
@@ -98,7 +98,7 @@ def test_directory_strings_are_normalized_for_storage(cast):
 
 
 def test_the_watchdog_resumes_a_run_whose_next_batch_was_lost(cast, driver, granted, settings):
-    from provisioning.tasks import resume_stalled_syncs
+    from directory.engine import resume_stalled_syncs
 
     for _ in range(2):
         queued, task = driver.tasks.pending.pop(0)

@@ -5,19 +5,12 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
 from audit.models import Action, AuditEvent
-from casportal.staff import OPERATOR_GROUP, READ_ONLY_GROUP
-from provisioning.lifecycle import offboard_tenant
-from provisioning.models import (
-    ConnectionIncident,
-    DirectoryDomain,
-    DirectoryGroup,
-    DirectoryUser,
-    GrantAttempt,
-    GroupMembership,
-    ServiceAccount,
-    SyncRun,
-)
-from tenants.models import Membership, Policy, ProtectedService, ServiceStatus, Tenant
+from connection.models import ConnectionIncident, ServiceAccount
+from directory.models import DirectoryDomain, DirectoryGroup, DirectoryUser, GroupMembership, SyncRun
+from grant.models import GrantAttempt
+from organizations.models import Membership, Policy, ProtectedService, ServiceStatus, Tenant
+from support.lifecycle import offboard_tenant
+from support.staff import OPERATOR_GROUP, READ_ONLY_GROUP
 from tests.admin.staff import mfa_client, staff_user
 from tests.factories import MembershipFactory
 

@@ -12,7 +12,7 @@ from m365sim import services
 from m365sim.models import Application, Tenant, User
 from m365sim.seed import seed_tenant
 from m365sim.testing import IN_PROCESS_URL, LiveSimulator, SimulatorClient, WSGITransport
-from provisioning.http import MicrosoftSession
+from microsoft.http import MicrosoftSession
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 import pytest
 
 from m365sim.seed import seed_tenant
-from provisioning import identity
-from provisioning.graph import GraphClient
+from microsoft import identity
+from microsoft.graph import GraphClient
 from tests.m365sim.browser import CONSENT_CALLBACK, IDENTITY_CALLBACK, admin_consent, callback_params
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "m365sim"])

@@ -9,9 +9,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from provisioning.models import ConnectionIncident, SyncRun, SyncStatus
-from tenants.models import Membership, ProtectedService, Role, ServiceKind, ServiceStatus, Tenant
-from tenants.views import ORGANIZATIONS_PAGE_SIZE
+from connection.models import ConnectionIncident
+from directory.models import SyncRun, SyncStatus
+from organizations.models import Membership, ProtectedService, Role, ServiceKind, ServiceStatus, Tenant
+from organizations.views import ORGANIZATIONS_PAGE_SIZE
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, UserFactory
 

@@ -7,8 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from tenants.models import Role
-from tenants.scoping import SWITCHER_SIZE
+from organizations.models import Role
+from organizations.scoping import SWITCHER_SIZE
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 

@@ -14,7 +14,7 @@ from unittest import mock
 
 import pytest
 
-from provisioning import tasks
+from directory import engine
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,14 +56,14 @@ def test_an_unsafe_request_id_is_replaced(client, json_lines):
 
 def test_a_sync_batch_line_carries_the_task_id_and_the_sync_run(json_lines):
     def run_batch(sync_run_id: int, fence: int) -> SimpleNamespace:
-        logging.getLogger("provisioning.directory_sync").info("batch of run %s", sync_run_id)
+        logging.getLogger("directory.engine").info("batch of run %s", sync_run_id)
         return SimpleNamespace(fence=None, countdown=None)
 
-    with mock.patch.object(tasks.directory_sync, "run_batch", run_batch):
-        result = tasks.sync_batch.apply(args=(42, 1), task_id="task-0001")
+    with mock.patch.object(engine, "run_batch", run_batch):
+        result = engine.sync_batch.apply(args=(42, 1), task_id="task-0001")
 
     assert result.successful()
-    (line,) = [line for line in json_lines() if line["logger"] == "provisioning.directory_sync"]
+    (line,) = [line for line in json_lines() if line["logger"] == "directory.engine"]
     assert line == line | {"message": "batch of run 42", "task_id": "task-0001", "sync_run": 42}
     assert line["task"] == "provisioning.sync_batch"
     logging.getLogger("after").warning("outside the task")

@@ -5,10 +5,11 @@ import ipaddress
 import pytest
 from django.utils import timezone
 
-from provisioning.credential import record_credential_rejected
-from provisioning.metrics_store import count_graph_request
-from provisioning.models import ConnectionIncident, SyncKind, SyncRun, SyncStatus, SyncTrigger
-from tenants.models import ProtectedService, ServiceKind, ServiceStatus
+from connection.credential import record_credential_rejected
+from connection.models import ConnectionIncident
+from directory.models import SyncKind, SyncRun, SyncStatus, SyncTrigger
+from microsoft.request_counts import count_graph_request
+from organizations.models import ProtectedService, ServiceKind, ServiceStatus
 from tests.factories import TenantFactory
 
 TOKEN = "metrics-token-for-tests-0123456789"

@@ -9,7 +9,7 @@ import pytest
 from django.db import OperationalError, connection
 from django.test import Client
 
-from provisioning.credential import record_credential_rejected
+from connection.credential import record_credential_rejected
 
 
 def closed_port() -> int:

@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from m365sim import services as sim
 from m365sim.models import ServicePrincipal
-from provisioning import identity
-from provisioning.graph import GraphClient
+from microsoft import identity
+from microsoft.graph import GraphClient
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 

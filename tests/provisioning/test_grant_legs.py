@@ -2,8 +2,8 @@
 
 import pytest
 
-from provisioning import identity
-from provisioning.graph import GraphClient
+from microsoft import identity
+from microsoft.graph import GraphClient
 from tests.m365sim.browser import IDENTITY_CALLBACK, admin_consent, callback_params, submit
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])

@@ -5,8 +5,8 @@ import pytest
 from m365sim import services as sim
 from m365sim.models import Group, User
 from m365sim.seed import seed_tenant
-from provisioning import graph
-from provisioning.graph import GraphClient
+from microsoft import graph
+from microsoft.graph import GraphClient
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 

@@ -7,9 +7,9 @@ import pytest
 import requests
 import responses
 
-from provisioning import graph
-from provisioning.graph import GraphClient
-from provisioning.identity import AppToken
+from microsoft import graph
+from microsoft.graph import GraphClient
+from microsoft.identity import AppToken
 
 BASE = "https://graph.microsoft.com/v1.0"
 

@@ -1,6 +1,6 @@
 """The HTTP session of the Microsoft clients: timeouts, and rerouting only where a simulator is configured."""
 
-from provisioning.http import MicrosoftSession
+from microsoft.http import MicrosoftSession
 
 
 def test_reroutes_microsoft_hosts_to_the_simulator():

@@ -7,9 +7,9 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from provisioning import graph
-from provisioning.directory_writes import apply_user_page
-from provisioning.models import DirectoryUser
+from directory.models import DirectoryUser
+from directory.writes import apply_user_page
+from microsoft import graph
 from tests.admin.staff import mfa_client, staff_user
 from tests.conftest import client_for
 

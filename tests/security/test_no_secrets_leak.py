@@ -12,8 +12,8 @@ from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
+from directory.models import SyncRun
 from m365sim.models import AuthorizationCode
-from provisioning.models import SyncRun
 from tests.admin.staff import TOTP_SECRET, mfa_client
 from tests.factories import PASSWORD
 from tests.m365sim.browser import PASSWORD as MICROSOFT_PASSWORD

@@ -5,7 +5,7 @@ from urllib.parse import quote
 
 import pytest
 
-from provisioning.models import SelectedUser
+from directory.models import SelectedUser
 from tests.grant.test_certain_users import picker  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])

@@ -1,9 +1,9 @@
 import pytest
 
+from directory.models import DirectoryGroup, DirectoryUser, GroupMembership, SyncRun
 from m365sim.models import Group as SimGroup
 from m365sim.models import Membership as SimMembership
 from m365sim.models import User as SimUser
-from provisioning.models import DirectoryGroup, DirectoryUser, GroupMembership, SyncRun
 
 
 @pytest.fixture

@@ -4,11 +4,12 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from audit.models import Action, AuditEvent
+from connection.health import probe_connections
+from connection.models import AppCredentialHealth, ConnectionIncident, CredentialStatus
+from directory.models import SyncRun, SyncStatus
 from m365sim import services as sim
 from m365sim.models import Application, ServicePrincipal
-from provisioning.models import AppCredentialHealth, ConnectionIncident, CredentialStatus, SyncRun, SyncStatus
-from provisioning.tasks import probe_connections
-from tenants.models import ProtectedService, ServiceStatus
+from organizations.models import ProtectedService, ServiceStatus
 from tests.sync.conftest import portal_state
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])

@@ -3,10 +3,10 @@
 import pytest
 from django.urls import reverse
 
+from directory.models import SyncKind, SyncRun, SyncSettings, SyncStatus, SyncTrigger
 from m365sim import services as sim
 from m365sim.models import Group as SimGroup
 from m365sim.models import User as SimUser
-from provisioning.models import SyncKind, SyncRun, SyncSettings, SyncStatus, SyncTrigger
 from tests.sync.conftest import portal_state, simulator_state
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])

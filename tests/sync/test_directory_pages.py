@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from provisioning.models import DirectoryGroup, DirectoryUser, GroupMembership, GroupType, MemberType
+from directory.models import DirectoryGroup, DirectoryUser, GroupMembership, GroupType, MemberType
 from tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db

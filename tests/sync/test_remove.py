@@ -2,8 +2,9 @@ import pytest
 from django.urls import reverse
 
 from audit.models import Action, AuditEvent
-from provisioning.models import DirectoryDomain, DirectoryGroup, DirectoryUser, GroupMembership, ServiceAccount
-from tenants.models import Policy, ProtectedService, ServiceStatus
+from connection.models import ServiceAccount
+from directory.models import DirectoryDomain, DirectoryGroup, DirectoryUser, GroupMembership
+from organizations.models import Policy, ProtectedService, ServiceStatus
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 

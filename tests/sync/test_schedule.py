@@ -3,9 +3,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from provisioning.models import SyncRun, SyncSettings, SyncTrigger
-from provisioning.schedule import DEFAULT_DAILY_SYNC_TIMES, daily_sync_time, dispatch_due_syncs, due_at
-from tenants.models import Region, Tenant
+from directory.models import SyncRun, SyncSettings, SyncTrigger
+from directory.schedule import DEFAULT_DAILY_SYNC_TIMES, daily_sync_time, dispatch_due_syncs, due_at
+from organizations.models import Region, Tenant
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 

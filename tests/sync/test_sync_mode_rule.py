@@ -7,9 +7,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import Action, AuditEvent
-from m365sim.models import User as SimUser
-from provisioning import graph, services
-from provisioning.models import (
+from directory import runs, selection
+from directory.engine import sync_batch
+from directory.models import (
     DirectoryUser,
     SelectedUser,
     SyncKind,
@@ -19,8 +19,9 @@ from provisioning.models import (
     SyncStatus,
     SyncTrigger,
 )
-from provisioning.schedule import dispatch_due_syncs
-from provisioning.tasks import sync_batch
+from directory.schedule import dispatch_due_syncs
+from m365sim.models import User as SimUser
+from microsoft import graph
 from tests.sync.conftest import portal_state, simulator_state
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
@@ -51,8 +52,8 @@ def test_the_view_and_the_service_refuse_sync_now(certain, driver):
     assert SyncRun.objects.filter(tenant=certain.tenant).count() == 1
     page = driver.client.get(reverse("service_status", args=[certain.tenant.slug])).content.decode()
     assert "manual and scheduled synchronization are not available" in page
-    with pytest.raises(services.SyncRefused, match="not available"):
-        services.sync_now(tenant=certain.tenant, actor=certain.owner.user)
+    with pytest.raises(runs.SyncRefused, match="not available"):
+        runs.sync_now(tenant=certain.tenant, actor=certain.owner.user)
 
 
 @pytest.mark.parametrize("trigger", [SyncTrigger.MANUAL, SyncTrigger.SCHEDULED])
@@ -103,7 +104,7 @@ def test_an_edit_made_while_the_run_reads_the_chosen_users_gets_a_run_of_its_own
         if not edited:
             edited.append(late)
             chosen = graph.DirectoryUser(id=str(late.id), user_principal_name=late.user_principal_name, display_name="")
-            services.add_selected_users(tenant=certain.tenant, users=[chosen], actor=certain.owner.user)
+            selection.add_selected_users(tenant=certain.tenant, users=[chosen], actor=certain.owner.user)
         return read_user(client, id_or_upn)
 
     monkeypatch.setattr(graph.GraphClient, "user", user_then_edit)
@@ -142,5 +143,5 @@ def test_extend_to_all_users_synchronizes_everyone_for_every_service(certain, dr
 
 
 def test_there_is_no_way_back_from_all_users(protected):
-    with pytest.raises(services.SyncRefused, match="already synchronizes all users"):
-        services.extend_to_all_users(tenant=protected.tenant, actor=protected.owner.user)
+    with pytest.raises(runs.SyncRefused, match="already synchronizes all users"):
+        runs.extend_to_all_users(tenant=protected.tenant, actor=protected.owner.user)

@@ -6,7 +6,7 @@ from django.test import Client
 
 from accounts.models import User
 from audit.models import AuditEvent
-from tenants.models import Membership, Policy, ProtectedService, Role, Tenant
+from organizations.models import Membership, Policy, ProtectedService, Role, Tenant
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from audit.models import Action, AuditEvent
-from tenants.models import Invitation, Membership, Role
+from organizations.models import Invitation, Membership, Role
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db

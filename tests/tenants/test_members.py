@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import Action, AuditEvent
-from tenants.models import Membership, Role
+from organizations.models import Membership, Role
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@ from django.db import IntegrityError
 from django.urls import reverse
 
 from audit.models import Action, AuditEvent
-from tenants.models import Policy, PolicyType, ProtectedService, ServiceKind, ServiceStatus
+from organizations.models import Policy, PolicyType, ProtectedService, ServiceKind, ServiceStatus
 from tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,9 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from provisioning.models import DirectoryGroup, GrantAttempt, GroupType, SelectedUser, SyncMode
-from tenants.models import Invitation, Membership, Policy, ProtectedService, Role, ServiceKind
+from directory.models import DirectoryGroup, GroupType, SelectedUser, SyncMode
+from grant.models import GrantAttempt
+from organizations.models import Invitation, Membership, Policy, ProtectedService, Role, ServiceKind
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

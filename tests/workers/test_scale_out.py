@@ -11,12 +11,12 @@ import redis
 from django.db import connections
 
 from audit.models import Action, AuditEvent
+from directory.models import DirectoryUser, SyncKind, SyncRun, SyncStatus, SyncTrigger
 from m365sim import services as sim
 from m365sim.models import Application
 from m365sim.models import User as SimUser
 from m365sim.seed import seed_tenant
-from provisioning.models import DirectoryUser, SyncKind, SyncRun, SyncStatus, SyncTrigger
-from tenants.models import ProtectedService, ServiceStatus
+from organizations.models import ProtectedService, ServiceStatus
 from tests.factories import ServiceAccountFactory, TenantFactory
 from tests.processes import Worker, manage, process_env, redis_url, requires_real_services, wait_for
 
@@ -65,7 +65,7 @@ def test_two_workers_sync_twenty_organizations_fairly_and_each_once(m365sim_live
     try:
         # All at once, the large organization first; every first batch twice, as a broker may deliver it.
         ids = [run.pk for run in runs]
-        manage(env, f"from provisioning.tasks import sync_batch\nfor pk in {ids * 2}: sync_batch.delay(pk, 0)")
+        manage(env, f"from directory.engine import sync_batch\nfor pk in {ids * 2}: sync_batch.delay(pk, 0)")
         wait_for(
             lambda: not SyncRun.objects.filter(status__in=("queued", "running")).exists(),
             timeout=150,

@@ -1,0 +1,35 @@
+from django.contrib import admin
+
+from connection.models import AppCredentialHealth, ConnectionIncident, ServiceAccount
+from support.admin_base import ReadOnlyAdmin
+
+
+@admin.register(ServiceAccount)
+class ServiceAccountAdmin(ReadOnlyAdmin):
+    list_display = ["service", "tenant", "authorized_account", "microsoft_tenant_id", "granted_at", "granted_by"]
+    list_filter = ["service__kind", "granted_at"]
+    search_fields = ["tenant__name", "tenant__slug", "authorized_account", "microsoft_tenant_id"]
+    list_select_related = ["service", "tenant", "granted_by"]
+    fields = [
+        "tenant",
+        "service",
+        "microsoft_tenant_id",
+        "authorized_account",
+        "authorized_object_id",
+        "granted_at",
+        "granted_by",
+        "auto_enable_policy",
+    ]
+
+
+@admin.register(AppCredentialHealth)
+class AppCredentialHealthAdmin(ReadOnlyAdmin):
+    list_display = ["client_id", "status", "error_code", "rejected_since", "checked_at", "staff_alerted_at"]
+
+
+@admin.register(ConnectionIncident)
+class ConnectionIncidentAdmin(ReadOnlyAdmin):
+    list_display = ["tenant", "opened_at", "error_code", "emailed_at", "closed_at"]
+    list_filter = ["closed_at", "opened_at"]
+    search_fields = ["tenant__name", "tenant__slug", "error_code"]
+    list_select_related = ["tenant"]

@@ -1,0 +1,118 @@
+"""The customer's connection: broken when their consent is (revoked, service principal deleted or disabled),
+repaired by Recreate Access Token. The portal's own credential is another matter: see `credential.py`."""
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import Action
+from audit.services import record_event
+from connection.credential import record_credential_accepted, record_credential_rejected
+from connection.models import ConnectionIncident, ServiceAccount
+from microsoft import graph
+from organizations.models import Membership, ProtectedService, Role, ServiceStatus, Tenant
+from organizations.services import lock_organization
+
+CONSENT_BROKEN = (
+    "Microsoft no longer lets casportal access your Microsoft 365 tenant: the permissions were withdrawn, "
+    "or the casportal application was disabled or deleted in Microsoft Entra. "
+    "Use Recreate Access Token to grant access again; your settings and synchronized data are kept."
+)
+
+
+def open_incident(tenant: Tenant) -> ConnectionIncident | None:
+    return ConnectionIncident.objects.filter(tenant=tenant, closed_at__isnull=True).first()
+
+
+@transaction.atomic
+def record_connection_broken(*, tenant: Tenant, reason: str, error_code: str = "", actor=None) -> ConnectionIncident:
+    """Every granted Microsoft 365 service of the organization turns Access token invalid; admins hear once."""
+    tenant = lock_organization(tenant.pk)
+    ProtectedService.objects.filter(tenant=tenant, service_account__isnull=False).exclude(
+        status=ServiceStatus.ACCESS_TOKEN_INVALID
+    ).update(status=ServiceStatus.ACCESS_TOKEN_INVALID, last_error=reason)
+    incident = open_incident(tenant)
+    if incident is not None:
+        return incident
+    incident = ConnectionIncident.objects.create(tenant=tenant, reason=reason, error_code=error_code[:64])
+    record_event(
+        Action.CONNECTION_BROKEN,
+        actor=actor,
+        tenant=tenant,
+        target=tenant.name,
+        details={"reason": reason, "error_code": error_code},
+    )
+    transaction.on_commit(lambda: send_invalid_token_email(incident.pk))
+    return incident
+
+
+def send_invalid_token_email(incident_id: int) -> int:
+    """Tell the organization's admins what happened and what to do; returns how many were emailed."""
+    incident = ConnectionIncident.objects.select_related("tenant").get(pk=incident_id)
+    tenant = incident.tenant
+    recipients = list(Membership.objects.filter(tenant=tenant, role=Role.ADMIN).values_list("user__email", flat=True))
+    if not recipients:
+        return 0
+    context = {
+        "tenant": tenant,
+        "incident": incident,
+        "service_status_url": settings.PORTAL_BASE_URL + reverse("service_status", args=[tenant.slug]),
+    }
+    send_mail(
+        subject=f"Action needed: casportal can no longer access {tenant.name}'s Microsoft 365",
+        message=render_to_string("connection/email/access_token_invalid.txt", context),
+        from_email=None,
+        recipient_list=recipients,
+    )
+    ConnectionIncident.objects.filter(pk=incident.pk).update(emailed_at=timezone.now())
+    return len(recipients)
+
+
+@transaction.atomic
+def record_connection_restored(*, tenant: Tenant) -> None:
+    """After a successful synchronization: invalid services are protected again and the incident closes."""
+    now = timezone.now()
+    restored = ProtectedService.objects.filter(
+        tenant=tenant, status=ServiceStatus.ACCESS_TOKEN_INVALID, service_account__isnull=False
+    ).update(status=ServiceStatus.PROTECTED, last_error="", last_synced_at=now)
+    closed = ConnectionIncident.objects.filter(tenant=tenant, closed_at__isnull=True).update(closed_at=now)
+    if restored or closed:
+        record_event(Action.CONNECTION_RESTORED, actor=None, tenant=tenant, target=tenant.name)
+
+
+def probe_connection(tenant_id: int) -> str:
+    """Read `/organization` with a fresh app-only token; a broken consent is recorded between syncs."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    if tenant.microsoft_tenant_id is None or not ServiceAccount.objects.filter(tenant=tenant).exists():
+        return "not-connected"
+    client = graph.GraphClient(str(tenant.microsoft_tenant_id), fresh_token=True)
+    try:
+        client.organization()
+    except graph.AppCredentialInvalid as exc:
+        record_credential_rejected(error_code=f"AADSTS{exc.code}", description=exc.message)
+        return "credential-rejected"
+    except graph.ConsentRevoked as exc:
+        record_connection_broken(tenant=tenant, reason=CONSENT_BROKEN, error_code=str(exc.code or ""))
+        return "consent-broken"
+    except (graph.Throttled, graph.TransientError):
+        return "unknown"
+    record_credential_accepted()
+    return "ok"
+
+
+@shared_task(name="provisioning.probe_connections")
+def probe_connections() -> int:
+    """Queue a health probe for every connected organization, so a revoked consent is found between syncs."""
+    tenant_ids = set(ServiceAccount.objects.values_list("tenant_id", flat=True))
+    for tenant_id in tenant_ids:
+        probe_connection_later.delay(tenant_id)
+    return len(tenant_ids)
+
+
+@shared_task(name="provisioning.probe_connection")
+def probe_connection_later(tenant_id: int) -> str:
+    return probe_connection(tenant_id)

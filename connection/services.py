@@ -1,0 +1,37 @@
+"""Support's and the portal's actions on a customer's connection."""
+
+from django.db import transaction
+
+from casportal.errors import ActionRefused
+from connection.health import (
+    CONSENT_BROKEN,
+    open_incident,
+    probe_connection,
+    record_connection_broken,
+    send_invalid_token_email,
+)
+from connection.models import ServiceAccount
+from organizations.models import Tenant
+
+
+class NotConnected(ActionRefused):
+    """The organization's connection is not in the state the action needs."""
+
+
+@transaction.atomic
+def mark_access_token_invalid(*, tenant: Tenant, actor, reason: str) -> None:
+    if not ServiceAccount.objects.filter(tenant=tenant).exists():
+        raise NotConnected("This organization has no Microsoft 365 service with access.")
+    record_connection_broken(tenant=tenant, reason=CONSENT_BROKEN, error_code="support", actor=actor)
+
+
+def resend_invalid_token_email(*, tenant: Tenant, actor) -> int:
+    incident = open_incident(tenant)
+    if incident is None:
+        raise NotConnected("The access token of this organization is not invalid.")
+    return send_invalid_token_email(incident.pk)
+
+
+def check_connection_now(*, tenant: Tenant, actor) -> str:
+    """Probe the connection at once (as the hourly health probe does); returns what it found."""
+    return probe_connection(tenant.pk)

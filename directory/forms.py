@@ -1,0 +1,28 @@
+from typing import cast
+
+from django import forms
+
+
+class AddUserForm(forms.Form):
+    user_principal_name = forms.CharField(
+        label="User principal name", max_length=255, help_text="The exact sign-in name, e.g. alex@contoso.com."
+    )
+
+    def clean_user_principal_name(self) -> str:
+        upn = self.cleaned_data["user_principal_name"].strip()
+        if "@" not in upn or any(ch.isspace() for ch in upn):
+            raise forms.ValidationError("Enter a user principal name such as alex@contoso.com.")
+        return upn
+
+
+class GroupSearchForm(forms.Form):
+    q = forms.CharField(label="Search groups", min_length=3, max_length=120, strip=True)
+
+
+class AddFromGroupForm(forms.Form):
+    group = forms.UUIDField()
+    members = forms.TypedMultipleChoiceField(coerce=str, choices=())
+
+    def __init__(self, *args, member_choices: list[tuple[str, str]], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["members"]).choices = member_choices

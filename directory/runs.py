@@ -1,0 +1,88 @@
+"""Requests for a synchronization: Sync now, Extend to all users, and the rules they keep."""
+
+from django.db import transaction
+
+from audit.models import Action
+from audit.services import record_event
+from casportal.errors import ActionRefused
+from connection.models import ServiceAccount
+from directory.engine import SyncRequest, request_sync
+from directory.models import (
+    ACTIVE_SYNC_STATUSES,
+    CERTAIN_USERS_REFUSED,
+    SelectedUser,
+    SyncKind,
+    SyncMode,
+    SyncRun,
+    SyncSettings,
+    SyncTrigger,
+)
+from organizations.models import ProtectedService, ServiceStatus, Tenant
+
+
+def sync_settings_for(tenant: Tenant) -> SyncSettings:
+    return SyncSettings.objects.get_or_create(tenant=tenant)[0]
+
+
+def fixed_sync_mode(tenant: Tenant) -> str | None:
+    """The option in use once any Microsoft 365 service of the organization holds a grant."""
+    if ServiceAccount.objects.filter(tenant=tenant).exists():
+        return sync_settings_for(tenant).mode
+    return None
+
+
+class SyncRefused(ActionRefused):
+    """A synchronization that the rules do not allow; the message explains the rule."""
+
+
+def latest_run(tenant: Tenant) -> SyncRun | None:
+    """The organization's directory is one, shared by its services: so is its latest run."""
+    return SyncRun.objects.filter(tenant=tenant).order_by("-queued_at", "-pk").first()
+
+
+def _connected_service(tenant: Tenant) -> ProtectedService:
+    service = (
+        ProtectedService.objects.filter(tenant=tenant, service_account__isnull=False)
+        .exclude(status=ServiceStatus.ACCESS_TOKEN_INVALID)
+        .order_by("kind")
+        .first()
+    )
+    if service is None:
+        if ProtectedService.objects.filter(tenant=tenant, status=ServiceStatus.ACCESS_TOKEN_INVALID).exists():
+            raise SyncRefused("The access token is invalid: use Recreate Access Token first.")
+        raise SyncRefused("No Microsoft 365 service of this organization has been granted access yet.")
+    return service
+
+
+@transaction.atomic
+def sync_now(*, tenant: Tenant, actor) -> SyncRequest:
+    """Sync now (all-users mode only): a delta round, or a full one when there is none to continue."""
+    if sync_settings_for(tenant).mode == SyncMode.CERTAIN:
+        raise SyncRefused(CERTAIN_USERS_REFUSED)
+    return request_sync(
+        service=_connected_service(tenant), kind=SyncKind.DELTA, trigger=SyncTrigger.MANUAL, actor=actor
+    )
+
+
+@transaction.atomic
+def extend_to_all_users(*, tenant: Tenant, actor) -> SyncRequest:
+    """Certain users → all users and groups, for every Microsoft 365 service at once, without a new grant."""
+    settings_row = SyncSettings.objects.select_for_update().get_or_create(tenant=tenant)[0]
+    if settings_row.mode != SyncMode.CERTAIN:
+        raise SyncRefused("This organization already synchronizes all users and groups.")
+    service = _connected_service(tenant)
+    if SyncRun.objects.filter(tenant=tenant, status__in=ACTIVE_SYNC_STATUSES).exists():
+        raise SyncRefused("A synchronization is running; extend to all users when it has finished.")
+    chosen = list(SelectedUser.objects.filter(tenant=tenant).values_list("user_principal_name", flat=True))
+    SelectedUser.objects.filter(tenant=tenant).delete()
+    settings_row.mode = SyncMode.ALL
+    settings_row.users_delta_link = settings_row.groups_delta_link = ""
+    settings_row.save(update_fields=["mode", "users_delta_link", "groups_delta_link", "updated_at"])
+    record_event(
+        Action.SYNC_MODE_EXTENDED,
+        actor=actor,
+        tenant=tenant,
+        target=tenant.name,
+        details={"previously_chosen_users": chosen},
+    )
+    return request_sync(service=service, kind=SyncKind.FULL, trigger=SyncTrigger.EXTEND, actor=actor)

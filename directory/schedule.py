@@ -1,0 +1,94 @@
+"""The daily synchronization: one dispatcher, run by beat every few minutes, queues the syncs that are due.
+
+Fair share over time: each organization's sync is due at its region's time plus an offset of its own within
+SYNC_SCHEDULE_WINDOW_SECONDS, derived from its public id. Thousands of organizations of one region are thus
+spread evenly over the window (and each keeps the same time every day) instead of all starting at once; a
+random countdown could not do that without countdowns longer than the broker's visibility timeout.
+"""
+
+import datetime as dt
+import hashlib
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from directory.engine import request_sync
+from directory.models import SyncKind, SyncMode, SyncSettings, SyncTrigger
+from organizations.models import ProtectedService, Region, ServiceStatus, Tenant
+
+# UTC, in each data centre's night.
+DEFAULT_DAILY_SYNC_TIMES = {
+    Region.EUROPE: dt.time(0, 15),
+    Region.UNITED_KINGDOM: dt.time(0, 15),
+    Region.CANADA: dt.time(5, 15),
+    Region.NORTH_AMERICA: dt.time(8, 15),
+    Region.INDIA: dt.time(12, 15),
+    Region.JAPAN: dt.time(16, 15),
+    Region.AUSTRALIA: dt.time(16, 15),
+    Region.SINGAPORE: dt.time(17, 15),
+}
+# A window ends this long before midnight, so that beat (every 5 minutes) still dispatches on the same day.
+LAST_DISPATCH_MARGIN = dt.timedelta(minutes=10)
+ONE_DAY = dt.timedelta(days=1)
+
+
+def daily_sync_time(sync_settings: SyncSettings) -> dt.time:
+    return sync_settings.daily_sync_time or DEFAULT_DAILY_SYNC_TIMES[Region(sync_settings.tenant.region)]
+
+
+def schedule_offset(tenant: Tenant, start: dt.time) -> dt.timedelta:
+    """The organization's own place in the window that opens at `start`: stable, and uniform over organizations."""
+    since_midnight = dt.timedelta(hours=start.hour, minutes=start.minute, seconds=start.second)
+    window = min(
+        dt.timedelta(seconds=settings.SYNC_SCHEDULE_WINDOW_SECONDS), ONE_DAY - LAST_DISPATCH_MARGIN - since_midnight
+    )
+    seconds = max(1, int(window.total_seconds()))
+    digest = hashlib.sha256(tenant.public_id.bytes).digest()
+    return dt.timedelta(seconds=int.from_bytes(digest[:8], "big") % seconds)
+
+
+def due_at(sync_settings: SyncSettings, day: dt.date) -> dt.datetime:
+    start = daily_sync_time(sync_settings)
+    opens = dt.datetime.combine(day, start, tzinfo=dt.UTC)
+    return opens + schedule_offset(sync_settings.tenant, start)
+
+
+def dispatch_due_syncs(now: dt.datetime | None = None) -> int:
+    """Queue today's sync of every all-users organization whose time has come; returns how many were queued."""
+    now = now or timezone.now()
+    today = now.date()
+    candidates = (
+        SyncSettings.objects.filter(mode=SyncMode.ALL, tenant__microsoft_tenant_id__isnull=False)
+        .exclude(last_scheduled_on=today)
+        .select_related("tenant")
+    )
+    queued = 0
+    for sync_settings in candidates.iterator():
+        if now < due_at(sync_settings, today):
+            continue
+        service = (
+            ProtectedService.objects.filter(tenant=sync_settings.tenant, status=ServiceStatus.PROTECTED)
+            .order_by("kind")
+            .first()
+        )
+        if service is None:
+            continue
+        with transaction.atomic():
+            claimed = (
+                SyncSettings.objects.filter(pk=sync_settings.pk)
+                .exclude(last_scheduled_on=today)
+                .update(last_scheduled_on=today)
+            )
+            if not claimed:
+                continue
+            # When a sync of the organization is already running, today's is folded into it.
+            request_sync(service=service, kind=SyncKind.DELTA, trigger=SyncTrigger.SCHEDULED, actor=None)
+        queued += 1
+    return queued
+
+
+@shared_task(name="provisioning.dispatch_scheduled_syncs")
+def dispatch_scheduled_syncs() -> int:
+    return dispatch_due_syncs()

@@ -1,0 +1,59 @@
+"""Certain-users mode: the chosen users."""
+
+import uuid
+
+from django.db import transaction
+
+from audit.models import Action
+from audit.services import record_event
+from casportal.errors import ActionRefused
+from directory.engine import request_sync
+from directory.models import MAX_SELECTED_USERS, SelectedUser, SyncKind, SyncTrigger
+from microsoft import graph
+from organizations.models import ProtectedService, ServiceStatus, Tenant
+
+
+class SelectionError(ActionRefused):
+    """A change to the chosen users that cannot be made; the message says why."""
+
+
+@transaction.atomic
+def add_selected_users(*, tenant: Tenant, users: list[graph.DirectoryUser], actor) -> list[SelectedUser]:
+    existing = set(
+        SelectedUser.objects.select_for_update().filter(tenant=tenant).values_list("microsoft_id", flat=True)
+    )
+    new = [user for user in users if uuid.UUID(user.id) not in existing]
+    if len(existing) + len(new) > MAX_SELECTED_USERS:
+        raise SelectionError(
+            f"At most {MAX_SELECTED_USERS} users can be synchronized for testing; "
+            f"{len(existing)} are chosen, so {MAX_SELECTED_USERS - len(existing)} more can be added."
+        )
+    added = SelectedUser.objects.bulk_create(
+        SelectedUser(
+            tenant=tenant,
+            microsoft_id=uuid.UUID(user.id),
+            user_principal_name=user.user_principal_name,
+            display_name=user.display_name,
+            added_by=actor,
+        )
+        for user in new
+    )
+    for row in added:
+        record_event(Action.SELECTED_USER_ADDED, actor=actor, tenant=tenant, target=row.user_principal_name)
+    if added:
+        _sync_edited_list(tenant, actor)
+    return added
+
+
+def _sync_edited_list(tenant: Tenant, actor) -> None:
+    """Once the first synchronization is done, each change of the chosen users is synchronized at once."""
+    service = ProtectedService.objects.filter(tenant=tenant, status=ServiceStatus.PROTECTED).order_by("kind").first()
+    if service is not None:
+        request_sync(service=service, kind=SyncKind.CERTAIN_USERS, trigger=SyncTrigger.LIST_EDIT, actor=actor)
+
+
+@transaction.atomic
+def remove_selected_user(*, selected: SelectedUser, actor) -> None:
+    selected.delete()
+    record_event(Action.SELECTED_USER_REMOVED, actor=actor, tenant=selected.tenant, target=selected.user_principal_name)
+    _sync_edited_list(selected.tenant, actor)

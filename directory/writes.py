@@ -1,0 +1,197 @@
+"""Writing Graph's pages into the synchronized directory: one set-based statement per kind of row.
+
+Each writer reports how many rows it added and updated, so a sync run can count its changes.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
+
+from directory.models import DirectoryGroup, DirectoryUser, GroupMembership, GroupType, MemberType
+from directory.normalize import clean_text
+from microsoft import graph
+
+
+@dataclass
+class Changes:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+
+    def __iadd__(self, other: "Changes") -> "Changes":
+        self.added += other.added
+        self.updated += other.updated
+        self.removed += other.removed
+        return self
+
+
+def group_type(group: graph.DirectoryGroup) -> str:
+    # https://learn.microsoft.com/graph/api/resources/groups-overview#group-types-in-microsoft-entra-id-and-microsoft-graph
+    if "Unified" in group.group_types:
+        return GroupType.MICROSOFT_365
+    if group.mail_enabled and group.security_enabled:
+        return GroupType.MAIL_ENABLED_SECURITY
+    if group.mail_enabled:
+        return GroupType.DISTRIBUTION
+    return GroupType.SECURITY
+
+
+# Object ids stay the strings Graph sends: the database parses them (faster than uuid.UUID, see `make bench`).
+UserRow = tuple[str, str, str, str, bool, bool, bool]
+GroupRow = tuple[str, str, str, str, bool]
+
+
+def _user_row(user: graph.DirectoryUser) -> UserRow:
+    upn, upn_changed = clean_text(user.user_principal_name, 255)
+    name, name_changed = clean_text(user.display_name, 256)
+    mail, mail_changed = clean_text(user.mail, 255)
+    enabled, licensed = user.account_enabled is not False, bool(user.assigned_license_skus)
+    return user.id, upn, name, mail, enabled, licensed, upn_changed or name_changed or mail_changed
+
+
+def _group_row(group: graph.DirectoryGroup) -> GroupRow:
+    name, name_changed = clean_text(group.display_name, 256)
+    mail, mail_changed = clean_text(group.mail, 255)
+    return group.id, name, mail, group_type(group), name_changed or mail_changed
+
+
+USER_COLUMNS = (
+    "microsoft_id",
+    "user_principal_name",
+    "display_name",
+    "mail",
+    "account_enabled",
+    "is_licensed",
+    "normalized",
+)
+GROUP_COLUMNS = ("microsoft_id", "display_name", "mail", "group_type", "normalized")
+MEMBERSHIP_COLUMNS = ("group_id", "member_id", "member_type")
+
+
+def _merge(
+    model, tenant_id: int, columns: tuple[str, ...], rows: Sequence[tuple], conflict: tuple[str, ...]
+) -> Changes:
+    """Upsert a page's rows in one statement; PostgreSQL goes through COPY into a staging table.
+
+    Measured (`make bench`): on PostgreSQL the staging table is several times faster than INSERT with
+    bind parameters, which must build a model instance per row.
+    """
+    if not rows:
+        return Changes()
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        return _merge_with_copy(model._meta.db_table, tenant_id, columns, rows, conflict, now)
+    existing = 0
+    if conflict == ("microsoft_id",):
+        existing = model.objects.filter(tenant_id=tenant_id, microsoft_id__in=[row[0] for row in rows]).count()
+    model.objects.bulk_create(
+        [model(tenant_id=tenant_id, synced_at=now, **dict(zip(columns, row, strict=True))) for row in rows],
+        update_conflicts=True,
+        unique_fields=["tenant", *conflict],
+        update_fields=[column for column in (*columns, "synced_at") if column not in conflict],
+    )
+    return Changes(added=len(rows) - existing, updated=existing)
+
+
+def _merge_with_copy(
+    table: str, tenant_id: int, columns: tuple[str, ...], rows: Sequence[tuple], conflict: tuple[str, ...], now
+) -> Changes:
+    counted = conflict == ("microsoft_id",)
+    stage = f"stage_{table}"
+    column_list = ", ".join(columns)
+    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in (*columns, "synced_at") if column not in conflict)
+    with connection.cursor() as cursor:
+        if connection.in_atomic_block:
+            # A crash loses at most the last pages, with the sync position saved in the same transactions:
+            # they are read and written again. So these commits need not wait for the disk.
+            cursor.execute("SET LOCAL synchronous_commit = off")
+        # A session-local table shaped like the target's columns, emptied before each page.
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {column_list} FROM {table} WITH NO DATA"  # noqa: S608
+        )
+        cursor.execute(f"TRUNCATE {stage}")
+        with cursor.cursor.copy(f"COPY {stage} ({column_list}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {table} (tenant_id, synced_at, {column_list}) "  # noqa: S608
+            f"SELECT %s, %s, {column_list} FROM {stage} "
+            f"ON CONFLICT (tenant_id, {', '.join(conflict)}) DO UPDATE SET {updates}"
+            # An inserted row has no xmax: so objects added and updated are told apart in the same statement.
+            + (" RETURNING (xmax = 0)" if counted else ""),
+            [tenant_id, now],
+        )
+        if not counted:
+            return Changes()
+        inserted = [row[0] for row in cursor.fetchall()]
+    added = sum(inserted)
+    return Changes(added=added, updated=len(inserted) - added)
+
+
+def write_users(tenant_id: int, users: Iterable[graph.DirectoryUser]) -> Changes:
+    rows = {row[0]: row for row in map(_user_row, users)}
+    return _merge(DirectoryUser, tenant_id, USER_COLUMNS, list(rows.values()), ("microsoft_id",))
+
+
+def write_groups(tenant_id: int, groups: Iterable[graph.DirectoryGroup]) -> Changes:
+    rows = {row[0]: row for row in map(_group_row, groups)}
+    return _merge(DirectoryGroup, tenant_id, GROUP_COLUMNS, list(rows.values()), ("microsoft_id",))
+
+
+def write_memberships(tenant_id: int, pairs: Iterable[tuple[str, graph.MemberRef]]) -> int:
+    """Memberships as (group id, member) pairs, in one statement; returns how many were written."""
+    rows = {
+        (group_id, member.id): (group_id, member.id, MemberType.GROUP if member.kind == "group" else MemberType.USER)
+        for group_id, member in pairs
+    }
+    _merge(GroupMembership, tenant_id, MEMBERSHIP_COLUMNS, list(rows.values()), ("group_id", "member_id"))
+    return len(rows)
+
+
+def remove_memberships(tenant_id: int, pairs: Iterable[tuple[str, str]]) -> int:
+    condition = Q()
+    for group_id, member_id in pairs:
+        condition |= Q(group_id=group_id, member_id=member_id)
+    if not condition:
+        return 0
+    return GroupMembership.objects.filter(condition, tenant_id=tenant_id).delete()[0]
+
+
+def remove_users(tenant_id: int, ids: Sequence[str]) -> int:
+    if not ids:
+        return 0
+    GroupMembership.objects.filter(tenant_id=tenant_id, member_id__in=ids).delete()
+    return DirectoryUser.objects.filter(tenant_id=tenant_id, microsoft_id__in=ids).delete()[0]
+
+
+def remove_groups(tenant_id: int, ids: Sequence[str]) -> int:
+    if not ids:
+        return 0
+    GroupMembership.objects.filter(Q(group_id__in=ids) | Q(member_id__in=ids), tenant_id=tenant_id).delete()
+    return DirectoryGroup.objects.filter(tenant_id=tenant_id, microsoft_id__in=ids).delete()[0]
+
+
+def remove_unseen(tenant_id: int, since: datetime) -> int:
+    """After a complete full round: whatever it did not see is gone from Microsoft 365."""
+    GroupMembership.objects.filter(tenant_id=tenant_id, synced_at__lt=since).delete()
+    removed = DirectoryUser.objects.filter(tenant_id=tenant_id, synced_at__lt=since).delete()[0]
+    return removed + DirectoryGroup.objects.filter(tenant_id=tenant_id, synced_at__lt=since).delete()[0]
+
+
+def apply_user_page(tenant_id: int, page: graph.Page[graph.UserChange]) -> Changes:
+    changes = write_users(tenant_id, [change.user for change in page.items if change.user])
+    changes.removed += remove_users(tenant_id, [change.id for change in page.items if change.removed])
+    return changes
+
+
+def apply_group_page(tenant_id: int, page: graph.Page[graph.GroupChange]) -> Changes:
+    present = [change for change in page.items if change.group]
+    changes = write_groups(tenant_id, [change.group for change in present if change.group])
+    write_memberships(tenant_id, [(change.id, member) for change in present for member in change.members_added])
+    remove_memberships(tenant_id, [(change.id, member.id) for change in present for member in change.members_removed])
+    changes.removed += remove_groups(tenant_id, [change.id for change in page.items if change.removed])
+    return changes

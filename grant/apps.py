@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class GrantConfig(AppConfig):
+    name = "grant"
+    verbose_name = "Grant Access"

@@ -1,0 +1,192 @@
+"""Grant Access: the form, the two callbacks from Microsoft, the attempt's status, Service Status and Remove."""
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from audit.middleware import client_ip
+from casportal.ratelimit import allow
+from directory import runs, selection
+from grant import removal
+from grant import services as grants
+from grant.forms import GrantForm
+from grant.models import GrantAttempt, GrantStep
+from organizations.models import ProtectedService, ServiceStatus
+from organizations.scoping import OrganizationRequest, organization_view, scoped_get_or_404
+from organizations.views import services_in_catalog_order
+
+
+def _refused_page(request: HttpRequest, refused: grants.GrantRefused) -> HttpResponse:
+    return render(
+        request,
+        "grant/grant_refused.html",
+        {
+            "title": "Access was not granted",
+            "message": refused.message,
+            "advice": refused.advice,
+            "tenant_slug": refused.tenant_slug,
+        },
+        status=400,
+    )
+
+
+def _session_key(request: HttpRequest) -> str:
+    if request.session.session_key is None:
+        request.session.save()
+    return request.session.session_key or ""
+
+
+@organization_view
+@require_http_methods(["GET", "POST"])
+def grant_start(request: OrganizationRequest, service_kind: str) -> HttpResponse:
+    service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
+    is_recreate = service.status == ServiceStatus.ACCESS_TOKEN_INVALID
+    if service.status not in grants.GRANTABLE and not is_recreate:
+        messages.info(request, f"{service.get_kind_display()} already has access.")
+        return redirect("service_status", org_slug=request.tenant.slug)
+    fixed_mode = runs.fixed_sync_mode(request.tenant)
+    form = GrantForm(request.POST or None, service=service, fixed_mode=fixed_mode)
+    in_flight = grants.in_flight_attempt(service)
+    if request.method == "POST" and form.is_valid():
+        try:
+            consent_url = grants.start_grant(
+                service=service,
+                actor=request.user,
+                session_key=_session_key(request),
+                redirect_uri=request.build_absolute_uri(reverse("grant_consent_callback")),
+                policy=form.cleaned_data["policy"],
+                sync_mode=form.cleaned_data["sync_mode"],
+            )
+        except grants.GrantInProgress as exc:
+            in_flight = exc.attempt
+            form.add_error(None, "A grant of this service is already in progress.")
+        except grants.GrantRuleViolation as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect(consent_url)
+    return render(
+        request,
+        "grant/grant_form.html",
+        {
+            "service": service,
+            "form": form,
+            "mode_fixed": fixed_mode is not None,
+            "in_flight": in_flight,
+            "is_recreate": is_recreate,
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@organization_view
+@require_POST
+def grant_cancel(request: OrganizationRequest, service_kind: str) -> HttpResponse:
+    service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
+    cancelled = grants.cancel_grant(service=service, actor=request.user)
+    if cancelled:
+        messages.success(
+            request, f"The grant of {service.get_kind_display()} started by {cancelled.user.email} was cancelled."
+        )
+    else:
+        messages.info(request, "No grant was in progress.")
+    return redirect("grant_start", org_slug=request.tenant.slug, service_kind=service.kind)
+
+
+def _handle_callback(request: HttpRequest, handler: Callable[..., grants.CallbackResult]) -> HttpResponse:
+    """Both legs return to fixed URLs; the organization and service come from the attempt the state names."""
+    if not request.user.is_authenticated and not allow(
+        f"grant-callback:{client_ip(request)}", limit=settings.GRANT_CALLBACK_ANONYMOUS_PER_MINUTE
+    ):
+        # Anonymous callbacks are refused without an audit event; a flood of them is cut short here.
+        return render(request, "grant/callback_rate_limited.html", status=429)
+    try:
+        result = handler(
+            request.GET.dict(),
+            user=request.user,
+            session_key=request.session.session_key or "",
+            identity_redirect_uri=request.build_absolute_uri(reverse("grant_identity_callback")),
+        )
+    except grants.GrantRefused as refused:
+        return _refused_page(request, refused)
+    if result.redirect_to:
+        return redirect(result.redirect_to)
+    attempt = result.attempt
+    return redirect(
+        "grant_status", org_slug=attempt.tenant.slug, service_kind=attempt.service.kind, attempt_id=attempt.public_id
+    )
+
+
+@require_GET
+def consent_callback(request: HttpRequest) -> HttpResponse:
+    return _handle_callback(request, grants.handle_consent_callback)
+
+
+@require_GET
+def identity_callback(request: HttpRequest) -> HttpResponse:
+    return _handle_callback(request, grants.handle_identity_callback)
+
+
+@organization_view
+@require_GET
+def grant_status(request: OrganizationRequest, service_kind: str, attempt_id: str) -> HttpResponse:
+    service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
+    attempt = scoped_get_or_404(request, GrantAttempt, service=service, public_id=attempt_id)
+    if attempt.step == GrantStep.CHOOSING_USERS:
+        return _redirect(request, "selected_users", service)
+    if attempt.step == GrantStep.PROVISIONING:
+        return _redirect(request, "sync_progress", service)
+    return render(request, "grant/grant_status.html", {"service": service, "attempt": attempt})
+
+
+def _redirect(request: HttpRequest, name: str, service: ProtectedService) -> HttpResponse:
+    url = reverse(name, kwargs={"org_slug": service.tenant.slug, "service_kind": service.kind})
+    if request.headers.get("HX-Request"):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+@organization_view
+@require_GET
+def service_status(request: OrganizationRequest) -> HttpResponse:
+    """Dashboard > Service Status: one row per protected service, and the organization's synchronization."""
+    return render(
+        request,
+        "grant/service_status.html",
+        {
+            "services": services_in_catalog_order(request.tenant),
+            "sync_settings": runs.sync_settings_for(request.tenant),
+            "last_run": runs.latest_run(request.tenant),
+        },
+    )
+
+
+@organization_view
+@require_POST
+def sync_retry(request: OrganizationRequest, service_kind: str) -> HttpResponse:
+    service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
+    try:
+        grants.retry_provisioning(service=service, actor=request.user)
+    except selection.SelectionError as exc:
+        messages.error(request, str(exc))
+        return redirect("service_status", org_slug=request.tenant.slug)
+    return redirect("sync_progress", org_slug=request.tenant.slug, service_kind=service.kind)
+
+
+@organization_view
+@require_http_methods(["GET", "POST"])
+def service_remove(request: OrganizationRequest, service_kind: str) -> HttpResponse:
+    service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
+    if not hasattr(service, "service_account"):
+        messages.info(request, f"{service.get_kind_display()} has no access grant to remove.")
+        return redirect("service_status", org_slug=request.tenant.slug)
+    if request.method == "GET":
+        return render(request, "grant/remove_confirm.html", {"service": service})
+    last = removal.remove_service(service=service, actor=request.user)
+    return render(request, "grant/removed.html", {"service": service, "last": last})

@@ -1,0 +1,178 @@
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from audit.admin_log import AuditedAdminMixin
+from directory.models import DirectoryGroup, DirectoryUser, SyncSettings
+from organizations import services
+from organizations.models import Invitation, Membership, Policy, ProtectedService, Tenant
+from support import actions as support
+from support import lifecycle
+from support.staff import SupportActionsMixin, support_action
+
+
+class StaffAdmin(AuditedAdminMixin, SupportActionsMixin, admin.ModelAdmin):
+    pass
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+    fields = ["user", "role", "created_at", "last_used_at"]
+    readonly_fields = ["created_at", "last_used_at"]
+
+
+class ProtectedServiceInline(admin.TabularInline):
+    model = ProtectedService
+    extra = 0
+    can_delete = False
+    fields = ("kind", "status", "authorized_account", "granted_at", "last_synced_at", "last_error")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class SyncSettingsInline(admin.StackedInline):
+    """Shown here; changed on its own page, where the sync-mode rule is enforced."""
+
+    model = SyncSettings
+    can_delete = False
+    fields = ("mode", "daily_sync_time", "updated_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+def sync_now(tenant: Tenant, request: HttpRequest, reason: str) -> str:
+    result = support.sync_now(tenant=tenant, actor=request.user, reason=reason)
+    return "joined the synchronization under way." if result.folded else "synchronization queued."
+
+
+def check_connection_now(tenant: Tenant, request: HttpRequest, reason: str) -> str:
+    return f"connection checked: {support.check_connection_now(tenant=tenant, actor=request.user, reason=reason)}."
+
+
+def mark_access_token_invalid(tenant: Tenant, request: HttpRequest, reason: str) -> str:
+    support.mark_access_token_invalid(tenant=tenant, actor=request.user, reason=reason)
+    return "access token marked invalid; the administrators were told."
+
+
+def resend_invalid_token_email(tenant: Tenant, request: HttpRequest, reason: str) -> str:
+    sent = support.resend_invalid_token_email(tenant=tenant, actor=request.user, reason=reason)
+    return f"invalid-token email sent to {sent} administrator(s)."
+
+
+def offboard_organization(tenant: Tenant, request: HttpRequest, reason: str) -> str:
+    deleted = lifecycle.offboard_tenant(tenant=tenant, actor=request.user, reason=reason)
+    summary = ", ".join(f"{count} {name}" for name, count in deleted.items() if count)
+    return f"offboarded ({summary or 'nothing to delete'}); the audit trail is kept."
+
+
+@admin.register(Tenant)
+class TenantAdmin(StaffAdmin):
+    list_display = ["name", "slug", "microsoft_tenant_id", "region", "created_at"]
+    list_filter = ["region", "created_at"]
+    search_fields = ["name", "slug", "microsoft_tenant_id", "directory_domains__name"]
+    search_help_text = "Name, slug, Microsoft 365 tenant id or verified domain."
+    readonly_fields = ["public_id", "created_at", "synchronized_users", "synchronized_groups", "sync_settings_link"]
+    inlines = [MembershipInline, ProtectedServiceInline, SyncSettingsInline]
+    actions = [
+        support_action("Sync now", sync_now),
+        support_action("Check the connection now", check_connection_now),
+        support_action("Mark the access token invalid", mark_access_token_invalid),
+        support_action("Resend the invalid-token email", resend_invalid_token_email),
+        support_action("Offboard: delete the directory, sync runs and members", offboard_organization),
+    ]
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if obj else {"slug": ("name",)}
+
+    def get_fields(self, request: HttpRequest, obj=None):
+        fields = ["name", "slug", "microsoft_tenant_id", "region"]
+        return fields if obj is None else [*fields, *self.readonly_fields]
+
+    @admin.display(description="synchronized users")
+    def synchronized_users(self, tenant: Tenant) -> int:
+        return DirectoryUser.objects.filter(tenant=tenant).count()
+
+    @admin.display(description="synchronized groups")
+    def synchronized_groups(self, tenant: Tenant) -> int:
+        return DirectoryGroup.objects.filter(tenant=tenant).count()
+
+    @admin.display(description="sync settings")
+    def sync_settings_link(self, tenant: Tenant) -> str:
+        settings_row = SyncSettings.objects.filter(tenant=tenant).first()
+        if settings_row is None:
+            return "—"
+        return format_html(
+            '<a href="{}">Change the sync settings</a>',
+            reverse("admin:provisioning_syncsettings_change", args=[settings_row.pk]),
+        )
+
+    def save_model(self, request, obj, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            services.set_up_new_tenant(tenant=obj, actor=request.user)
+
+
+@admin.register(Membership)
+class MembershipAdmin(StaffAdmin):
+    list_display = ["user", "tenant", "role", "created_at", "last_used_at"]
+    list_filter = ["role"]
+    search_fields = ["user__email", "tenant__name", "tenant__slug"]
+    list_select_related = ["user", "tenant"]
+    autocomplete_fields = ["user", "tenant"]
+    readonly_fields = ["public_id", "created_at", "last_used_at"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(StaffAdmin):
+    list_display = ["email", "tenant", "role", "invited_by", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    list_filter = ["role", "created_at"]
+    search_fields = ["email", "tenant__name", "tenant__slug"]
+    list_select_related = ["tenant", "invited_by"]
+    exclude = ["token_hash"]
+    readonly_fields = ["public_id", "invited_by", "accepted_by", "created_at", "accepted_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+def retry_failed_provisioning(service: ProtectedService, request: HttpRequest, reason: str) -> str:
+    support.retry_failed_provisioning(service=service, actor=request.user, reason=reason)
+    return "synchronization queued again."
+
+
+@admin.register(ProtectedService)
+class ProtectedServiceAdmin(StaffAdmin):
+    list_display = ["tenant", "kind", "status", "authorized_account", "granted_at", "last_synced_at"]
+    list_filter = ["kind", "status"]
+    search_fields = ["tenant__name", "tenant__slug", "authorized_account"]
+    list_select_related = ["tenant"]
+    readonly_fields = ["tenant", "kind", "authorized_account", "granted_at", "last_synced_at", "last_error"]
+    actions = [support_action("Retry a failed provisioning", retry_failed_provisioning)]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Policy)
+class PolicyAdmin(StaffAdmin):
+    list_display = ["name", "tenant", "service", "policy_type", "priority", "enabled", "is_default"]
+    list_filter = ["policy_type", "enabled", "is_default", "service__kind"]
+    search_fields = ["name", "tenant__name", "tenant__slug"]
+    list_select_related = ["tenant", "service", "service__tenant"]
+    readonly_fields = ["public_id", "tenant", "service", "policy_type", "is_default", "updated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

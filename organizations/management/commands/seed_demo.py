@@ -1,0 +1,36 @@
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from organizations import services
+from organizations.models import Role, Tenant
+
+DEMO_PASSWORD = "casportal-demo"  # noqa: S105 (published demo credentials)
+DEMO_ADMIN = "admin@contoso.test"
+SUPPORT_USER = "support@casportal.test"
+
+
+class Command(BaseCommand):
+    help = "Seed the demo organization Contoso, its admin and a support superuser. Safe to run again."
+
+    def _user(self, email: str, **flags):
+        User = get_user_model()
+        user = User.objects.filter(email=email).first()
+        if user is None:
+            user = User.objects.create_user(email=email, password=DEMO_PASSWORD, **flags)
+        EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+        return user
+
+    @transaction.atomic
+    def handle(self, *args, **options) -> None:
+        admin = self._user(DEMO_ADMIN)
+        self._user(SUPPORT_USER, is_staff=True, is_superuser=True)
+        tenant = Tenant.objects.filter(slug="contoso").first()
+        if tenant is None:
+            tenant = services.create_tenant(name="Contoso", slug="contoso", actor=None)
+        services.add_member(tenant=tenant, user=admin, role=Role.ADMIN, actor=None)
+        self.stdout.write(
+            f"Demo organization {tenant.name}: log in as {DEMO_ADMIN} / {DEMO_PASSWORD}\n"
+            f"Support staff (Django admin at /admin/): {SUPPORT_USER} / {DEMO_PASSWORD}"
+        )

@@ -1,0 +1,281 @@
+from dataclasses import dataclass
+
+from allauth.account.adapter import get_adapter as get_account_adapter
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from audit.models import AuditEvent
+from connection.models import ConnectionIncident
+from directory.models import SyncRun
+from organizations import services
+from organizations.forms import ChangeRoleForm, InviteMemberForm, PolicyToggleForm
+from organizations.invitations import PENDING_INVITATION_SESSION_KEY, open_invitation_for_token
+from organizations.models import Invitation, Membership, Policy, ProtectedService, ServiceKind, ServiceStatus, Tenant
+from organizations.scoping import OrganizationRequest, organization_view, recent_memberships, scoped_get_or_404
+
+ACTIVITY_PAGE_SIZE = 50
+
+
+def _first_error(exc: ValidationError) -> str:
+    return exc.messages[0] if exc.messages else "That change is not allowed."
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect("account_login")
+    recent = recent_memberships(request.user)
+    if not recent:
+        return render(request, "organizations/no_organization.html")
+    return redirect("dashboard", org_slug=recent[0].tenant.slug)
+
+
+def services_in_catalog_order(tenant) -> list[ProtectedService]:
+    return sorted(ProtectedService.objects.filter(tenant=tenant), key=lambda service: service.catalog_position)
+
+
+# All organizations (MSPs): the sorts and filters the page offers, by their query-string values.
+ORGANIZATION_SORTS = {
+    "name": (F("name").asc(),),
+    "-name": (F("name").desc(),),
+    "last_sync": (F("last_sync_at").asc(nulls_first=True), F("name").asc()),
+    "-last_sync": (F("last_sync_at").desc(nulls_last=True), F("name").asc()),
+}
+BROKEN_FIRST = (F("broken").desc(), F("name").asc())
+HEALTH_FILTERS = {
+    "broken": Q(broken=True),
+    "connected": Q(broken=False, microsoft_tenant_id__isnull=False),
+    "not-connected": Q(microsoft_tenant_id__isnull=True),
+}
+ORGANIZATIONS_PAGE_SIZE = 50  # rows per page, as the Directory's pages
+
+
+@dataclass(frozen=True)
+class OrganizationRow:
+    tenant: Tenant
+    services: list[ProtectedService]
+
+
+def organizations_of(user) -> QuerySet[Tenant]:
+    """The user's organizations, each with its role, connection health, latest sync and services; 2 queries."""
+    latest_run = SyncRun.objects.filter(tenant=OuterRef("pk")).order_by("-queued_at", "-pk")
+    return (
+        Tenant.objects.filter(memberships__user=user)
+        .annotate(
+            role=F("memberships__role"),
+            broken=Exists(ConnectionIncident.objects.filter(tenant=OuterRef("pk"), closed_at__isnull=True)),
+            last_sync_status=Subquery(latest_run.values("status")[:1]),
+            last_sync_at=Subquery(latest_run.values("finished_at")[:1]),
+        )
+        .prefetch_related("services")
+    )
+
+
+@login_required
+@require_GET
+def all_organizations(request: HttpRequest) -> HttpResponse:
+    """One row per organization of the signed-in user, broken connections first unless sorted otherwise."""
+    tenants = organizations_of(request.user)
+    health = request.GET.get("health", "")
+    if health in HEALTH_FILTERS:
+        tenants = tenants.filter(HEALTH_FILTERS[health])
+    status = request.GET.get("status", "")
+    if status in ServiceStatus.values:
+        tenants = tenants.filter(Exists(ProtectedService.objects.filter(tenant=OuterRef("pk"), status=status)))
+    sort = request.GET.get("sort", "")
+    # Names repeat: the primary key settles ties, so no organization shows on two pages or on none.
+    tenants = tenants.order_by(*ORGANIZATION_SORTS.get(sort, BROKEN_FIRST), F("pk").asc())
+    # A count, then one page of rows and its services: 3 queries, however many organizations.
+    page = Paginator(tenants, ORGANIZATIONS_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [
+        OrganizationRow(tenant, sorted(tenant.services.all(), key=lambda service: service.catalog_position))
+        for tenant in page
+    ]
+    return render(
+        request,
+        "organizations/all_organizations.html",
+        {
+            "page": page,
+            "rows": rows,
+            "service_kinds": ServiceKind.choices,
+            "health": health,
+            "health_choices": [
+                ("broken", "Access token invalid"),
+                ("connected", "Connected"),
+                ("not-connected", "Not connected"),
+            ],
+            "status": status,
+            "status_choices": ServiceStatus.choices,
+            "sort": sort,
+        },
+    )
+
+
+@organization_view
+@require_GET
+def dashboard(request: OrganizationRequest) -> HttpResponse:
+    service_list = services_in_catalog_order(request.tenant)
+    protected = sum(1 for service in service_list if service.status == ServiceStatus.PROTECTED)
+    recent = AuditEvent.objects.filter(tenant=request.tenant).select_related("actor")[:5]
+    return render(
+        request,
+        "organizations/dashboard.html",
+        {"services": service_list, "protected_count": protected, "recent_events": recent},
+    )
+
+
+@organization_view
+@require_GET
+def policies(request: OrganizationRequest) -> HttpResponse:
+    by_service: dict[str, list[Policy]] = {kind: [] for kind in ServiceKind.values}
+    for policy in Policy.objects.filter(tenant=request.tenant).select_related("service"):
+        by_service[policy.service.kind].append(policy)
+    groups = [(ServiceKind(kind).label, items) for kind, items in by_service.items()]
+    return render(request, "organizations/policies.html", {"policy_groups": groups})
+
+
+@organization_view
+@require_POST
+def policy_toggle(request: OrganizationRequest, policy_id: str) -> HttpResponse:
+    policy = scoped_get_or_404(request, Policy, public_id=policy_id)
+    form = PolicyToggleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose whether to enable or disable the policy.")
+        return redirect("policies", org_slug=request.tenant.slug)
+    enabled = form.cleaned_data["enabled"]
+    services.set_policy_enabled(policy=policy, enabled=enabled, actor=request.user)
+    messages.success(request, f"{policy.name} is now {'enabled' if enabled else 'disabled'}.")
+    return redirect("policies", org_slug=request.tenant.slug)
+
+
+@organization_view
+@require_GET
+def activity(request: OrganizationRequest) -> HttpResponse:
+    events = AuditEvent.objects.filter(tenant=request.tenant).select_related("actor")
+    page = Paginator(events, ACTIVITY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "organizations/activity.html", {"page": page})
+
+
+def _members_page(request: OrganizationRequest, invite_form: InviteMemberForm, status: int = 200) -> HttpResponse:
+    memberships = Membership.objects.filter(tenant=request.tenant).select_related("user").order_by("user__email")
+    invitations = Invitation.objects.filter(
+        tenant=request.tenant, accepted_at__isnull=True, revoked_at__isnull=True
+    ).select_related("invited_by")
+    admin_count = sum(1 for membership in memberships if membership.is_admin)
+    return render(
+        request,
+        "organizations/members.html",
+        {
+            "memberships": memberships,
+            "invitations": invitations,
+            "invite_form": invite_form,
+            "admin_count": admin_count,
+            "role_form": ChangeRoleForm(),
+        },
+        status=status,
+    )
+
+
+@organization_view
+@require_GET
+def members(request: OrganizationRequest) -> HttpResponse:
+    return _members_page(request, InviteMemberForm())
+
+
+@organization_view
+@require_POST
+def member_invite(request: OrganizationRequest) -> HttpResponse:
+    form = InviteMemberForm(request.POST)
+    if form.is_valid():
+        try:
+            services.invite_member(
+                tenant=request.tenant,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                actor=request.user,
+            )
+        except ValidationError as exc:
+            form.add_error("email", exc)
+        else:
+            messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
+            return redirect("members", org_slug=request.tenant.slug)
+    return _members_page(request, form, status=400)
+
+
+@organization_view
+@require_POST
+def member_role(request: OrganizationRequest, member_id: str) -> HttpResponse:
+    membership = scoped_get_or_404(request, Membership, public_id=member_id)
+    form = ChangeRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a role.")
+    else:
+        try:
+            services.change_member_role(membership=membership, role=form.cleaned_data["role"], actor=request.user)
+        except ValidationError as exc:
+            messages.error(request, _first_error(exc))
+        else:
+            messages.success(request, f"{membership.user.email} is now {membership.get_role_display()}.")
+    return redirect("members", org_slug=request.tenant.slug)
+
+
+@organization_view
+@require_http_methods(["GET", "POST"])
+def member_remove(request: OrganizationRequest, member_id: str) -> HttpResponse:
+    membership = scoped_get_or_404(request, Membership, public_id=member_id)
+    if request.method == "GET":
+        return render(request, "organizations/member_remove.html", {"member": membership})
+    try:
+        services.remove_member(membership=membership, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, _first_error(exc))
+        return redirect("members", org_slug=request.tenant.slug)
+    messages.success(request, f"{membership.user.email} was removed from {request.tenant.name}.")
+    if membership.user_id == request.user.pk:
+        return redirect("home")
+    return redirect("members", org_slug=request.tenant.slug)
+
+
+@organization_view
+@require_POST
+def invitation_revoke(request: OrganizationRequest, invitation_id: str) -> HttpResponse:
+    invitation = scoped_get_or_404(request, Invitation, public_id=invitation_id)
+    try:
+        services.revoke_invitation(invitation=invitation, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, _first_error(exc))
+    else:
+        messages.success(request, f"The invitation of {invitation.email} was withdrawn.")
+    return redirect("members", org_slug=request.tenant.slug)
+
+
+@require_http_methods(["GET", "POST"])
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """Open to anyone holding the link: sign up (the only way in), log in, or accept."""
+    found = open_invitation_for_token(token)
+    if found is None:
+        return render(request, "organizations/invitation_invalid.html", status=404)
+    account_exists = get_user_model().objects.filter(email__iexact=found.email).exists()
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect(f"{reverse('account_login')}?next={request.path}")
+        try:
+            membership = services.accept_invitation(invitation=found, user=request.user)
+        except ValidationError as exc:
+            messages.error(request, _first_error(exc))
+            return redirect("home")
+        messages.success(request, f"Welcome to {membership.tenant.name}.")
+        return redirect("dashboard", org_slug=membership.tenant.slug)
+    if not request.user.is_authenticated and not account_exists:
+        # Sign-up reads both: the adapter admits it, and allauth counts the address as verified.
+        request.session[PENDING_INVITATION_SESSION_KEY] = token
+        get_account_adapter(request).stash_verified_email(request, found.email)
+    return render(request, "organizations/invitation.html", {"invitation": found, "account_exists": account_exists})

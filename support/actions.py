@@ -1,0 +1,109 @@
+"""Support actions on top of the grant, directory and connection services: each in one transaction, audited
+with the staff member's reason so that the customer's Activity page shows it as done by support."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import transaction
+
+from audit.admin_log import record_support_event
+from audit.models import Action
+from casportal.errors import ActionRefused
+from connection import services as connections
+from directory import engine, runs
+from directory.models import SyncRun
+from grant import services as grants
+from grant.models import IN_FLIGHT_STEPS, GrantAttempt
+from organizations.models import ProtectedService, Tenant
+from support.staff import SupportActionRefused
+
+
+@contextmanager
+def _refused_as_for_customers() -> Iterator[None]:
+    """A rule that refuses the customer's own action refuses support's, in the same words."""
+    try:
+        yield
+    except ActionRefused as refusal:
+        raise SupportActionRefused(str(refusal)) from refusal
+
+
+@transaction.atomic
+def cancel_stuck_grant(*, attempt: GrantAttempt, actor, reason: str) -> GrantAttempt:
+    if attempt.step not in IN_FLIGHT_STEPS:
+        raise SupportActionRefused(f"This grant attempt is not in progress ({attempt.get_step_display()}).")
+    cancelled = grants.cancel_grant(service=attempt.service, actor=actor)
+    if cancelled is None or cancelled.pk != attempt.pk:
+        raise SupportActionRefused("This grant attempt is no longer in progress.")
+    record_support_event(
+        Action.SUPPORT_GRANT_CANCELLED,
+        actor=actor,
+        reason=reason,
+        tenant=attempt.tenant,
+        target=attempt.service.get_kind_display(),
+        attempt=str(attempt.public_id),
+    )
+    return cancelled
+
+
+@transaction.atomic
+def retry_failed_provisioning(*, service: ProtectedService, actor, reason: str) -> SyncRun:
+    with _refused_as_for_customers():
+        run = grants.retry_provisioning(service=service, actor=actor)
+    record_support_event(
+        Action.SUPPORT_PROVISIONING_RETRIED,
+        actor=actor,
+        reason=reason,
+        tenant=service.tenant,
+        target=service.get_kind_display(),
+        run=str(run.public_id),
+    )
+    return run
+
+
+@transaction.atomic
+def sync_now(*, tenant: Tenant, actor, reason: str) -> engine.SyncRequest:
+    with _refused_as_for_customers():
+        request = runs.sync_now(tenant=tenant, actor=actor)
+    record_support_event(
+        Action.SUPPORT_SYNC_NOW,
+        actor=actor,
+        reason=reason,
+        tenant=tenant,
+        target=tenant.name,
+        run=str(request.run.public_id),
+        folded=request.folded,
+    )
+    return request
+
+
+@transaction.atomic
+def check_connection_now(*, tenant: Tenant, actor, reason: str) -> str:
+    found = connections.check_connection_now(tenant=tenant, actor=actor)
+    record_support_event(
+        Action.SUPPORT_CONNECTION_CHECKED, actor=actor, reason=reason, tenant=tenant, target=tenant.name, found=found
+    )
+    return found
+
+
+@transaction.atomic
+def mark_access_token_invalid(*, tenant: Tenant, actor, reason: str) -> None:
+    with _refused_as_for_customers():
+        connections.mark_access_token_invalid(tenant=tenant, actor=actor, reason=reason)
+    record_support_event(
+        Action.SUPPORT_TOKEN_MARKED_INVALID, actor=actor, reason=reason, tenant=tenant, target=tenant.name
+    )
+
+
+@transaction.atomic
+def resend_invalid_token_email(*, tenant: Tenant, actor, reason: str) -> int:
+    with _refused_as_for_customers():
+        sent = connections.resend_invalid_token_email(tenant=tenant, actor=actor)
+    record_support_event(
+        Action.SUPPORT_INVALID_TOKEN_EMAIL_RESENT,
+        actor=actor,
+        reason=reason,
+        tenant=tenant,
+        target=tenant.name,
+        recipients=sent,
+    )
+    return sent

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class SupportConfig(AppConfig):
+    name = "support"
+    verbose_name = "Support"
+
+    def ready(self) -> None:
+        from support.staff import sync_group_permissions
+
+        post_migrate.connect(sync_group_permissions, dispatch_uid="casportal.staff_group_permissions")

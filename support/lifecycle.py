@@ -1,0 +1,111 @@
+"""Offboarding an organization, and the daily purge of expired records."""
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from audit.admin_log import record_support_event
+from audit.models import Action, AuditEvent
+from connection.models import ConnectionIncident, ServiceAccount
+from directory.models import (
+    ACTIVE_SYNC_STATUSES,
+    DirectoryDomain,
+    DirectoryGroup,
+    DirectoryUser,
+    GroupMembership,
+    SelectedUser,
+    SyncRun,
+    SyncSettings,
+)
+from grant.models import GrantAttempt
+from organizations.models import Invitation, Membership, ProtectedService, ServiceStatus, Tenant
+from organizations.services import lock_organization
+
+logger = logging.getLogger(__name__)
+
+
+# Deleted at offboarding, in this order (children before what they name).
+OFFBOARDED_MODELS = (
+    GroupMembership,
+    DirectoryUser,
+    DirectoryGroup,
+    DirectoryDomain,
+    SelectedUser,
+    SyncRun,
+    ServiceAccount,
+    GrantAttempt,
+    ConnectionIncident,
+    Invitation,
+    Membership,
+)
+
+
+@transaction.atomic
+def offboard_tenant(*, tenant: Tenant, actor, reason: str) -> dict[str, int]:
+    """Delete what the organization's customers and Microsoft tenant brought; keep the organization and its audit.
+
+    The Tenant row, its policies and sync settings (configuration) stay, every service reads Not granted and the
+    Microsoft 365 tenant is unbound, so it could be granted again, to this or another organization. Returns how
+    many rows of each kind were deleted. A sync batch in flight finds its run gone and writes nothing.
+    """
+    tenant = lock_organization(tenant.pk)
+    deleted = {
+        str(model._meta.verbose_name_plural): model._default_manager.filter(tenant=tenant).delete()[0]
+        for model in OFFBOARDED_MODELS
+    }
+    ProtectedService.objects.filter(tenant=tenant).update(
+        status=ServiceStatus.NOT_GRANTED, authorized_account="", granted_at=None, last_synced_at=None, last_error=""
+    )
+    SyncSettings.objects.filter(tenant=tenant).update(users_delta_link="", groups_delta_link="", last_scheduled_on=None)
+    unbound = tenant.microsoft_tenant_id
+    tenant.microsoft_tenant_id = None
+    tenant.save(update_fields=["microsoft_tenant_id"])
+    record_support_event(
+        Action.ORGANIZATION_OFFBOARDED,
+        actor=actor,
+        reason=reason,
+        tenant=tenant,
+        target=tenant.name,
+        microsoft_tenant_id=str(unbound) if unbound else "",
+        deleted=deleted,
+    )
+    return deleted
+
+
+@dataclass(frozen=True)
+class Purged:
+    audit_events: int
+    sync_runs: int
+
+
+def purge_expired_records(now: datetime | None = None) -> Purged:
+    """Enforce AUDIT_RETENTION_DAYS and SYNC_RUN_RETENTION_DAYS.
+
+    Each organization's latest sync run is kept whatever its age: its pages show the last synchronization.
+    """
+    now = now or timezone.now()
+    audit_cutoff = now - timedelta(days=settings.AUDIT_RETENTION_DAYS)
+    run_cutoff = now - timedelta(days=settings.SYNC_RUN_RETENTION_DAYS)
+    latest_runs = SyncRun.objects.values("tenant").annotate(latest=Max("pk")).values("latest")
+    with transaction.atomic():
+        audit_events = AuditEvent.objects.purge_older_than(audit_cutoff)
+        sync_runs, _ = (
+            SyncRun.objects.filter(queued_at__lt=run_cutoff)
+            .exclude(status__in=ACTIVE_SYNC_STATUSES)
+            .exclude(pk__in=latest_runs)
+            .delete()
+        )
+    purged = Purged(audit_events=audit_events, sync_runs=sync_runs)
+    logger.info("Retention purge: %s audit events and %s sync runs deleted", audit_events, sync_runs)
+    return purged
+
+
+@shared_task(name="provisioning.purge_expired_records")
+def purge_expired_records_daily() -> dict[str, int]:
+    return asdict(purge_expired_records())
