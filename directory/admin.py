@@ -74,6 +74,8 @@ RULE = (
     "The option is stored once per organization and shared by Exchange Online, SharePoint Online, OneDrive and "
     "Microsoft Teams."
 )
+
+
 class SyncSettingsForm(forms.ModelForm):
     """The sync-mode rule (DESIGN.md): no change to certain users, no schedule in certain-users mode, at most
     100 chosen users; certain → all is Extend to all users."""

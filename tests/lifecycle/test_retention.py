@@ -6,13 +6,13 @@ import pytest
 from django.core import mail
 from django.db import connection
 from django.utils import timezone
-from support.lifecycle import purge_expired_records_daily as purge_task
 
 from audit.models import Action, AuditEvent
 from audit.services import record_event
 from connection.secret_expiry import warn_of_secret_expiry
 from directory.models import SyncRun, SyncStatus
 from support.lifecycle import purge_expired_records
+from support.lifecycle import purge_expired_records_daily as purge_task
 from tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
