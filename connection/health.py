@@ -91,7 +91,7 @@ def probe_connection(tenant_id: int) -> str:
         return "not-connected"
     client = graph.GraphClient(str(tenant.microsoft_tenant_id), fresh_token=True)
     try:
-        client.organization()
+        client.tenant_details()
     except graph.AppCredentialInvalid as exc:
         record_credential_rejected(error_code=f"AADSTS{exc.code}", description=exc.message)
         return "credential-rejected"

@@ -249,9 +249,9 @@ def _start(run: SyncRun, client: graph.GraphClient) -> None:
         kind = SyncKind.FULL
     if kind == SyncKind.DELTA and not (sync_settings.users_delta_link and sync_settings.groups_delta_link):
         kind, fallback = SyncKind.FULL, "No complete round to continue from."
-    organization = client.organization()
+    details = client.tenant_details()
     names = []
-    for domain in organization.verified_domains:
+    for domain in details.verified_domains:
         name = clean_text(domain.name, 255)[0]
         names.append(name)
         DirectoryDomain.objects.update_or_create(

@@ -474,7 +474,7 @@ def _verify_grant_access(attempt_id: int, user) -> GrantOutcome:
     try:
         # Fresh tokens every try: a cached one from before the permissions were active would keep failing.
         client = graph.GraphClient(str(attempt.microsoft_tenant_id), fresh_token=True)
-        organization = client.organization()
+        details = client.tenant_details()
         if not attempt.admin_has_role_claims:
             members = client.directory_role_member_ids(identity.GLOBAL_ADMINISTRATOR)
             if str(attempt.admin_object_id) not in members:
@@ -500,11 +500,11 @@ def _verify_grant_access(attempt_id: int, user) -> GrantOutcome:
             "Try again; if it keeps failing, contact the service team.",
         ) from exc
     record_credential_accepted()
-    _bind_service(attempt, actor, organization.id)
+    _bind_service(attempt, actor, details.id)
     return GrantOutcome.BOUND
 
 
-def _bind_service(attempt: GrantAttempt, actor, organization_id: str) -> None:
+def _bind_service(attempt: GrantAttempt, actor, microsoft_tenant_details_id: str) -> None:
     """Bind the Microsoft tenant, create the service account and start synchronizing, in one transaction."""
     try:
         with transaction.atomic():
@@ -513,7 +513,7 @@ def _bind_service(attempt: GrantAttempt, actor, organization_id: str) -> None:
                 return
             tenant = lock_organization(attempt.tenant_id)
             microsoft_tenant_id = attempt.microsoft_tenant_id
-            if str(microsoft_tenant_id) != organization_id:
+            if str(microsoft_tenant_id) != microsoft_tenant_details_id:
                 raise GrantRefusedLater("Microsoft answered for another tenant than the one that consented.")
             if tenant.microsoft_tenant_id is None:
                 tenant.microsoft_tenant_id = microsoft_tenant_id

@@ -60,7 +60,7 @@ class VerifiedDomain:
 
 
 @dataclass(frozen=True)
-class Organization:
+class MicrosoftTenantDetails:
     id: str
     display_name: str
     verified_domains: tuple[VerifiedDomain, ...]
@@ -161,13 +161,13 @@ class GraphClient:
 
     # Reads.
 
-    def organization(self) -> Organization:
+    def tenant_details(self) -> MicrosoftTenantDetails:
         data = self._get("organization")["value"][0]
         domains = tuple(
             VerifiedDomain(name=d["name"], is_default=bool(d.get("isDefault")), is_initial=bool(d.get("isInitial")))
             for d in data.get("verifiedDomains", ())
         )
-        return Organization(id=data["id"], display_name=data.get("displayName") or "", verified_domains=domains)
+        return MicrosoftTenantDetails(id=data["id"], display_name=data.get("displayName") or "", verified_domains=domains)
 
     def user(self, id_or_upn: str) -> DirectoryUser | None:
         try:

@@ -127,15 +127,15 @@ def test_throttling_gives_throttled_with_retry_after(client, contoso):
     sim.set_faults(contoso, throttle_next=1, throttle_retry_after=7)
 
     with pytest.raises(graph.Throttled) as excinfo:
-        client.organization()
+        client.tenant_details()
     assert excinfo.value.retry_after == 7
-    assert client.organization().display_name == "Contoso"
+    assert client.tenant_details().display_name == "Contoso"
 
 
 def test_service_unavailable_is_throttled_too(client, contoso):
     sim.set_faults(contoso, throttle_next=1, throttle_status=503, throttle_retry_after=2)
 
     with pytest.raises(graph.Throttled) as excinfo:
-        client.organization()
+        client.tenant_details()
     assert excinfo.value.status == 503
     assert isinstance(excinfo.value, graph.TransientError)

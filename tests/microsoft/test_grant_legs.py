@@ -33,9 +33,9 @@ def test_consent_then_silent_identity_leg_then_app_only_access(consented, contos
 
     token = identity.acquire_app_token(consent.tenant_id, fresh=True)
     assert token.tenant_id == consent.tenant_id
-    organization = GraphClient(consent.tenant_id).organization()
-    assert organization.id == consent.tenant_id
-    assert "contoso.onmicrosoft.com" in {d.name for d in organization.verified_domains}
+    details = GraphClient(consent.tenant_id).tenant_details()
+    assert details.id == consent.tenant_id
+    assert "contoso.onmicrosoft.com" in {d.name for d in details.verified_domains}
 
 
 def test_prompt_none_without_a_session_is_login_required(m365sim, contoso):

@@ -44,7 +44,7 @@ def test_a_401_is_retried_once_with_a_fresh_token(client, tokens):
     responses.get(f"{BASE}/organization", **graph_error(401, "InvalidAuthenticationToken"))
     responses.get(f"{BASE}/organization", json={"value": [{"id": "t", "displayName": "T", "verifiedDomains": []}]})
 
-    assert client.organization().id == "t"
+    assert client.tenant_details().id == "t"
     assert tokens.calls == [False, True]
     assert responses.calls[1].request.headers["Authorization"] == "Bearer token-2"
 
@@ -54,7 +54,7 @@ def test_a_401_with_a_fresh_token_is_consent_revoked(client):
     responses.get(f"{BASE}/organization", **graph_error(401, "InvalidAuthenticationToken"))
 
     with pytest.raises(graph.ConsentRevoked):
-        client.organization()
+        client.tenant_details()
 
 
 @responses.activate
@@ -62,7 +62,7 @@ def test_a_403_is_permission_missing(client):
     responses.get(f"{BASE}/organization", **graph_error(403, "Authorization_RequestDenied"))
 
     with pytest.raises(graph.PermissionMissing) as excinfo:
-        client.organization()
+        client.tenant_details()
     assert excinfo.value.code == "Authorization_RequestDenied"
 
 
@@ -72,7 +72,7 @@ def test_retry_after_as_an_http_date(client):
     responses.get(f"{BASE}/organization", **graph_error(429, "TooManyRequests", **{"Retry-After": when}))
 
     with pytest.raises(graph.Throttled) as excinfo:
-        client.organization()
+        client.tenant_details()
     assert 25 < excinfo.value.retry_after <= 30
 
 
@@ -81,7 +81,7 @@ def test_a_5xx_without_retry_after_or_json_is_transient(client):
     responses.get(f"{BASE}/organization", status=502, body="<html>Bad gateway</html>")
 
     with pytest.raises(graph.TransientError) as excinfo:
-        client.organization()
+        client.tenant_details()
     assert not isinstance(excinfo.value, graph.Throttled)
 
 
@@ -90,13 +90,13 @@ def test_a_timeout_is_transient(client):
     responses.get(f"{BASE}/organization", body=requests.Timeout())
 
     with pytest.raises(graph.TransientError):
-        client.organization()
+        client.tenant_details()
 
 
 @responses.activate
 def test_every_call_has_a_timeout(client, settings):
     responses.get(f"{BASE}/organization", json={"value": [{"id": "t", "verifiedDomains": []}]})
-    client.organization()
+    client.tenant_details()
     assert responses.calls[0].request.req_kwargs["timeout"] == settings.MICROSOFT_HTTP_TIMEOUT
 
 

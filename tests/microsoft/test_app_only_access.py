@@ -63,11 +63,11 @@ def test_wrong_secret_is_app_credential_invalid(m365sim, contoso_consented, sett
 
 def test_revoked_consent_is_consent_revoked(m365sim, contoso_consented):
     client = GraphClient(tid(contoso_consented))
-    client.organization()
+    client.tenant_details()
     sim.revoke_consent(ServicePrincipal.objects.get())
 
     with pytest.raises(identity.ConsentRevoked):
-        client.organization()
+        client.tenant_details()
 
 
 @pytest.mark.parametrize(("change", "code"), [("delete", 7000229), ("disable", 7000112)])
@@ -92,10 +92,10 @@ def test_permissions_lag_behind_consent_then_arrive(m365sim, contoso_consented):
     sim.set_faults(contoso_consented, consent_propagation_seconds=120)
 
     with pytest.raises(identity.PermissionMissing):
-        GraphClient(tid(contoso_consented), fresh_token=True).organization()
+        GraphClient(tid(contoso_consented), fresh_token=True).tenant_details()
 
     ServicePrincipal.objects.update(admin_consented_at=timezone.now() - dt.timedelta(minutes=3))
-    assert GraphClient(tid(contoso_consented), fresh_token=True).organization().id == tid(contoso_consented)
+    assert GraphClient(tid(contoso_consented), fresh_token=True).tenant_details().id == tid(contoso_consented)
 
 
 def test_token_endpoint_failures_are_transient(m365sim, contoso_consented):
