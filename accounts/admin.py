@@ -33,7 +33,7 @@ class UserAdmin(AuditedAdminMixin, SupportActionsMixin, DjangoUserAdmin):
 
     def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        # Support staff vouch for the addresses they enter, as invitations and create_tenant do.
+        # Support staff vouch for the addresses they enter, as invitations and create_organization do.
         EmailAddress.objects.update_or_create(user=obj, email=obj.email, defaults={"verified": True, "primary": True})
 
 

@@ -6,7 +6,7 @@ from django.db import transaction
 from accounts.models import User
 from audit.admin_log import record_support_event
 from audit.models import Action
-from organizations.models import Tenant
+from organizations.models import Organization
 from support.staff import SupportActionRefused
 
 
@@ -19,7 +19,9 @@ def reset_mfa(*, user: User, actor, reason: str) -> int:
     deleted, _ = Authenticator.objects.filter(user=user).delete()
     if not deleted:
         raise SupportActionRefused(f"{user.email} has no two-factor authentication to reset.")
-    organizations: list[Tenant | None] = [*Tenant.objects.filter(memberships__user=user)] or [None]
-    for tenant in organizations:
-        record_support_event(Action.SUPPORT_MFA_RESET, actor=actor, reason=reason, tenant=tenant, target=user.email)
+    organizations: list[Organization | None] = [*Organization.objects.filter(memberships__user=user)] or [None]
+    for organization in organizations:
+        record_support_event(
+            Action.SUPPORT_MFA_RESET, actor=actor, reason=reason, organization=organization, target=user.email
+        )
     return deleted

@@ -13,7 +13,7 @@ from organizations.models import Membership
 def account(request: HttpRequest) -> HttpResponse:
     user = request.user
     assert isinstance(user, User)  # login_required
-    memberships = Membership.objects.filter(user=user).select_related("tenant")
+    memberships = Membership.objects.filter(user=user).select_related("organization")
     return render(
         request,
         "accounts/account.html",

@@ -14,19 +14,19 @@ from audit.models import AuditEvent
 class AuditEventAdmin(admin.ModelAdmin):
     """Read-only for everyone, superusers included: the log is append-only."""
 
-    list_display = ["occurred_at", "action", "tenant", "actor_email", "target", "ip_address"]
+    list_display = ["occurred_at", "action", "organization", "actor_email", "target", "ip_address"]
     list_filter = [
         "action",
         "occurred_at",
-        ("tenant", admin.RelatedOnlyFieldListFilter),
+        ("organization", admin.RelatedOnlyFieldListFilter),
         ("actor", admin.RelatedOnlyFieldListFilter),
     ]
-    search_fields = ["actor_email", "target", "tenant__name", "tenant__slug"]
-    list_select_related = ["tenant"]
+    search_fields = ["actor_email", "target", "organization__name", "organization__slug"]
+    list_select_related = ["organization"]
     date_hierarchy = "occurred_at"
     readonly_fields = (
         "occurred_at",
-        "tenant",
+        "organization",
         "actor",
         "actor_email",
         "action",

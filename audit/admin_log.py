@@ -14,18 +14,18 @@ from django.http import HttpRequest, HttpResponse
 
 from audit.models import Action, AuditEvent
 from audit.services import record_event
-from organizations.models import Tenant
+from organizations.models import Organization
 
 # Values of fields whose name contains one of these never reach the log; only that they changed.
 SECRET_MARKERS = ("password", "secret", "token", "hash", "key")
 MAX_VALUE_LENGTH = 200
 
 
-def _tenant_of(obj: models.Model) -> Tenant | None:
-    if isinstance(obj, Tenant):
+def _organization_of(obj: models.Model) -> Organization | None:
+    if isinstance(obj, Organization):
         return obj if obj.pk else None
-    tenant = getattr(obj, "tenant", None)
-    return tenant if isinstance(tenant, Tenant) else None
+    organization = getattr(obj, "organization", None)
+    return organization if isinstance(organization, Organization) else None
 
 
 def _shown(name: str, value: Any) -> str:
@@ -116,16 +116,22 @@ class AuditedAdminMixin:
         details: dict[str, Any] = {**(description or _describe(obj)), "admin": True}
         if changes:
             details["changes"] = changes
-        tenant = None if action == Action.ADMIN_DELETED and isinstance(obj, Tenant) else _tenant_of(obj)
-        return record_event(action, actor=request.user, tenant=tenant, target=str(obj), details=details)
+        organization = (
+            None if action == Action.ADMIN_DELETED and isinstance(obj, Organization) else _organization_of(obj)
+        )
+        return record_event(action, actor=request.user, organization=organization, target=str(obj), details=details)
 
 
 def record_support_event(
-    action: Action, *, actor: Any, reason: str, tenant: Tenant | None, target: str, **details: Any
+    action: Action, *, actor: Any, reason: str, organization: Organization | None, target: str, **details: Any
 ) -> AuditEvent:
     """A support action, shown to the customer on their Activity page as done by support, with the reason."""
     return record_event(
-        action, actor=actor, tenant=tenant, target=target, details={"support": True, "reason": reason, **details}
+        action,
+        actor=actor,
+        organization=organization,
+        target=target,
+        details={"support": True, "reason": reason, **details},
     )
 
 

@@ -34,13 +34,13 @@ def _rows(events: QuerySet[AuditEvent]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(COLUMNS)
     labels = dict(AuditEvent._meta.get_field("action").flatchoices)
-    for occurred_at, tenant, actor, action, target, ip, agent, details in events.values_list(
-        "occurred_at", "tenant__slug", "actor_email", "action", "target", "ip_address", "user_agent", "details"
+    for occurred_at, organization, actor, action, target, ip, agent, details in events.values_list(
+        "occurred_at", "organization__slug", "actor_email", "action", "target", "ip_address", "user_agent", "details"
     )[:EXPORT_LIMIT].iterator(chunk_size=1000):
         yield writer.writerow(
             [
                 occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-                tenant or "",
+                organization or "",
                 _cell(actor),
                 labels.get(action, action),
                 _cell(target),

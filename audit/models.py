@@ -70,8 +70,13 @@ class AuditEvent(models.Model):
     """Append-only record of who did what; written only through `audit.services.record_event`."""
 
     occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    tenant = models.ForeignKey(
-        "tenants.Tenant", null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    organization = models.ForeignKey(
+        "tenants.Organization",
+        db_column="tenant_id",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_events",
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
@@ -87,7 +92,7 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
-        indexes = [models.Index(fields=["tenant", "-occurred_at"], name="audit_tenant_time")]
+        indexes = [models.Index(fields=["organization", "-occurred_at"], name="audit_tenant_time")]
 
     def __str__(self) -> str:
         return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.action} {self.target}"

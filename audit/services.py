@@ -5,14 +5,14 @@ from django.contrib.auth.models import AnonymousUser
 from accounts.models import User
 from audit.context import current_request
 from audit.models import Action, AuditEvent
-from organizations.models import Tenant
+from organizations.models import Organization
 
 
 def record_event(
     action: Action,
     *,
     actor: User | AnonymousUser | None,
-    tenant: Tenant | None = None,
+    organization: Organization | None = None,
     target: str = "",
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
@@ -23,7 +23,7 @@ def record_event(
         action=action,
         actor=user,
         actor_email=user.email if user else "",
-        tenant=tenant,
+        organization=organization,
         target=target[:300],
         ip_address=context.ip_address if context else None,
         user_agent=context.user_agent if context else "",

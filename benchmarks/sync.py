@@ -86,37 +86,37 @@ def ingest(users: int, groups: int, members: int, sample: int) -> None:
 
     from directory.models import DirectoryGroup, DirectoryUser, GroupMembership
     from directory.writes import apply_group_page, apply_user_page
-    from organizations.models import Tenant
+    from organizations.models import Organization
 
-    Tenant.objects.filter(slug__startswith="bench-ingest").delete()
+    Organization.objects.filter(slug__startswith="bench-ingest").delete()
     with connection.cursor() as cursor:  # no dead rows of an earlier run in the way
         for model in (DirectoryUser, DirectoryGroup, GroupMembership):
             cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
-    tenant = Tenant.objects.create(name="Bench ingest", slug="bench-ingest")
+    organization = Organization.objects.create(name="Bench ingest", slug="bench-ingest")
     objects = users + groups + groups * members
     user_pages, group_pages = list(_user_pages(users)), list(_group_pages(groups, users, members))  # "recorded"
 
     started = time.perf_counter()
     for page in user_pages:  # as the sync does: one transaction a page
         with transaction.atomic():
-            apply_user_page(tenant.pk, page)
+            apply_user_page(organization.pk, page)
     for page in group_pages:
         with transaction.atomic():
-            apply_group_page(tenant.pk, page)
+            apply_group_page(organization.pk, page)
     ingest_seconds = time.perf_counter() - started
     del user_pages, group_pages
-    assert DirectoryUser.objects.filter(tenant=tenant).count() == users
-    assert GroupMembership.objects.filter(tenant=tenant).count() == groups * members
+    assert DirectoryUser.objects.filter(organization=organization).count() == users
+    assert GroupMembership.objects.filter(organization=organization).count() == groups * members
     ingest_rate = objects / ingest_seconds
 
-    per_row_tenant = Tenant.objects.create(name="Bench per-row", slug="bench-ingest-per-row")
+    per_row_organization = Organization.objects.create(name="Bench per-row", slug="bench-ingest-per-row")
     now = timezone.now()
     started = time.perf_counter()
     for page in _user_pages(sample):
         for change in page.items:
             user = change.user
             DirectoryUser.objects.update_or_create(
-                tenant=per_row_tenant,
+                organization=per_row_organization,
                 microsoft_id=uuid.UUID(user.id),
                 defaults={
                     "user_principal_name": user.user_principal_name,
@@ -138,7 +138,7 @@ def ingest(users: int, groups: int, members: int, sample: int) -> None:
             cursor.execute(f"CREATE TABLE copy_{table} (LIKE {table} INCLUDING ALL)")
         try:
             started = time.perf_counter()
-            _copy(cursor, tenant.pk, users, groups, members)
+            _copy(cursor, organization.pk, users, groups, members)
             copy_rate = objects / (time.perf_counter() - started)
         finally:
             for table in tables:
@@ -150,10 +150,10 @@ def ingest(users: int, groups: int, members: int, sample: int) -> None:
     _say("COPY objects/s (same shape and indexes: the ceiling)", f"{copy_rate:,.0f}")
     _say("ingest / per-row", f"{ingest_rate / per_row_rate:.1f}x (target >= 50x)")
     _say("ingest / COPY", f"{100 * ingest_rate / copy_rate:.0f}% (target >= 40%)")
-    Tenant.objects.filter(slug__startswith="bench-ingest").delete()
+    Organization.objects.filter(slug__startswith="bench-ingest").delete()
 
 
-def _copy(cursor, tenant_id: int, users: int, groups: int, members: int) -> None:
+def _copy(cursor, organization_id: int, users: int, groups: int, members: int) -> None:
     from django.utils import timezone
 
     now = timezone.now().isoformat()
@@ -164,7 +164,7 @@ def _copy(cursor, tenant_id: int, users: int, groups: int, members: int) -> None
         for n in range(users):
             copy.write_row(
                 (
-                    tenant_id,
+                    organization_id,
                     uuid.UUID(int=n + 1),
                     f"user{n}@bench.onmicrosoft.com",
                     f"User {n}",
@@ -180,14 +180,20 @@ def _copy(cursor, tenant_id: int, users: int, groups: int, members: int) -> None
         " normalized, synced_at) FROM STDIN"
     ) as copy:
         for g in range(groups):
-            copy.write_row((tenant_id, uuid.UUID(int=10**9 + g), f"Group {g}", "", "security", False, now))
+            copy.write_row((organization_id, uuid.UUID(int=10**9 + g), f"Group {g}", "", "security", False, now))
     with cursor.copy(
         "COPY copy_provisioning_groupmembership (tenant_id, group_id, member_id, member_type, synced_at) FROM STDIN"
     ) as copy:
         for g in range(groups):
             for m in range(members):
                 copy.write_row(
-                    (tenant_id, uuid.UUID(int=10**9 + g), uuid.UUID(int=(g * members + m) % users + 1), "user", now)
+                    (
+                        organization_id,
+                        uuid.UUID(int=10**9 + g),
+                        uuid.UUID(int=(g * members + m) % users + 1),
+                        "user",
+                        now,
+                    )
                 )
 
 
@@ -203,20 +209,20 @@ def _connect(slug: str):
     from m365sim.models import Application
     from m365sim.models import Tenant as SimTenant
     from m365sim.models import User as SimUser
-    from organizations import services as tenant_services
-    from organizations.models import ProtectedService, ServiceStatus, Tenant
+    from organizations import services as organization_services
+    from organizations.models import Organization, ProtectedService, ServiceStatus
 
     sim_tenant = SimTenant.objects.get(slug=slug)
     admin = SimUser.objects.get(user_principal_name=f"admin@{slug}.onmicrosoft.com")
     sim.grant_admin_consent(sim_tenant, Application.objects.get(), user=admin)
     sim.reset_faults(sim_tenant)
-    Tenant.objects.filter(slug=f"bench-{slug}").delete()
-    tenant = tenant_services.create_tenant(name=f"Bench {slug}", slug=f"bench-{slug}", actor=None)
-    tenant.microsoft_tenant_id = sim_tenant.id
-    tenant.save(update_fields=["microsoft_tenant_id"])
-    service = ProtectedService.objects.get(tenant=tenant, kind="exchange-online")
+    Organization.objects.filter(slug=f"bench-{slug}").delete()
+    organization = organization_services.create_organization(name=f"Bench {slug}", slug=f"bench-{slug}", actor=None)
+    organization.microsoft_tenant_id = sim_tenant.id
+    organization.save(update_fields=["microsoft_tenant_id"])
+    service = ProtectedService.objects.get(organization=organization, kind="exchange-online")
     ServiceAccount.objects.create(
-        tenant=tenant,
+        organization=organization,
         service=service,
         microsoft_tenant_id=sim_tenant.id,
         authorized_account=admin.user_principal_name,
@@ -224,7 +230,7 @@ def _connect(slug: str):
         granted_at=timezone.now(),
     )
     ProtectedService.objects.filter(pk=service.pk).update(status=ServiceStatus.PROVISIONING)
-    return tenant, service, sim_tenant
+    return organization, service, sim_tenant
 
 
 def _run_sync(service, kind: str, trigger: str):
@@ -248,9 +254,9 @@ def end_to_end(slug: str) -> None:
     _setup_django()
     from directory.models import DirectoryUser, SyncKind, SyncTrigger
 
-    tenant, service, _ = _connect(slug)
+    organization, service, _ = _connect(slug)
     run, seconds = _run_sync(service, SyncKind.FULL, SyncTrigger.GRANT)
-    users = DirectoryUser.objects.filter(tenant=tenant).count()
+    users = DirectoryUser.objects.filter(organization=organization).count()
     groups = run.groups_synced
     minimum = math.ceil(users / PAGE) + math.ceil(groups / PAGE) + 2  # + /organization and the user count
     _say("users", users)
@@ -266,10 +272,10 @@ def delta(slug: str, changes: int) -> None:
     from m365sim import services as sim
     from m365sim.models import Group as SimGroup
     from m365sim.models import User as SimUser
-    from organizations.models import ProtectedService, Tenant
+    from organizations.models import Organization, ProtectedService
 
-    tenant = Tenant.objects.get(slug=f"bench-{slug}")
-    service = ProtectedService.objects.get(tenant=tenant, kind="exchange-online")
+    organization = Organization.objects.get(slug=f"bench-{slug}")
+    service = ProtectedService.objects.get(organization=organization, kind="exchange-online")
     users = list(SimUser.objects.filter(tenant__slug=slug, deleted_at__isnull=True).order_by("id")[:changes])
     groups = list(SimGroup.objects.filter(tenant__slug=slug, deleted_at__isnull=True).order_by("id")[:10])
     renames, deletions = changes // 2, changes // 5
@@ -278,7 +284,9 @@ def delta(slug: str, changes: int) -> None:
     for user in users[renames : renames + deletions]:
         sim.delete_user(user)
     for n in range(deletions):
-        sim.add_user(users[0].tenant, user_principal_name=f"new{n}@{slug}.onmicrosoft.com", display_name=f"New {n}")
+        sim.add_user(
+            users[0].organization, user_principal_name=f"new{n}@{slug}.onmicrosoft.com", display_name=f"New {n}"
+        )
     for user in users[renames + deletions : changes - deletions]:
         sim.add_member(groups[user.id.int % len(groups)], user)
     run, seconds = _run_sync(service, SyncKind.DELTA, SyncTrigger.MANUAL)
@@ -424,9 +432,9 @@ def main() -> None:
     if args.command == "ingest":
         ingest(args.users, args.groups, args.members, args.sample)
     elif args.command == "e2e":
-        end_to_end(args.tenant)
+        end_to_end(args.organization)
     elif args.command == "delta":
-        delta(args.tenant, args.changes)
+        delta(args.organization, args.changes)
     else:
         everything(getattr(args, "small", 10_000), getattr(args, "large", 100_000), getattr(args, "changes", 500))
 

@@ -6,12 +6,12 @@ from support.admin_base import ReadOnlyAdmin
 
 @admin.register(ServiceAccount)
 class ServiceAccountAdmin(ReadOnlyAdmin):
-    list_display = ["service", "tenant", "authorized_account", "microsoft_tenant_id", "granted_at", "granted_by"]
+    list_display = ["service", "organization", "authorized_account", "microsoft_tenant_id", "granted_at", "granted_by"]
     list_filter = ["service__kind", "granted_at"]
-    search_fields = ["tenant__name", "tenant__slug", "authorized_account", "microsoft_tenant_id"]
-    list_select_related = ["service", "tenant", "granted_by"]
+    search_fields = ["organization__name", "organization__slug", "authorized_account", "microsoft_tenant_id"]
+    list_select_related = ["service", "organization", "granted_by"]
     fields = [
-        "tenant",
+        "organization",
         "service",
         "microsoft_tenant_id",
         "authorized_account",
@@ -29,7 +29,7 @@ class AppCredentialHealthAdmin(ReadOnlyAdmin):
 
 @admin.register(ConnectionIncident)
 class ConnectionIncidentAdmin(ReadOnlyAdmin):
-    list_display = ["tenant", "opened_at", "error_code", "emailed_at", "closed_at"]
+    list_display = ["organization", "opened_at", "error_code", "emailed_at", "closed_at"]
     list_filter = ["closed_at", "opened_at"]
-    search_fields = ["tenant__name", "tenant__slug", "error_code"]
-    list_select_related = ["tenant"]
+    search_fields = ["organization__name", "organization__slug", "error_code"]
+    list_select_related = ["organization"]

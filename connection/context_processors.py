@@ -6,7 +6,7 @@ from connection.health import open_incident
 
 def connection_banners(request: HttpRequest) -> dict:
     """On an organization's pages: a broken connection of theirs, or the portal's own rejected credential."""
-    tenant = getattr(request, "tenant", None)
-    if tenant is None:
+    organization = getattr(request, "organization", None)
+    if organization is None:
         return {}
-    return {"connection_incident": open_incident(tenant), "app_credential_rejected": credential_rejected()}
+    return {"connection_incident": open_incident(organization), "app_credential_rejected": credential_rejected()}

@@ -14,7 +14,7 @@ from audit.services import record_event
 from connection.credential import record_credential_accepted, record_credential_rejected
 from connection.models import ConnectionIncident, ServiceAccount
 from microsoft import graph
-from organizations.models import Membership, ProtectedService, Role, ServiceStatus, Tenant
+from organizations.models import Membership, Organization, ProtectedService, Role, ServiceStatus
 from organizations.services import lock_organization
 
 CONSENT_BROKEN = (
@@ -24,26 +24,28 @@ CONSENT_BROKEN = (
 )
 
 
-def open_incident(tenant: Tenant) -> ConnectionIncident | None:
-    return ConnectionIncident.objects.filter(tenant=tenant, closed_at__isnull=True).first()
+def open_incident(organization: Organization) -> ConnectionIncident | None:
+    return ConnectionIncident.objects.filter(organization=organization, closed_at__isnull=True).first()
 
 
 @transaction.atomic
-def record_connection_broken(*, tenant: Tenant, reason: str, error_code: str = "", actor=None) -> ConnectionIncident:
+def record_connection_broken(
+    *, organization: Organization, reason: str, error_code: str = "", actor=None
+) -> ConnectionIncident:
     """Every granted Microsoft 365 service of the organization turns Access token invalid; admins hear once."""
-    tenant = lock_organization(tenant.pk)
-    ProtectedService.objects.filter(tenant=tenant, service_account__isnull=False).exclude(
+    organization = lock_organization(organization.pk)
+    ProtectedService.objects.filter(organization=organization, service_account__isnull=False).exclude(
         status=ServiceStatus.ACCESS_TOKEN_INVALID
     ).update(status=ServiceStatus.ACCESS_TOKEN_INVALID, last_error=reason)
-    incident = open_incident(tenant)
+    incident = open_incident(organization)
     if incident is not None:
         return incident
-    incident = ConnectionIncident.objects.create(tenant=tenant, reason=reason, error_code=error_code[:64])
+    incident = ConnectionIncident.objects.create(organization=organization, reason=reason, error_code=error_code[:64])
     record_event(
         Action.CONNECTION_BROKEN,
         actor=actor,
-        tenant=tenant,
-        target=tenant.name,
+        organization=organization,
+        target=organization.name,
         details={"reason": reason, "error_code": error_code},
     )
     transaction.on_commit(lambda: send_invalid_token_email(incident.pk))
@@ -52,18 +54,20 @@ def record_connection_broken(*, tenant: Tenant, reason: str, error_code: str = "
 
 def send_invalid_token_email(incident_id: int) -> int:
     """Tell the organization's admins what happened and what to do; returns how many were emailed."""
-    incident = ConnectionIncident.objects.select_related("tenant").get(pk=incident_id)
-    tenant = incident.tenant
-    recipients = list(Membership.objects.filter(tenant=tenant, role=Role.ADMIN).values_list("user__email", flat=True))
+    incident = ConnectionIncident.objects.select_related("organization").get(pk=incident_id)
+    organization = incident.organization
+    recipients = list(
+        Membership.objects.filter(organization=organization, role=Role.ADMIN).values_list("user__email", flat=True)
+    )
     if not recipients:
         return 0
     context = {
-        "tenant": tenant,
+        "organization": organization,
         "incident": incident,
-        "service_status_url": settings.PORTAL_BASE_URL + reverse("service_status", args=[tenant.slug]),
+        "service_status_url": settings.PORTAL_BASE_URL + reverse("service_status", args=[organization.slug]),
     }
     send_mail(
-        subject=f"Action needed: casportal can no longer access {tenant.name}'s Microsoft 365",
+        subject=f"Action needed: casportal can no longer access {organization.name}'s Microsoft 365",
         message=render_to_string("connection/email/access_token_invalid.txt", context),
         from_email=None,
         recipient_list=recipients,
@@ -73,30 +77,33 @@ def send_invalid_token_email(incident_id: int) -> int:
 
 
 @transaction.atomic
-def record_connection_restored(*, tenant: Tenant) -> None:
+def record_connection_restored(*, organization: Organization) -> None:
     """After a successful synchronization: invalid services are protected again and the incident closes."""
     now = timezone.now()
     restored = ProtectedService.objects.filter(
-        tenant=tenant, status=ServiceStatus.ACCESS_TOKEN_INVALID, service_account__isnull=False
+        organization=organization, status=ServiceStatus.ACCESS_TOKEN_INVALID, service_account__isnull=False
     ).update(status=ServiceStatus.PROTECTED, last_error="", last_synced_at=now)
-    closed = ConnectionIncident.objects.filter(tenant=tenant, closed_at__isnull=True).update(closed_at=now)
+    closed = ConnectionIncident.objects.filter(organization=organization, closed_at__isnull=True).update(closed_at=now)
     if restored or closed:
-        record_event(Action.CONNECTION_RESTORED, actor=None, tenant=tenant, target=tenant.name)
+        record_event(Action.CONNECTION_RESTORED, actor=None, organization=organization, target=organization.name)
 
 
-def probe_connection(tenant_id: int) -> str:
+def probe_connection(organization_id: int) -> str:
     """Read `/organization` with a fresh app-only token; a broken consent is recorded between syncs."""
-    tenant = Tenant.objects.get(pk=tenant_id)
-    if tenant.microsoft_tenant_id is None or not ServiceAccount.objects.filter(tenant=tenant).exists():
+    organization = Organization.objects.get(pk=organization_id)
+    if (
+        organization.microsoft_tenant_id is None
+        or not ServiceAccount.objects.filter(organization=organization).exists()
+    ):
         return "not-connected"
-    client = graph.GraphClient(str(tenant.microsoft_tenant_id), fresh_token=True)
+    client = graph.GraphClient(str(organization.microsoft_tenant_id), fresh_token=True)
     try:
         client.tenant_details()
     except graph.AppCredentialInvalid as exc:
         record_credential_rejected(error_code=f"AADSTS{exc.code}", description=exc.message)
         return "credential-rejected"
     except graph.ConsentRevoked as exc:
-        record_connection_broken(tenant=tenant, reason=CONSENT_BROKEN, error_code=str(exc.code or ""))
+        record_connection_broken(organization=organization, reason=CONSENT_BROKEN, error_code=str(exc.code or ""))
         return "consent-broken"
     except (graph.Throttled, graph.TransientError):
         return "unknown"
@@ -107,12 +114,12 @@ def probe_connection(tenant_id: int) -> str:
 @shared_task(name="provisioning.probe_connections")
 def probe_connections() -> int:
     """Queue a health probe for every connected organization, so a revoked consent is found between syncs."""
-    tenant_ids = set(ServiceAccount.objects.values_list("tenant_id", flat=True))
-    for tenant_id in tenant_ids:
-        probe_connection_later.delay(tenant_id)
-    return len(tenant_ids)
+    organization_ids = set(ServiceAccount.objects.values_list("organization_id", flat=True))
+    for organization_id in organization_ids:
+        probe_connection_later.delay(organization_id)
+    return len(organization_ids)
 
 
 @shared_task(name="provisioning.probe_connection")
-def probe_connection_later(tenant_id: int) -> str:
-    return probe_connection(tenant_id)
+def probe_connection_later(organization_id: int) -> str:
+    return probe_connection(organization_id)

@@ -5,13 +5,15 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from organizations.models import Policy, ProtectedService, Tenant
+from organizations.models import Organization, Policy, ProtectedService
 
 
 class ServiceAccount(models.Model):
     """The Authorized Account of a protected service: the Global Administrator who granted access."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="service_accounts")
+    organization = models.ForeignKey(
+        Organization, db_column="tenant_id", on_delete=models.CASCADE, related_name="service_accounts"
+    )
     service = models.OneToOneField(ProtectedService, on_delete=models.CASCADE, related_name="service_account")
     microsoft_tenant_id = models.UUIDField()
     authorized_account = models.CharField(max_length=255)
@@ -22,7 +24,7 @@ class ServiceAccount(models.Model):
 
     class Meta:
         app_label = "provisioning"
-        ordering = ["tenant__name", "service__kind"]
+        ordering = ["organization__name", "service__kind"]
 
     def __str__(self) -> str:
         return f"{self.authorized_account} for {self.service}"
@@ -31,7 +33,9 @@ class ServiceAccount(models.Model):
 class ConnectionIncident(models.Model):
     """A period during which the customer's consent is broken; its admins are emailed once per incident."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="connection_incidents")
+    organization = models.ForeignKey(
+        Organization, db_column="tenant_id", on_delete=models.CASCADE, related_name="connection_incidents"
+    )
     opened_at = models.DateTimeField(auto_now_add=True)
     reason = models.TextField()
     error_code = models.CharField(max_length=64, blank=True)
@@ -43,12 +47,12 @@ class ConnectionIncident(models.Model):
         ordering = ["-opened_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant"], condition=Q(closed_at__isnull=True), name="incident_one_open_per_tenant"
+                fields=["organization"], condition=Q(closed_at__isnull=True), name="incident_one_open_per_tenant"
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.tenant}: {self.reason[:60]}"
+        return f"{self.organization}: {self.reason[:60]}"
 
 
 class CredentialStatus(models.TextChoices):

@@ -11,7 +11,7 @@ from connection.health import (
     send_invalid_token_email,
 )
 from connection.models import ServiceAccount
-from organizations.models import Tenant
+from organizations.models import Organization
 
 
 class NotConnected(ActionRefused):
@@ -19,19 +19,19 @@ class NotConnected(ActionRefused):
 
 
 @transaction.atomic
-def mark_access_token_invalid(*, tenant: Tenant, actor, reason: str) -> None:
-    if not ServiceAccount.objects.filter(tenant=tenant).exists():
+def mark_access_token_invalid(*, organization: Organization, actor, reason: str) -> None:
+    if not ServiceAccount.objects.filter(organization=organization).exists():
         raise NotConnected("This organization has no Microsoft 365 service with access.")
-    record_connection_broken(tenant=tenant, reason=CONSENT_BROKEN, error_code="support", actor=actor)
+    record_connection_broken(organization=organization, reason=CONSENT_BROKEN, error_code="support", actor=actor)
 
 
-def resend_invalid_token_email(*, tenant: Tenant, actor) -> int:
-    incident = open_incident(tenant)
+def resend_invalid_token_email(*, organization: Organization, actor) -> int:
+    incident = open_incident(organization)
     if incident is None:
         raise NotConnected("The access token of this organization is not invalid.")
     return send_invalid_token_email(incident.pk)
 
 
-def check_connection_now(*, tenant: Tenant, actor) -> str:
+def check_connection_now(*, organization: Organization, actor) -> str:
     """Probe the connection at once (as the hourly health probe does); returns what it found."""
-    return probe_connection(tenant.pk)
+    return probe_connection(organization.pk)

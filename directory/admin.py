@@ -27,8 +27,8 @@ class DirectoryAdmin(ReadOnlyAdmin):
 
     paginator = BoundedCountPaginator
     show_full_result_count = False
-    list_select_related = ["tenant"]
-    list_filter = ["tenant"]
+    list_select_related = ["organization"]
+    list_filter = ["organization"]
     name_fields: tuple[str, ...] = ()
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
@@ -48,7 +48,14 @@ class DirectoryAdmin(ReadOnlyAdmin):
 
 @admin.register(DirectoryUser)
 class DirectoryUserAdmin(DirectoryAdmin):
-    list_display = ["user_principal_name", "display_name", "tenant", "account_enabled", "is_licensed", "synced_at"]
+    list_display = [
+        "user_principal_name",
+        "display_name",
+        "organization",
+        "account_enabled",
+        "is_licensed",
+        "synced_at",
+    ]
     search_fields = ["user_principal_name", "display_name", "microsoft_id"]
     search_help_text = "The beginning of a user principal name or display name, or a Microsoft object id."
     name_fields = ("user_principal_name", "display_name")
@@ -56,8 +63,8 @@ class DirectoryUserAdmin(DirectoryAdmin):
 
 @admin.register(DirectoryGroup)
 class DirectoryGroupAdmin(DirectoryAdmin):
-    list_display = ["display_name", "group_type", "tenant", "synced_at"]
-    list_filter = ["tenant", "group_type"]
+    list_display = ["display_name", "group_type", "organization", "synced_at"]
+    list_filter = ["organization", "group_type"]
     search_fields = ["display_name", "microsoft_id"]
     search_help_text = "The beginning of a display name, or a Microsoft object id."
     name_fields = ("display_name",)
@@ -65,9 +72,9 @@ class DirectoryGroupAdmin(DirectoryAdmin):
 
 @admin.register(SelectedUser)
 class SelectedUserAdmin(ReadOnlyAdmin):
-    list_display = ["user_principal_name", "tenant", "added_by", "added_at"]
-    search_fields = ["user_principal_name", "tenant__name", "tenant__slug"]
-    list_select_related = ["tenant", "added_by"]
+    list_display = ["user_principal_name", "organization", "added_by", "added_at"]
+    search_fields = ["user_principal_name", "organization__name", "organization__slug"]
+    list_select_related = ["organization", "added_by"]
 
 
 RULE = (
@@ -89,8 +96,8 @@ class SyncSettingsForm(forms.ModelForm):
         super().clean()
         cleaned = self.cleaned_data
         before, after = self.initial.get("mode"), cleaned.get("mode")
-        tenant = self.instance.tenant
-        if before != after and not ServiceAccount.objects.filter(tenant=tenant).exists():
+        organization = self.instance.organization
+        if before != after and not ServiceAccount.objects.filter(organization=organization).exists():
             self.add_error(
                 "mode",
                 "No Microsoft 365 service of this organization has access yet: the option is chosen when the "
@@ -107,7 +114,7 @@ class SyncSettingsForm(forms.ModelForm):
                     "daily_sync_time",
                     "There is no scheduled synchronization in certain-users mode: leave the time empty.",
                 )
-            chosen = SelectedUser.objects.filter(tenant=tenant).count()
+            chosen = SelectedUser.objects.filter(organization=organization).count()
             if chosen > MAX_SELECTED_USERS:
                 raise forms.ValidationError(
                     f"At most {MAX_SELECTED_USERS} users can be synchronized in certain-users mode; "
@@ -119,20 +126,20 @@ class SyncSettingsForm(forms.ModelForm):
 @admin.register(SyncSettings)
 class SyncSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = SyncSettingsForm
-    list_display = ["tenant", "mode", "daily_sync_time", "region", "updated_at"]
+    list_display = ["organization", "mode", "daily_sync_time", "region", "updated_at"]
     list_filter = ["mode"]
-    search_fields = ["tenant__name", "tenant__slug"]
-    list_select_related = ["tenant"]
-    fields = ["tenant", "region", "mode", "daily_sync_time", "chosen_users", "updated_at"]
-    readonly_fields = ["tenant", "region", "chosen_users", "updated_at"]
+    search_fields = ["organization__name", "organization__slug"]
+    list_select_related = ["organization"]
+    fields = ["organization", "region", "mode", "daily_sync_time", "chosen_users", "updated_at"]
+    readonly_fields = ["organization", "region", "chosen_users", "updated_at"]
 
-    @admin.display(description="region", ordering="tenant__region")
+    @admin.display(description="region", ordering="organization__region")
     def region(self, obj: SyncSettings) -> str:
-        return obj.tenant.get_region_display()
+        return obj.organization.get_region_display()
 
     @admin.display(description=f"chosen users (at most {MAX_SELECTED_USERS})")
     def chosen_users(self, obj: SyncSettings) -> str:
-        users = SelectedUser.objects.filter(tenant=obj.tenant).values_list("user_principal_name", flat=True)
+        users = SelectedUser.objects.filter(organization=obj.organization).values_list("user_principal_name", flat=True)
         return ", ".join(users) or "—"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -144,7 +151,7 @@ class SyncSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool) -> None:
         if form.initial.get("mode") == SyncMode.CERTAIN and obj.mode == SyncMode.ALL:
             # What Extend to all users does in the portal: every service at once, audited, then a full round.
-            runs.extend_to_all_users(tenant=obj.tenant, actor=request.user)
+            runs.extend_to_all_users(organization=obj.organization, actor=request.user)
             obj.refresh_from_db(fields=["users_delta_link", "groups_delta_link"])
         super().save_model(request, obj, form, change)
 
@@ -161,7 +168,7 @@ class SyncSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
 class SyncRunAdmin(ReadOnlyAdmin):
     list_display = [
         "queued_at",
-        "tenant",
+        "organization",
         "service",
         "kind",
         "trigger",
@@ -173,9 +180,9 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "requests",
         "short_error",
     ]
-    list_filter = ["status", "kind", "trigger", ("tenant", admin.RelatedOnlyFieldListFilter), "queued_at"]
-    search_fields = ["tenant__name", "tenant__slug", "=public_id"]
-    list_select_related = ["tenant", "service", "service__tenant"]
+    list_filter = ["status", "kind", "trigger", ("organization", admin.RelatedOnlyFieldListFilter), "queued_at"]
+    search_fields = ["organization__name", "organization__slug", "=public_id"]
+    list_select_related = ["organization", "service", "service__organization"]
     date_hierarchy = "queued_at"
 
     @admin.display(description="duration")

@@ -51,7 +51,7 @@ from directory.writes import (
     write_users,
 )
 from microsoft import graph
-from organizations import services as tenant_services
+from organizations import services as organization_services
 from organizations.models import ProtectedService, ServiceStatus
 from organizations.services import lock_organization
 
@@ -88,18 +88,18 @@ class SyncRequest:
 
 def request_sync(*, service: ProtectedService, kind: str, trigger: str, actor, countdown: float = 0) -> SyncRequest:
     """Queue a sync of the organization's directory, or join the one under way (one per organization)."""
-    lock_organization(service.tenant_id)
-    active = SyncRun.objects.filter(tenant_id=service.tenant_id, status__in=ACTIVE_SYNC_STATUSES).first()
+    lock_organization(service.organization_id)
+    active = SyncRun.objects.filter(organization_id=service.organization_id, status__in=ACTIVE_SYNC_STATUSES).first()
     if active is not None:
         if trigger == SyncTrigger.LIST_EDIT and not active.follow_up_requested:
             # The run may have read the chosen users already: it queues one more run when it succeeds.
             SyncRun.objects.filter(pk=active.pk).update(follow_up_requested=True)
         return SyncRequest(run=active, folded=True)
-    run = SyncRun.objects.create(tenant_id=service.tenant_id, service=service, kind=kind, trigger=trigger)
+    run = SyncRun.objects.create(organization_id=service.organization_id, service=service, kind=kind, trigger=trigger)
     record_event(
         Action.SYNC_QUEUED,
         actor=actor,
-        tenant=service.tenant,
+        organization=service.organization,
         target=service.get_kind_display(),
         details={"run": str(run.public_id), "kind": kind, "trigger": trigger},
     )
@@ -116,7 +116,7 @@ def _claim(run_id: int, fence: int) -> tuple[SyncRun | None, Next]:
     """Take the run for one batch, or say why not: finished, stale, or held by a batch still running."""
     now = timezone.now()
     with transaction.atomic():
-        run = SyncRun.objects.select_for_update(of=("self",)).select_related("tenant", "service").get(pk=run_id)
+        run = SyncRun.objects.select_for_update(of=("self",)).select_related("organization", "service").get(pk=run_id)
         if run.status in TERMINAL:
             return None, STOP
         held = run.lease_expires_at is not None and run.lease_expires_at > now
@@ -165,7 +165,9 @@ def run_batch(run_id: int, fence: int) -> Next:
     run, busy = _claim(run_id, fence)
     if run is None:
         return busy
-    client = graph.GraphClient(str(run.tenant.microsoft_tenant_id)) if run.tenant.microsoft_tenant_id else None
+    client = (
+        graph.GraphClient(str(run.organization.microsoft_tenant_id)) if run.organization.microsoft_tenant_id else None
+    )
     try:
         if client is None:
             raise SyncFailed("The organization is no longer connected to a Microsoft 365 tenant.")
@@ -238,7 +240,7 @@ def _advance(run: SyncRun, client: graph.GraphClient) -> bool:
 
 
 def _start(run: SyncRun, client: graph.GraphClient) -> None:
-    sync_settings = SyncSettings.objects.get_or_create(tenant=run.tenant)[0]
+    sync_settings = SyncSettings.objects.get_or_create(organization=run.organization)[0]
     certain = sync_settings.mode == SyncMode.CERTAIN
     if certain and run.trigger in (SyncTrigger.MANUAL, SyncTrigger.SCHEDULED):
         raise SyncFailed(CERTAIN_USERS_REFUSED)
@@ -255,11 +257,11 @@ def _start(run: SyncRun, client: graph.GraphClient) -> None:
         name = clean_text(domain.name, 255)[0]
         names.append(name)
         DirectoryDomain.objects.update_or_create(
-            tenant_id=run.tenant_id,
+            organization_id=run.organization_id,
             name=name,
             defaults={"is_default": domain.is_default, "is_initial": domain.is_initial},
         )
-    DirectoryDomain.objects.filter(tenant_id=run.tenant_id).exclude(name__in=names).delete()
+    DirectoryDomain.objects.filter(organization_id=run.organization_id).exclude(name__in=names).delete()
     users_total = client.count_users() if kind == SyncKind.FULL else None
     with transaction.atomic():
         _commit(
@@ -281,18 +283,20 @@ def _next_page(run: SyncRun, client: graph.GraphClient) -> None:
     if run.step == SyncStep.USERS:
         page = client.users_delta(run.cursor or None, page_size=settings.SYNC_PAGE_SIZE)
         with transaction.atomic():
-            changes = apply_user_page(run.tenant_id, page)
+            changes = apply_user_page(run.organization_id, page)
             fields: dict[str, Any] = {"users_synced": run.users_synced + changes.added + changes.updated}
             if page.next_link:
                 fields["cursor"] = page.next_link
             else:
-                groups_link = SyncSettings.objects.get(tenant_id=run.tenant_id).groups_delta_link if delta else ""
+                groups_link = (
+                    SyncSettings.objects.get(organization_id=run.organization_id).groups_delta_link if delta else ""
+                )
                 fields.update(step=SyncStep.GROUPS, cursor=groups_link, pending_users_delta_link=page.delta_link or "")
             _commit(run, **_counted(run, changes, client, pages=run.pages + 1, **fields))
         return
     group_page = client.groups_delta(run.cursor or None, page_size=settings.SYNC_PAGE_SIZE)
     with transaction.atomic():
-        changes = apply_group_page(run.tenant_id, group_page)
+        changes = apply_group_page(run.organization_id, group_page)
         fields = {"groups_synced": run.groups_synced + changes.added + changes.updated}
         if group_page.next_link:
             fields["cursor"] = group_page.next_link
@@ -303,7 +307,7 @@ def _next_page(run: SyncRun, client: graph.GraphClient) -> None:
 
 def _certain_users(run: SyncRun, client: graph.GraphClient) -> None:
     """Exactly the chosen users (at most 100) and the groups they belong to, in this one batch."""
-    chosen = list(SelectedUser.objects.filter(tenant_id=run.tenant_id))
+    chosen = list(SelectedUser.objects.filter(organization_id=run.organization_id))
     users, groups, memberships = [], {}, []
     for selected in chosen:
         user = client.user(str(selected.microsoft_id))
@@ -314,11 +318,11 @@ def _certain_users(run: SyncRun, client: graph.GraphClient) -> None:
             groups[group.id] = group
             memberships.append((group.id, graph.MemberRef(id=user.id, kind="user")))
     with transaction.atomic():
-        changes = write_users(run.tenant_id, users)
-        changes += write_groups(run.tenant_id, groups.values())
-        write_memberships(run.tenant_id, memberships)
+        changes = write_users(run.organization_id, users)
+        changes += write_groups(run.organization_id, groups.values())
+        write_memberships(run.organization_id, memberships)
         assert run.round_started_at is not None
-        changes.removed += remove_unseen(run.tenant_id, run.round_started_at)
+        changes.removed += remove_unseen(run.organization_id, run.round_started_at)
         _commit(
             run,
             **_counted(
@@ -339,13 +343,13 @@ def _finish(run: SyncRun, client: graph.GraphClient) -> None:
     with transaction.atomic():
         # The organization's lock first, as request_sync takes it: a list edit either reaches this run before it
         # ends (and the follow-up below is queued) or finds it ended and queues a run of its own.
-        tenant_services.lock_organization(run.tenant_id)
+        organization_services.lock_organization(run.organization_id)
         removed = 0
         if run.kind == SyncKind.FULL:
             assert run.round_started_at is not None
-            removed = remove_unseen(run.tenant_id, run.round_started_at)
+            removed = remove_unseen(run.organization_id, run.round_started_at)
         if run.kind in (SyncKind.FULL, SyncKind.DELTA):
-            SyncSettings.objects.filter(tenant_id=run.tenant_id).update(
+            SyncSettings.objects.filter(organization_id=run.organization_id).update(
                 users_delta_link=run.pending_users_delta_link, groups_delta_link=run.pending_groups_delta_link
             )
         _commit(
@@ -363,18 +367,18 @@ def _finish(run: SyncRun, client: graph.GraphClient) -> None:
             ProtectedService.objects.filter(pk=run.service_id, service_account__isnull=False).exclude(
                 status=ServiceStatus.ACCESS_TOKEN_INVALID
             ).update(status=ServiceStatus.PROTECTED, last_error="")
-        ProtectedService.objects.filter(tenant_id=run.tenant_id, status=ServiceStatus.PROTECTED).update(
+        ProtectedService.objects.filter(organization_id=run.organization_id, status=ServiceStatus.PROTECTED).update(
             last_synced_at=now
         )
         if run.trigger == SyncTrigger.RECREATE:
-            record_connection_restored(tenant=run.tenant)
+            record_connection_restored(organization=run.organization)
         if SyncRun.objects.filter(pk=run.pk, follow_up_requested=True).exists() and run.service is not None:
             request_sync(service=run.service, kind=SyncKind.CERTAIN_USERS, trigger=SyncTrigger.LIST_EDIT, actor=None)
         record_event(
             Action.SYNC_SUCCEEDED,
             actor=None,
-            tenant=run.tenant,
-            target=run.service.get_kind_display() if run.service else run.tenant.name,
+            organization=run.organization,
+            target=run.service.get_kind_display() if run.service else run.organization.name,
             details={
                 "run": str(run.public_id),
                 "kind": run.kind,
@@ -390,7 +394,7 @@ def _finish(run: SyncRun, client: graph.GraphClient) -> None:
 def _enable_chosen_policy(run: SyncRun, now) -> None:
     account = ServiceAccount.objects.filter(service_id=run.service_id).select_related("auto_enable_policy").first()
     if run.trigger == SyncTrigger.GRANT and account and account.auto_enable_policy:
-        tenant_services.set_policy_enabled(policy=account.auto_enable_policy, enabled=True, actor=None)
+        organization_services.set_policy_enabled(policy=account.auto_enable_policy, enabled=True, actor=None)
         _commit(run, policy_enabled_at=now)
 
 
@@ -412,8 +416,8 @@ def _fail(run: SyncRun, failure: SyncFailed) -> None:
         record_event(
             Action.SYNC_FAILED,
             actor=None,
-            tenant=run.tenant,
-            target=run.service.get_kind_display() if run.service else run.tenant.name,
+            organization=run.organization,
+            target=run.service.get_kind_display() if run.service else run.organization.name,
             details={"run": str(run.public_id), "step": run.step, "error": failure.message},
         )
 
@@ -428,7 +432,7 @@ def _explain(run: SyncRun, exc: graph.MicrosoftError) -> SyncFailed:
             repr(exc),
         )
     if isinstance(exc, graph.ConsentRevoked):
-        record_connection_broken(tenant=run.tenant, reason=CONSENT_BROKEN, error_code=str(exc.code or ""))
+        record_connection_broken(organization=run.organization, reason=CONSENT_BROKEN, error_code=str(exc.code or ""))
         return SyncFailed(f"{step} failed: {CONSENT_BROKEN}", repr(exc))
     if isinstance(exc, graph.TransientError):
         return SyncFailed(

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from organizations.models import ProtectedService, Tenant
+from organizations.models import Organization, ProtectedService
 
 MAX_SELECTED_USERS = 100
 
@@ -25,7 +25,9 @@ CERTAIN_USERS_REFUSED = (
 class SyncSettings(models.Model):
     """How an organization synchronizes its directory; one option for all its Microsoft 365 services."""
 
-    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="sync_settings")
+    organization = models.OneToOneField(
+        Organization, db_column="tenant_id", on_delete=models.CASCADE, related_name="sync_settings"
+    )
     mode = models.CharField(max_length=16, choices=SyncMode.choices, default=SyncMode.ALL)
     # Where the next delta round continues; stored only after a round is completely written.
     users_delta_link = models.TextField(blank=True)
@@ -42,13 +44,15 @@ class SyncSettings(models.Model):
         verbose_name_plural = "sync settings"
 
     def __str__(self) -> str:
-        return f"{self.tenant}: {self.get_mode_display()}"
+        return f"{self.organization}: {self.get_mode_display()}"
 
 
 class SelectedUser(models.Model):
     """A user chosen for certain-users mode (at most MAX_SELECTED_USERS per organization)."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="selected_users")
+    organization = models.ForeignKey(
+        Organization, db_column="tenant_id", on_delete=models.CASCADE, related_name="selected_users"
+    )
     microsoft_id = models.UUIDField()
     user_principal_name = models.CharField(max_length=255)
     display_name = models.CharField(max_length=256, blank=True)
@@ -59,7 +63,7 @@ class SelectedUser(models.Model):
         app_label = "provisioning"
         ordering = ["user_principal_name"]
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "microsoft_id"], name="selected_user_unique_per_tenant")
+            models.UniqueConstraint(fields=["organization", "microsoft_id"], name="selected_user_unique_per_tenant")
         ]
 
     def __str__(self) -> str:
@@ -107,7 +111,9 @@ class SyncRun(models.Model):
     """
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sync_runs")
+    organization = models.ForeignKey(
+        Organization, db_column="tenant_id", on_delete=models.CASCADE, related_name="sync_runs"
+    )
     service = models.ForeignKey(
         ProtectedService, null=True, blank=True, on_delete=models.SET_NULL, related_name="sync_runs"
     )
@@ -151,19 +157,23 @@ class SyncRun(models.Model):
     class Meta:
         app_label = "provisioning"
         ordering = ["-queued_at"]
-        indexes = [models.Index(fields=["tenant", "-queued_at"], name="syncrun_tenant_time")]
+        indexes = [models.Index(fields=["organization", "-queued_at"], name="syncrun_tenant_time")]
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant"], condition=Q(status__in=ACTIVE_SYNC_STATUSES), name="syncrun_one_active_per_tenant"
+                fields=["organization"],
+                condition=Q(status__in=ACTIVE_SYNC_STATUSES),
+                name="syncrun_one_active_per_tenant",
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} sync of {self.tenant} ({self.status})"
+        return f"{self.get_kind_display()} sync of {self.organization} ({self.status})"
 
 
 class DirectoryDomain(models.Model):
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="directory_domains")
+    organization = models.ForeignKey(
+        Organization, db_column="tenant_id", on_delete=models.CASCADE, related_name="directory_domains"
+    )
     name = models.CharField(max_length=255)
     is_default = models.BooleanField(default=False)
     is_initial = models.BooleanField(default=False)
@@ -171,14 +181,16 @@ class DirectoryDomain(models.Model):
     class Meta:
         app_label = "provisioning"
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="domain_unique_per_tenant")]
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="domain_unique_per_tenant")]
 
     def __str__(self) -> str:
         return self.name
 
 
 class DirectoryUser(models.Model):
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="directory_users")
+    organization = models.ForeignKey(
+        Organization, db_column="tenant_id", on_delete=models.CASCADE, related_name="directory_users"
+    )
     microsoft_id = models.UUIDField()
     user_principal_name = models.CharField(max_length=255)
     display_name = models.CharField(max_length=256, blank=True)
@@ -191,8 +203,8 @@ class DirectoryUser(models.Model):
     class Meta:
         app_label = "provisioning"
         ordering = ["user_principal_name"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "microsoft_id"], name="directory_user_unique")]
-        indexes = [models.Index(fields=["tenant", "user_principal_name"], name="directory_user_upn")]
+        constraints = [models.UniqueConstraint(fields=["organization", "microsoft_id"], name="directory_user_unique")]
+        indexes = [models.Index(fields=["organization", "user_principal_name"], name="directory_user_upn")]
 
     def __str__(self) -> str:
         return self.user_principal_name
@@ -206,7 +218,9 @@ class GroupType(models.TextChoices):
 
 
 class DirectoryGroup(models.Model):
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="directory_groups")
+    organization = models.ForeignKey(
+        Organization, db_column="tenant_id", on_delete=models.CASCADE, related_name="directory_groups"
+    )
     microsoft_id = models.UUIDField()
     display_name = models.CharField(max_length=256)
     mail = models.CharField(max_length=255, blank=True)
@@ -217,8 +231,8 @@ class DirectoryGroup(models.Model):
     class Meta:
         app_label = "provisioning"
         ordering = ["display_name"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "microsoft_id"], name="directory_group_unique")]
-        indexes = [models.Index(fields=["tenant", "display_name"], name="directory_group_name")]
+        constraints = [models.UniqueConstraint(fields=["organization", "microsoft_id"], name="directory_group_unique")]
+        indexes = [models.Index(fields=["organization", "display_name"], name="directory_group_name")]
 
     def __str__(self) -> str:
         return self.display_name
@@ -232,7 +246,9 @@ class MemberType(models.TextChoices):
 class GroupMembership(models.Model):
     """A member (user or group) of a group, by Microsoft object ids, so pages of members write set-wise."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="directory_memberships")
+    organization = models.ForeignKey(
+        Organization, db_column="tenant_id", on_delete=models.CASCADE, related_name="directory_memberships"
+    )
     group_id = models.UUIDField()
     member_id = models.UUIDField()
     member_type = models.CharField(max_length=8, choices=MemberType.choices)
@@ -241,9 +257,9 @@ class GroupMembership(models.Model):
     class Meta:
         app_label = "provisioning"
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "group_id", "member_id"], name="group_membership_unique")
+            models.UniqueConstraint(fields=["organization", "group_id", "member_id"], name="group_membership_unique")
         ]
-        indexes = [models.Index(fields=["tenant", "member_id"], name="group_membership_member")]
+        indexes = [models.Index(fields=["organization", "member_id"], name="group_membership_member")]
 
     def __str__(self) -> str:
         return f"{self.member_id} in {self.group_id}"

@@ -17,17 +17,17 @@ from directory.models import (
     SyncSettings,
     SyncTrigger,
 )
-from organizations.models import ProtectedService, ServiceStatus, Tenant
+from organizations.models import Organization, ProtectedService, ServiceStatus
 
 
-def sync_settings_for(tenant: Tenant) -> SyncSettings:
-    return SyncSettings.objects.get_or_create(tenant=tenant)[0]
+def sync_settings_for(organization: Organization) -> SyncSettings:
+    return SyncSettings.objects.get_or_create(organization=organization)[0]
 
 
-def fixed_sync_mode(tenant: Tenant) -> str | None:
+def fixed_sync_mode(organization: Organization) -> str | None:
     """The option in use once any Microsoft 365 service of the organization holds a grant."""
-    if ServiceAccount.objects.filter(tenant=tenant).exists():
-        return sync_settings_for(tenant).mode
+    if ServiceAccount.objects.filter(organization=organization).exists():
+        return sync_settings_for(organization).mode
     return None
 
 
@@ -35,54 +35,56 @@ class SyncRefused(ActionRefused):
     """A synchronization that the rules do not allow; the message explains the rule."""
 
 
-def latest_run(tenant: Tenant) -> SyncRun | None:
+def latest_run(organization: Organization) -> SyncRun | None:
     """The organization's directory is one, shared by its services: so is its latest run."""
-    return SyncRun.objects.filter(tenant=tenant).order_by("-queued_at", "-pk").first()
+    return SyncRun.objects.filter(organization=organization).order_by("-queued_at", "-pk").first()
 
 
-def _connected_service(tenant: Tenant) -> ProtectedService:
+def _connected_service(organization: Organization) -> ProtectedService:
     service = (
-        ProtectedService.objects.filter(tenant=tenant, service_account__isnull=False)
+        ProtectedService.objects.filter(organization=organization, service_account__isnull=False)
         .exclude(status=ServiceStatus.ACCESS_TOKEN_INVALID)
         .order_by("kind")
         .first()
     )
     if service is None:
-        if ProtectedService.objects.filter(tenant=tenant, status=ServiceStatus.ACCESS_TOKEN_INVALID).exists():
+        if ProtectedService.objects.filter(
+            organization=organization, status=ServiceStatus.ACCESS_TOKEN_INVALID
+        ).exists():
             raise SyncRefused("The access token is invalid: use Recreate Access Token first.")
         raise SyncRefused("No Microsoft 365 service of this organization has been granted access yet.")
     return service
 
 
 @transaction.atomic
-def sync_now(*, tenant: Tenant, actor) -> SyncRequest:
+def sync_now(*, organization: Organization, actor) -> SyncRequest:
     """Sync now (all-users mode only): a delta round, or a full one when there is none to continue."""
-    if sync_settings_for(tenant).mode == SyncMode.CERTAIN:
+    if sync_settings_for(organization).mode == SyncMode.CERTAIN:
         raise SyncRefused(CERTAIN_USERS_REFUSED)
     return request_sync(
-        service=_connected_service(tenant), kind=SyncKind.DELTA, trigger=SyncTrigger.MANUAL, actor=actor
+        service=_connected_service(organization), kind=SyncKind.DELTA, trigger=SyncTrigger.MANUAL, actor=actor
     )
 
 
 @transaction.atomic
-def extend_to_all_users(*, tenant: Tenant, actor) -> SyncRequest:
+def extend_to_all_users(*, organization: Organization, actor) -> SyncRequest:
     """Certain users → all users and groups, for every Microsoft 365 service at once, without a new grant."""
-    settings_row = SyncSettings.objects.select_for_update().get_or_create(tenant=tenant)[0]
+    settings_row = SyncSettings.objects.select_for_update().get_or_create(organization=organization)[0]
     if settings_row.mode != SyncMode.CERTAIN:
         raise SyncRefused("This organization already synchronizes all users and groups.")
-    service = _connected_service(tenant)
-    if SyncRun.objects.filter(tenant=tenant, status__in=ACTIVE_SYNC_STATUSES).exists():
+    service = _connected_service(organization)
+    if SyncRun.objects.filter(organization=organization, status__in=ACTIVE_SYNC_STATUSES).exists():
         raise SyncRefused("A synchronization is running; extend to all users when it has finished.")
-    chosen = list(SelectedUser.objects.filter(tenant=tenant).values_list("user_principal_name", flat=True))
-    SelectedUser.objects.filter(tenant=tenant).delete()
+    chosen = list(SelectedUser.objects.filter(organization=organization).values_list("user_principal_name", flat=True))
+    SelectedUser.objects.filter(organization=organization).delete()
     settings_row.mode = SyncMode.ALL
     settings_row.users_delta_link = settings_row.groups_delta_link = ""
     settings_row.save(update_fields=["mode", "users_delta_link", "groups_delta_link", "updated_at"])
     record_event(
         Action.SYNC_MODE_EXTENDED,
         actor=actor,
-        tenant=tenant,
-        target=tenant.name,
+        organization=organization,
+        target=organization.name,
         details={"previously_chosen_users": chosen},
     )
     return request_sync(service=service, kind=SyncKind.FULL, trigger=SyncTrigger.EXTEND, actor=actor)

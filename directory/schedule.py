@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from directory.engine import request_sync
 from directory.models import SyncKind, SyncMode, SyncSettings, SyncTrigger
-from organizations.models import ProtectedService, Region, ServiceStatus, Tenant
+from organizations.models import Organization, ProtectedService, Region, ServiceStatus
 
 # UTC, in each data centre's night.
 DEFAULT_DAILY_SYNC_TIMES = {
@@ -35,24 +35,24 @@ ONE_DAY = dt.timedelta(days=1)
 
 
 def daily_sync_time(sync_settings: SyncSettings) -> dt.time:
-    return sync_settings.daily_sync_time or DEFAULT_DAILY_SYNC_TIMES[Region(sync_settings.tenant.region)]
+    return sync_settings.daily_sync_time or DEFAULT_DAILY_SYNC_TIMES[Region(sync_settings.organization.region)]
 
 
-def schedule_offset(tenant: Tenant, start: dt.time) -> dt.timedelta:
+def schedule_offset(organization: Organization, start: dt.time) -> dt.timedelta:
     """The organization's own place in the window that opens at `start`: stable, and uniform over organizations."""
     since_midnight = dt.timedelta(hours=start.hour, minutes=start.minute, seconds=start.second)
     window = min(
         dt.timedelta(seconds=settings.SYNC_SCHEDULE_WINDOW_SECONDS), ONE_DAY - LAST_DISPATCH_MARGIN - since_midnight
     )
     seconds = max(1, int(window.total_seconds()))
-    digest = hashlib.sha256(tenant.public_id.bytes).digest()
+    digest = hashlib.sha256(organization.public_id.bytes).digest()
     return dt.timedelta(seconds=int.from_bytes(digest[:8], "big") % seconds)
 
 
 def due_at(sync_settings: SyncSettings, day: dt.date) -> dt.datetime:
     start = daily_sync_time(sync_settings)
     opens = dt.datetime.combine(day, start, tzinfo=dt.UTC)
-    return opens + schedule_offset(sync_settings.tenant, start)
+    return opens + schedule_offset(sync_settings.organization, start)
 
 
 def dispatch_due_syncs(now: dt.datetime | None = None) -> int:
@@ -60,16 +60,16 @@ def dispatch_due_syncs(now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     today = now.date()
     candidates = (
-        SyncSettings.objects.filter(mode=SyncMode.ALL, tenant__microsoft_tenant_id__isnull=False)
+        SyncSettings.objects.filter(mode=SyncMode.ALL, organization__microsoft_tenant_id__isnull=False)
         .exclude(last_scheduled_on=today)
-        .select_related("tenant")
+        .select_related("organization")
     )
     queued = 0
     for sync_settings in candidates.iterator():
         if now < due_at(sync_settings, today):
             continue
         service = (
-            ProtectedService.objects.filter(tenant=sync_settings.tenant, status=ServiceStatus.PROTECTED)
+            ProtectedService.objects.filter(organization=sync_settings.organization, status=ServiceStatus.PROTECTED)
             .order_by("kind")
             .first()
         )

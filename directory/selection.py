@@ -10,7 +10,7 @@ from casportal.errors import ActionRefused
 from directory.engine import request_sync
 from directory.models import MAX_SELECTED_USERS, SelectedUser, SyncKind, SyncTrigger
 from microsoft import graph
-from organizations.models import ProtectedService, ServiceStatus, Tenant
+from organizations.models import Organization, ProtectedService, ServiceStatus
 
 
 class SelectionError(ActionRefused):
@@ -18,9 +18,11 @@ class SelectionError(ActionRefused):
 
 
 @transaction.atomic
-def add_selected_users(*, tenant: Tenant, users: list[graph.DirectoryUser], actor) -> list[SelectedUser]:
+def add_selected_users(*, organization: Organization, users: list[graph.DirectoryUser], actor) -> list[SelectedUser]:
     existing = set(
-        SelectedUser.objects.select_for_update().filter(tenant=tenant).values_list("microsoft_id", flat=True)
+        SelectedUser.objects.select_for_update()
+        .filter(organization=organization)
+        .values_list("microsoft_id", flat=True)
     )
     new = [user for user in users if uuid.UUID(user.id) not in existing]
     if len(existing) + len(new) > MAX_SELECTED_USERS:
@@ -30,7 +32,7 @@ def add_selected_users(*, tenant: Tenant, users: list[graph.DirectoryUser], acto
         )
     added = SelectedUser.objects.bulk_create(
         SelectedUser(
-            tenant=tenant,
+            organization=organization,
             microsoft_id=uuid.UUID(user.id),
             user_principal_name=user.user_principal_name,
             display_name=user.display_name,
@@ -39,15 +41,19 @@ def add_selected_users(*, tenant: Tenant, users: list[graph.DirectoryUser], acto
         for user in new
     )
     for row in added:
-        record_event(Action.SELECTED_USER_ADDED, actor=actor, tenant=tenant, target=row.user_principal_name)
+        record_event(Action.SELECTED_USER_ADDED, actor=actor, organization=organization, target=row.user_principal_name)
     if added:
-        _sync_edited_list(tenant, actor)
+        _sync_edited_list(organization, actor)
     return added
 
 
-def _sync_edited_list(tenant: Tenant, actor) -> None:
+def _sync_edited_list(organization: Organization, actor) -> None:
     """Once the first synchronization is done, each change of the chosen users is synchronized at once."""
-    service = ProtectedService.objects.filter(tenant=tenant, status=ServiceStatus.PROTECTED).order_by("kind").first()
+    service = (
+        ProtectedService.objects.filter(organization=organization, status=ServiceStatus.PROTECTED)
+        .order_by("kind")
+        .first()
+    )
     if service is not None:
         request_sync(service=service, kind=SyncKind.CERTAIN_USERS, trigger=SyncTrigger.LIST_EDIT, actor=actor)
 
@@ -55,5 +61,10 @@ def _sync_edited_list(tenant: Tenant, actor) -> None:
 @transaction.atomic
 def remove_selected_user(*, selected: SelectedUser, actor) -> None:
     selected.delete()
-    record_event(Action.SELECTED_USER_REMOVED, actor=actor, tenant=selected.tenant, target=selected.user_principal_name)
-    _sync_edited_list(selected.tenant, actor)
+    record_event(
+        Action.SELECTED_USER_REMOVED,
+        actor=actor,
+        organization=selected.organization,
+        target=selected.user_principal_name,
+    )
+    _sync_edited_list(selected.organization, actor)

@@ -36,12 +36,12 @@ TOO_MANY_LOOKUPS = "Too many directory lookups in a minute; wait a moment and tr
 
 def _lookup_allowed(request: OrganizationRequest) -> bool:
     """Graph lookups from the picker are limited per organization."""
-    return allow(f"user-picker:{request.tenant.pk}", limit=settings.USER_PICKER_LOOKUPS_PER_MINUTE)
+    return allow(f"user-picker:{request.organization.pk}", limit=settings.USER_PICKER_LOOKUPS_PER_MINUTE)
 
 
 def _picker_client(request: OrganizationRequest) -> graph.GraphClient:
-    assert request.tenant.microsoft_tenant_id is not None
-    return graph.GraphClient(str(request.tenant.microsoft_tenant_id))
+    assert request.organization.microsoft_tenant_id is not None
+    return graph.GraphClient(str(request.organization.microsoft_tenant_id))
 
 
 class GroupNotFound(Exception):
@@ -71,8 +71,8 @@ def _group_users(request: OrganizationRequest, group_id: str) -> list[graph.Dire
 def selected_users(request: OrganizationRequest, service_kind: str) -> HttpResponse:
     service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
     if not _picker_available(request, service):
-        return redirect("service_status", org_slug=request.tenant.slug)
-    chosen = list(SelectedUser.objects.filter(tenant=request.tenant))
+        return redirect("service_status", org_slug=request.organization.slug)
+    chosen = list(SelectedUser.objects.filter(organization=request.organization))
     search = GroupSearchForm(request.GET if "q" in request.GET else None)
     groups: list[graph.DirectoryGroup] = []
     members: list[graph.DirectoryUser] = []
@@ -114,8 +114,8 @@ def selected_users(request: OrganizationRequest, service_kind: str) -> HttpRespo
 
 def _picker_available(request: OrganizationRequest, service: ProtectedService) -> bool:
     available = (
-        runs.sync_settings_for(request.tenant).mode == SyncMode.CERTAIN
-        and request.tenant.microsoft_tenant_id is not None
+        runs.sync_settings_for(request.organization).mode == SyncMode.CERTAIN
+        and request.organization.microsoft_tenant_id is not None
         and hasattr(service, "service_account")
     )
     if not available:
@@ -124,7 +124,7 @@ def _picker_available(request: OrganizationRequest, service: ProtectedService) -
 
 
 def _back_to_picker(request: OrganizationRequest, service: ProtectedService) -> HttpResponse:
-    return redirect("selected_users", org_slug=request.tenant.slug, service_kind=service.kind)
+    return redirect("selected_users", org_slug=request.organization.slug, service_kind=service.kind)
 
 
 @organization_view
@@ -132,7 +132,7 @@ def _back_to_picker(request: OrganizationRequest, service: ProtectedService) -> 
 def selected_user_add(request: OrganizationRequest, service_kind: str) -> HttpResponse:
     service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
     if not _picker_available(request, service):
-        return redirect("service_status", org_slug=request.tenant.slug)
+        return redirect("service_status", org_slug=request.organization.slug)
     form = AddUserForm(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(str(error) for error in form.errors["user_principal_name"]))
@@ -146,7 +146,7 @@ def selected_user_add(request: OrganizationRequest, service_kind: str) -> HttpRe
         if user is None:
             messages.error(request, f"No user {upn} exists in your Microsoft 365 directory.")
         else:
-            selection.add_selected_users(tenant=request.tenant, users=[user], actor=request.user)
+            selection.add_selected_users(organization=request.organization, users=[user], actor=request.user)
             messages.success(request, f"{user.user_principal_name} will be synchronized.")
     except selection.SelectionError as exc:
         messages.error(request, str(exc))
@@ -160,7 +160,7 @@ def selected_user_add(request: OrganizationRequest, service_kind: str) -> HttpRe
 def selected_users_add_from_group(request: OrganizationRequest, service_kind: str) -> HttpResponse:
     service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
     if not _picker_available(request, service):
-        return redirect("service_status", org_slug=request.tenant.slug)
+        return redirect("service_status", org_slug=request.organization.slug)
     if not _lookup_allowed(request):
         messages.error(request, TOO_MANY_LOOKUPS)
         return _back_to_picker(request, service)
@@ -178,7 +178,7 @@ def selected_users_add_from_group(request: OrganizationRequest, service_kind: st
         return _back_to_picker(request, service)
     chosen = [members[user_id] for user_id in form.cleaned_data["members"]]
     try:
-        added = selection.add_selected_users(tenant=request.tenant, users=chosen, actor=request.user)
+        added = selection.add_selected_users(organization=request.organization, users=chosen, actor=request.user)
     except selection.SelectionError as exc:
         messages.error(request, str(exc))
     else:
@@ -205,14 +205,14 @@ def selected_users_start(request: OrganizationRequest, service_kind: str) -> Htt
     except selection.SelectionError as exc:
         messages.error(request, str(exc))
         return _back_to_picker(request, service)
-    return redirect("sync_progress", org_slug=request.tenant.slug, service_kind=service.kind)
+    return redirect("sync_progress", org_slug=request.organization.slug, service_kind=service.kind)
 
 
 @organization_view
 @require_GET
 def sync_progress(request: OrganizationRequest, service_kind: str) -> HttpResponse:
     service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
-    run = runs.latest_run(service.tenant)
+    run = runs.latest_run(service.organization)
     account = ServiceAccount.objects.filter(service=service).select_related("auto_enable_policy").first()
     policy = account.auto_enable_policy if account else None
     context = {
@@ -230,7 +230,7 @@ def sync_progress(request: OrganizationRequest, service_kind: str) -> HttpRespon
 @require_POST
 def sync_now(request: OrganizationRequest) -> HttpResponse:
     try:
-        result = runs.sync_now(tenant=request.tenant, actor=request.user)
+        result = runs.sync_now(organization=request.organization, actor=request.user)
     except runs.SyncRefused as exc:
         messages.error(request, str(exc))
     else:
@@ -238,7 +238,7 @@ def sync_now(request: OrganizationRequest) -> HttpResponse:
             messages.info(request, "A synchronization is already running; your request is part of it.")
         else:
             messages.success(request, "Synchronization started.")
-    return redirect("service_status", org_slug=request.tenant.slug)
+    return redirect("service_status", org_slug=request.organization.slug)
 
 
 @organization_view
@@ -247,12 +247,12 @@ def extend_to_all_users(request: OrganizationRequest) -> HttpResponse:
     if request.method == "GET":
         return render(request, "directory/extend_confirm.html")
     try:
-        runs.extend_to_all_users(tenant=request.tenant, actor=request.user)
+        runs.extend_to_all_users(organization=request.organization, actor=request.user)
     except runs.SyncRefused as exc:
         messages.error(request, str(exc))
-        return redirect("service_status", org_slug=request.tenant.slug)
+        return redirect("service_status", org_slug=request.organization.slug)
     messages.success(request, "All users and groups of your organization are now synchronized, for every service.")
-    return redirect("sync_progress", org_slug=request.tenant.slug, service_kind=ServiceKind.EXCHANGE_ONLINE)
+    return redirect("sync_progress", org_slug=request.organization.slug, service_kind=ServiceKind.EXCHANGE_ONLINE)
 
 
 DIRECTORY_PAGE_SIZE = 50
@@ -262,7 +262,7 @@ DIRECTORY_PAGE_SIZE = 50
 @require_GET
 def directory_users(request: OrganizationRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
-    users = DirectoryUser.objects.filter(tenant=request.tenant)
+    users = DirectoryUser.objects.filter(organization=request.organization)
     if query:
         users = users.filter(Q(user_principal_name__icontains=query) | Q(display_name__icontains=query))
     page = Paginator(users.order_by("user_principal_name", "pk"), DIRECTORY_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -273,7 +273,7 @@ def directory_users(request: OrganizationRequest) -> HttpResponse:
 @require_GET
 def directory_groups(request: OrganizationRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
-    groups = DirectoryGroup.objects.filter(tenant=request.tenant)
+    groups = DirectoryGroup.objects.filter(organization=request.organization)
     if query:
         groups = groups.filter(display_name__icontains=query)
     page = Paginator(groups.order_by("display_name", "pk"), DIRECTORY_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -284,13 +284,13 @@ def directory_groups(request: OrganizationRequest) -> HttpResponse:
 @require_GET
 def directory_group(request: OrganizationRequest, group_id: str) -> HttpResponse:
     group = scoped_get_or_404(request, DirectoryGroup, microsoft_id=group_id)
-    member_ids = GroupMembership.objects.filter(tenant=request.tenant, group_id=group.microsoft_id)
+    member_ids = GroupMembership.objects.filter(organization=request.organization, group_id=group.microsoft_id)
     users = DirectoryUser.objects.filter(
-        tenant=request.tenant, microsoft_id__in=member_ids.values("member_id")
+        organization=request.organization, microsoft_id__in=member_ids.values("member_id")
     ).order_by("user_principal_name", "pk")
     page = Paginator(users, DIRECTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     subgroups = DirectoryGroup.objects.filter(
-        tenant=request.tenant, microsoft_id__in=member_ids.values("member_id")
+        organization=request.organization, microsoft_id__in=member_ids.values("member_id")
     ).order_by("display_name")[:DIRECTORY_PAGE_SIZE]
     return render(request, "directory/directory_group.html", {"group": group, "page": page, "subgroups": subgroups})
 
@@ -301,5 +301,7 @@ SYNC_HISTORY_SHOWN = 30
 @organization_view
 @require_GET
 def sync_history(request: OrganizationRequest) -> HttpResponse:
-    runs = list(SyncRun.objects.filter(tenant=request.tenant).select_related("service")[:SYNC_HISTORY_SHOWN])
+    runs = list(
+        SyncRun.objects.filter(organization=request.organization).select_related("service")[:SYNC_HISTORY_SHOWN]
+    )
     return render(request, "directory/sync_history.html", {"runs": runs, "chart": history_chart(runs)})

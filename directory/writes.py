@@ -73,7 +73,7 @@ MEMBERSHIP_COLUMNS = ("group_id", "member_id", "member_type")
 
 
 def _merge(
-    model, tenant_id: int, columns: tuple[str, ...], rows: Sequence[tuple], conflict: tuple[str, ...]
+    model, organization_id: int, columns: tuple[str, ...], rows: Sequence[tuple], conflict: tuple[str, ...]
 ) -> Changes:
     """Upsert a page's rows in one statement; PostgreSQL goes through COPY into a staging table.
 
@@ -84,21 +84,23 @@ def _merge(
         return Changes()
     now = timezone.now()
     if connection.vendor == "postgresql":
-        return _merge_with_copy(model._meta.db_table, tenant_id, columns, rows, conflict, now)
+        return _merge_with_copy(model._meta.db_table, organization_id, columns, rows, conflict, now)
     existing = 0
     if conflict == ("microsoft_id",):
-        existing = model.objects.filter(tenant_id=tenant_id, microsoft_id__in=[row[0] for row in rows]).count()
+        existing = model.objects.filter(
+            organization_id=organization_id, microsoft_id__in=[row[0] for row in rows]
+        ).count()
     model.objects.bulk_create(
-        [model(tenant_id=tenant_id, synced_at=now, **dict(zip(columns, row, strict=True))) for row in rows],
+        [model(organization_id=organization_id, synced_at=now, **dict(zip(columns, row, strict=True))) for row in rows],
         update_conflicts=True,
-        unique_fields=["tenant", *conflict],
+        unique_fields=["organization", *conflict],
         update_fields=[column for column in (*columns, "synced_at") if column not in conflict],
     )
     return Changes(added=len(rows) - existing, updated=existing)
 
 
 def _merge_with_copy(
-    table: str, tenant_id: int, columns: tuple[str, ...], rows: Sequence[tuple], conflict: tuple[str, ...], now
+    table: str, organization_id: int, columns: tuple[str, ...], rows: Sequence[tuple], conflict: tuple[str, ...], now
 ) -> Changes:
     counted = conflict == ("microsoft_id",)
     stage = f"stage_{table}"
@@ -123,7 +125,7 @@ def _merge_with_copy(
             f"ON CONFLICT (tenant_id, {', '.join(conflict)}) DO UPDATE SET {updates}"
             # An inserted row has no xmax: so objects added and updated are told apart in the same statement.
             + (" RETURNING (xmax = 0)" if counted else ""),
-            [tenant_id, now],
+            [organization_id, now],
         )
         if not counted:
             return Changes()
@@ -132,66 +134,68 @@ def _merge_with_copy(
     return Changes(added=added, updated=len(inserted) - added)
 
 
-def write_users(tenant_id: int, users: Iterable[graph.DirectoryUser]) -> Changes:
+def write_users(organization_id: int, users: Iterable[graph.DirectoryUser]) -> Changes:
     rows = {row[0]: row for row in map(_user_row, users)}
-    return _merge(DirectoryUser, tenant_id, USER_COLUMNS, list(rows.values()), ("microsoft_id",))
+    return _merge(DirectoryUser, organization_id, USER_COLUMNS, list(rows.values()), ("microsoft_id",))
 
 
-def write_groups(tenant_id: int, groups: Iterable[graph.DirectoryGroup]) -> Changes:
+def write_groups(organization_id: int, groups: Iterable[graph.DirectoryGroup]) -> Changes:
     rows = {row[0]: row for row in map(_group_row, groups)}
-    return _merge(DirectoryGroup, tenant_id, GROUP_COLUMNS, list(rows.values()), ("microsoft_id",))
+    return _merge(DirectoryGroup, organization_id, GROUP_COLUMNS, list(rows.values()), ("microsoft_id",))
 
 
-def write_memberships(tenant_id: int, pairs: Iterable[tuple[str, graph.MemberRef]]) -> int:
+def write_memberships(organization_id: int, pairs: Iterable[tuple[str, graph.MemberRef]]) -> int:
     """Memberships as (group id, member) pairs, in one statement; returns how many were written."""
     rows = {
         (group_id, member.id): (group_id, member.id, MemberType.GROUP if member.kind == "group" else MemberType.USER)
         for group_id, member in pairs
     }
-    _merge(GroupMembership, tenant_id, MEMBERSHIP_COLUMNS, list(rows.values()), ("group_id", "member_id"))
+    _merge(GroupMembership, organization_id, MEMBERSHIP_COLUMNS, list(rows.values()), ("group_id", "member_id"))
     return len(rows)
 
 
-def remove_memberships(tenant_id: int, pairs: Iterable[tuple[str, str]]) -> int:
+def remove_memberships(organization_id: int, pairs: Iterable[tuple[str, str]]) -> int:
     condition = Q()
     for group_id, member_id in pairs:
         condition |= Q(group_id=group_id, member_id=member_id)
     if not condition:
         return 0
-    return GroupMembership.objects.filter(condition, tenant_id=tenant_id).delete()[0]
+    return GroupMembership.objects.filter(condition, organization_id=organization_id).delete()[0]
 
 
-def remove_users(tenant_id: int, ids: Sequence[str]) -> int:
+def remove_users(organization_id: int, ids: Sequence[str]) -> int:
     if not ids:
         return 0
-    GroupMembership.objects.filter(tenant_id=tenant_id, member_id__in=ids).delete()
-    return DirectoryUser.objects.filter(tenant_id=tenant_id, microsoft_id__in=ids).delete()[0]
+    GroupMembership.objects.filter(organization_id=organization_id, member_id__in=ids).delete()
+    return DirectoryUser.objects.filter(organization_id=organization_id, microsoft_id__in=ids).delete()[0]
 
 
-def remove_groups(tenant_id: int, ids: Sequence[str]) -> int:
+def remove_groups(organization_id: int, ids: Sequence[str]) -> int:
     if not ids:
         return 0
-    GroupMembership.objects.filter(Q(group_id__in=ids) | Q(member_id__in=ids), tenant_id=tenant_id).delete()
-    return DirectoryGroup.objects.filter(tenant_id=tenant_id, microsoft_id__in=ids).delete()[0]
+    GroupMembership.objects.filter(Q(group_id__in=ids) | Q(member_id__in=ids), organization_id=organization_id).delete()
+    return DirectoryGroup.objects.filter(organization_id=organization_id, microsoft_id__in=ids).delete()[0]
 
 
-def remove_unseen(tenant_id: int, since: datetime) -> int:
+def remove_unseen(organization_id: int, since: datetime) -> int:
     """After a complete full round: whatever it did not see is gone from Microsoft 365."""
-    GroupMembership.objects.filter(tenant_id=tenant_id, synced_at__lt=since).delete()
-    removed = DirectoryUser.objects.filter(tenant_id=tenant_id, synced_at__lt=since).delete()[0]
-    return removed + DirectoryGroup.objects.filter(tenant_id=tenant_id, synced_at__lt=since).delete()[0]
+    GroupMembership.objects.filter(organization_id=organization_id, synced_at__lt=since).delete()
+    removed = DirectoryUser.objects.filter(organization_id=organization_id, synced_at__lt=since).delete()[0]
+    return removed + DirectoryGroup.objects.filter(organization_id=organization_id, synced_at__lt=since).delete()[0]
 
 
-def apply_user_page(tenant_id: int, page: graph.Page[graph.UserChange]) -> Changes:
-    changes = write_users(tenant_id, [change.user for change in page.items if change.user])
-    changes.removed += remove_users(tenant_id, [change.id for change in page.items if change.removed])
+def apply_user_page(organization_id: int, page: graph.Page[graph.UserChange]) -> Changes:
+    changes = write_users(organization_id, [change.user for change in page.items if change.user])
+    changes.removed += remove_users(organization_id, [change.id for change in page.items if change.removed])
     return changes
 
 
-def apply_group_page(tenant_id: int, page: graph.Page[graph.GroupChange]) -> Changes:
+def apply_group_page(organization_id: int, page: graph.Page[graph.GroupChange]) -> Changes:
     present = [change for change in page.items if change.group]
-    changes = write_groups(tenant_id, [change.group for change in present if change.group])
-    write_memberships(tenant_id, [(change.id, member) for change in present for member in change.members_added])
-    remove_memberships(tenant_id, [(change.id, member.id) for change in present for member in change.members_removed])
-    changes.removed += remove_groups(tenant_id, [change.id for change in page.items if change.removed])
+    changes = write_groups(organization_id, [change.group for change in present if change.group])
+    write_memberships(organization_id, [(change.id, member) for change in present for member in change.members_added])
+    remove_memberships(
+        organization_id, [(change.id, member.id) for change in present for member in change.members_removed]
+    )
+    changes.removed += remove_groups(organization_id, [change.id for change in page.items if change.removed])
     return changes

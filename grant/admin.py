@@ -14,9 +14,9 @@ def cancel_stuck_grant(attempt: GrantAttempt, request: HttpRequest, reason: str)
 
 @admin.register(GrantAttempt)
 class GrantAttemptAdmin(ReadOnlyAdmin):
-    list_display = ["service", "tenant", "user", "step", "admin_upn", "created_at", "expires_at", "finished_at"]
+    list_display = ["service", "organization", "user", "step", "admin_upn", "created_at", "expires_at", "finished_at"]
     list_filter = ["step", "created_at"]
-    search_fields = ["tenant__name", "tenant__slug", "user__email", "admin_upn"]
-    list_select_related = ["service", "service__tenant", "tenant", "user"]
+    search_fields = ["organization__name", "organization__slug", "user__email", "admin_upn"]
+    list_select_related = ["service", "service__organization", "organization", "user"]
     exclude = ["state_hash", "session_key_hash", "auth_flow"]
     actions = [support_action("Cancel a stuck grant attempt", cancel_stuck_grant)]

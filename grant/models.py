@@ -8,7 +8,7 @@ from django.db.models import Q
 
 from casportal.crypto import EncryptedTextField
 from directory.models import SyncMode
-from organizations.models import Policy, ProtectedService, Tenant
+from organizations.models import Organization, Policy, ProtectedService
 
 
 class GrantStep(models.TextChoices):
@@ -33,7 +33,9 @@ class GrantAttempt(models.Model):
     """
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="grant_attempts")
+    organization = models.ForeignKey(
+        Organization, db_column="tenant_id", on_delete=models.CASCADE, related_name="grant_attempts"
+    )
     service = models.ForeignKey(ProtectedService, on_delete=models.CASCADE, related_name="grant_attempts")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     session_key_hash = models.CharField(max_length=64)

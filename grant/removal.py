@@ -29,7 +29,7 @@ def remove_service(*, service: ProtectedService, actor) -> bool:
 
     Returns whether it was the last. Policies stay (they are the organization's configuration).
     """
-    tenant = lock_organization(service.tenant_id)
+    organization = lock_organization(service.organization_id)
     service = ProtectedService.objects.select_for_update().get(pk=service.pk)
     if not ServiceAccount.objects.filter(service=service).exists():
         raise SyncRefused(f"{service.get_kind_display()} has no access grant to remove.")
@@ -42,18 +42,20 @@ def remove_service(*, service: ProtectedService, actor) -> bool:
     service.granted_at = service.last_synced_at = None
     service.last_error = ""
     service.save(update_fields=["status", "authorized_account", "granted_at", "last_synced_at", "last_error"])
-    record_event(Action.SERVICE_REMOVED, actor=actor, tenant=tenant, target=service.get_kind_display())
-    last = not ServiceAccount.objects.filter(tenant=tenant).exists()
+    record_event(Action.SERVICE_REMOVED, actor=actor, organization=organization, target=service.get_kind_display())
+    last = not ServiceAccount.objects.filter(organization=organization).exists()
     if last:
-        SyncRun.objects.filter(tenant=tenant, status__in=ACTIVE_SYNC_STATUSES).update(
+        SyncRun.objects.filter(organization=organization, status__in=ACTIVE_SYNC_STATUSES).update(
             status=SyncStatus.FAILED, finished_at=timezone.now(), error="Access was removed.", lease_expires_at=None
         )
         for model in (GroupMembership, DirectoryUser, DirectoryGroup, DirectoryDomain, SelectedUser):
-            model.objects.filter(tenant=tenant).delete()
-        SyncSettings.objects.filter(tenant=tenant).update(users_delta_link="", groups_delta_link="")
-        ConnectionIncident.objects.filter(tenant=tenant, closed_at__isnull=True).update(closed_at=timezone.now())
-        unbound = tenant.microsoft_tenant_id
-        tenant.microsoft_tenant_id = None
-        tenant.save(update_fields=["microsoft_tenant_id"])
-        record_event(Action.MICROSOFT_TENANT_UNBOUND, actor=actor, tenant=tenant, target=str(unbound))
+            model.objects.filter(organization=organization).delete()
+        SyncSettings.objects.filter(organization=organization).update(users_delta_link="", groups_delta_link="")
+        ConnectionIncident.objects.filter(organization=organization, closed_at__isnull=True).update(
+            closed_at=timezone.now()
+        )
+        unbound = organization.microsoft_tenant_id
+        organization.microsoft_tenant_id = None
+        organization.save(update_fields=["microsoft_tenant_id"])
+        record_event(Action.MICROSOFT_TENANT_UNBOUND, actor=actor, organization=organization, target=str(unbound))
     return last

@@ -40,7 +40,7 @@ from directory.runs import fixed_sync_mode, sync_settings_for
 from directory.selection import SelectionError
 from grant.models import IN_FLIGHT_STEPS, GrantAttempt, GrantStep
 from microsoft import graph, identity
-from organizations.models import Membership, Policy, ProtectedService, Role, ServiceStatus, Tenant
+from organizations.models import Membership, Organization, Policy, ProtectedService, Role, ServiceStatus
 from organizations.services import lock_organization
 
 STATE_TTL = timedelta(minutes=10)
@@ -55,12 +55,12 @@ GRANTABLE = (ServiceStatus.NOT_GRANTED, ServiceStatus.FAILED)
 class GrantRefused(Exception):
     """The grant cannot go on; `message` says what happened and `advice` what to do, for the admin."""
 
-    def __init__(self, message: str, advice: str = "", *, code: str, tenant_slug: str | None = None) -> None:
+    def __init__(self, message: str, advice: str = "", *, code: str, organization_slug: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.advice = advice
         self.code = code
-        self.tenant_slug = tenant_slug
+        self.organization_slug = organization_slug
 
 
 class GrantRuleViolation(Exception):
@@ -101,8 +101,8 @@ def in_flight_attempt(service: ProtectedService) -> GrantAttempt | None:
     )
 
 
-def _is_admin(user, tenant: Tenant) -> bool:
-    return Membership.objects.filter(tenant=tenant, user=user, role=Role.ADMIN).exists()
+def _is_admin(user, organization: Organization) -> bool:
+    return Membership.objects.filter(organization=organization, user=user, role=Role.ADMIN).exists()
 
 
 @transaction.atomic
@@ -116,16 +116,16 @@ def start_grant(
     sync_mode: str = SyncMode.ALL,
 ) -> str:
     """Open an attempt and return the admin-consent URL the browser goes to."""
-    service = ProtectedService.objects.select_for_update().select_related("tenant").get(pk=service.pk)
-    tenant = service.tenant
-    if not _is_admin(actor, tenant):
+    service = ProtectedService.objects.select_for_update().select_related("organization").get(pk=service.pk)
+    organization = service.organization
+    if not _is_admin(actor, organization):
         raise GrantRuleViolation("Only an administrator of the organization can grant access.")
     is_recreate = service.status == ServiceStatus.ACCESS_TOKEN_INVALID
     if service.status not in GRANTABLE and not is_recreate:
         raise GrantRuleViolation(f"{service.get_kind_display()} already has access ({service.get_status_display()}).")
     if policy is not None and policy.service_id != service.pk:
         raise GrantRuleViolation("Choose one of this service's policies.")
-    fixed = fixed_sync_mode(tenant)
+    fixed = fixed_sync_mode(organization)
     if fixed is not None:
         if not is_recreate and sync_mode != fixed:
             raise GrantRuleViolation(
@@ -144,7 +144,7 @@ def start_grant(
         raise GrantInProgress(running)
     state = secrets.token_urlsafe(32)
     attempt = GrantAttempt.objects.create(
-        tenant=tenant,
+        organization=organization,
         service=service,
         user=actor,
         session_key_hash=hash_secret(session_key),
@@ -157,7 +157,7 @@ def start_grant(
     record_event(
         Action.GRANT_STARTED,
         actor=actor,
-        tenant=tenant,
+        organization=organization,
         target=service.get_kind_display(),
         details={"attempt": str(attempt.public_id), "sync_mode": sync_mode, "recreate": is_recreate},
     )
@@ -175,7 +175,7 @@ def cancel_grant(*, service: ProtectedService, actor) -> GrantAttempt | None:
     record_event(
         Action.GRANT_CANCELLED,
         actor=actor,
-        tenant=service.tenant,
+        organization=service.organization,
         target=service.get_kind_display(),
         details={"attempt": str(attempt.public_id), "started_by": attempt.user.email},
     )
@@ -194,11 +194,11 @@ def _reject(attempt: GrantAttempt | None, user, reason: str, message: str, advic
             record_event(
                 Action.GRANT_CALLBACK_REJECTED if attempt is None else Action.GRANT_REFUSED,
                 actor=user,
-                tenant=attempt.tenant if attempt else None,
+                organization=attempt.organization if attempt else None,
                 target=attempt.service.get_kind_display() if attempt else "",
                 details={"reason": reason, **({"attempt": str(attempt.public_id)} if attempt else {})},
             )
-    return GrantRefused(message, advice, code=reason, tenant_slug=attempt.tenant.slug if attempt else None)
+    return GrantRefused(message, advice, code=reason, organization_slug=attempt.organization.slug if attempt else None)
 
 
 def _take_attempt(params: Mapping[str, str], *, user, session_key: str, step: GrantStep) -> GrantAttempt:
@@ -211,7 +211,7 @@ def _take_attempt(params: Mapping[str, str], *, user, session_key: str, step: Gr
     with transaction.atomic():
         attempt = (
             GrantAttempt.objects.select_for_update()
-            .select_related("tenant", "service", "user")
+            .select_related("organization", "service", "user")
             .filter(state_hash=hash_secret(state))
             .first()
         )
@@ -249,7 +249,7 @@ def _take_attempt(params: Mapping[str, str], *, user, session_key: str, step: Gr
             "This sign-in was started in another browser session.",
             "Start again from Service Status in this browser.",
         )
-    if not _is_admin(user, attempt.tenant):
+    if not _is_admin(user, attempt.organization):
         raise _reject(attempt, user, "not_admin", "You are no longer an administrator of this organization.")
     return attempt
 
@@ -294,9 +294,9 @@ def _parse_guid(value: str) -> uuid.UUID | None:
         return None
 
 
-def _check_tenant_binding(attempt: GrantAttempt, user, microsoft_tenant_id: uuid.UUID) -> None:
-    tenant = attempt.tenant
-    if tenant.microsoft_tenant_id and tenant.microsoft_tenant_id != microsoft_tenant_id:
+def _check_organization_binding(attempt: GrantAttempt, user, microsoft_tenant_id: uuid.UUID) -> None:
+    organization = attempt.organization
+    if organization.microsoft_tenant_id and organization.microsoft_tenant_id != microsoft_tenant_id:
         raise _reject(
             attempt,
             user,
@@ -304,7 +304,7 @@ def _check_tenant_binding(attempt: GrantAttempt, user, microsoft_tenant_id: uuid
             "You signed in to a different Microsoft 365 tenant than the one this organization is connected to.",
             "Sign in with a Global Administrator of the Microsoft 365 tenant your other services use.",
         )
-    if Tenant.objects.filter(microsoft_tenant_id=microsoft_tenant_id).exclude(pk=tenant.pk).exists():
+    if Organization.objects.filter(microsoft_tenant_id=microsoft_tenant_id).exclude(pk=organization.pk).exists():
         raise _reject(
             attempt,
             user,
@@ -333,7 +333,7 @@ def handle_consent_callback(
             "Microsoft's answer to the consent was not understood.",
             "Start again from Service Status.",
         )
-    _check_tenant_binding(attempt, user, microsoft_tenant_id)
+    _check_organization_binding(attempt, user, microsoft_tenant_id)
     url = _start_identity_leg(attempt, user, microsoft_tenant_id, identity_redirect_uri, interactive=False)
     return CallbackResult(attempt=attempt, redirect_to=url)
 
@@ -361,7 +361,7 @@ def _start_identity_leg(
             record_event(
                 Action.GRANT_CONSENTED,
                 actor=user,
-                tenant=attempt.tenant,
+                organization=attempt.organization,
                 target=attempt.service.get_kind_display(),
                 details={"attempt": str(attempt.public_id), "microsoft_tenant_id": str(microsoft_tenant_id)},
             )
@@ -388,7 +388,7 @@ def handle_identity_callback(
             raise _reject(
                 attempt,
                 user,
-                "identity_tenant_mismatch",
+                "identity_organization_mismatch",
                 "You signed in to a different Microsoft 365 tenant than the one you granted the permissions in.",
                 "Sign in with the same Global Administrator account at both steps.",
             ) from exc
@@ -465,7 +465,7 @@ def _verify_grant_access(attempt_id: int, user) -> GrantOutcome:
     Right after consent Microsoft may answer 401/403 for a minute or two: that is WAITING until the
     attempt's deadline, never a revoked consent.
     """
-    attempt = GrantAttempt.objects.select_related("tenant", "service", "user").get(pk=attempt_id)
+    attempt = GrantAttempt.objects.select_related("organization", "service", "user").get(pk=attempt_id)
     if attempt.step != GrantStep.AWAITING_ACCESS:
         bound = attempt.step in (GrantStep.CHOOSING_USERS, GrantStep.PROVISIONING)
         return GrantOutcome.BOUND if bound else GrantOutcome.ENDED
@@ -511,24 +511,31 @@ def _bind_service(attempt: GrantAttempt, actor, microsoft_tenant_details_id: str
             locked = GrantAttempt.objects.select_for_update().get(pk=attempt.pk)
             if locked.step != GrantStep.AWAITING_ACCESS:
                 return
-            tenant = lock_organization(attempt.tenant_id)
+            organization = lock_organization(attempt.organization_id)
             microsoft_tenant_id = attempt.microsoft_tenant_id
             if str(microsoft_tenant_id) != microsoft_tenant_details_id:
                 raise GrantRefusedLater("Microsoft answered for another tenant than the one that consented.")
-            if tenant.microsoft_tenant_id is None:
-                tenant.microsoft_tenant_id = microsoft_tenant_id
-                tenant.save(update_fields=["microsoft_tenant_id"])
-                record_event(Action.MICROSOFT_TENANT_BOUND, actor=actor, tenant=tenant, target=str(microsoft_tenant_id))
-            elif tenant.microsoft_tenant_id != microsoft_tenant_id:
+            if organization.microsoft_tenant_id is None:
+                organization.microsoft_tenant_id = microsoft_tenant_id
+                organization.save(update_fields=["microsoft_tenant_id"])
+                record_event(
+                    Action.MICROSOFT_TENANT_BOUND,
+                    actor=actor,
+                    organization=organization,
+                    target=str(microsoft_tenant_id),
+                )
+            elif organization.microsoft_tenant_id != microsoft_tenant_id:
                 raise GrantRefusedLater("This organization is connected to another Microsoft 365 tenant.")
-            settings_row = SyncSettings.objects.select_for_update().get_or_create(tenant=tenant)[0]
-            first_service = not ServiceAccount.objects.filter(tenant=tenant).exclude(service=attempt.service).exists()
+            settings_row = SyncSettings.objects.select_for_update().get_or_create(organization=organization)[0]
+            first_service = (
+                not ServiceAccount.objects.filter(organization=organization).exclude(service=attempt.service).exists()
+            )
             if first_service and not attempt.is_recreate:
                 settings_row.mode = attempt.sync_mode
                 settings_row.save(update_fields=["mode", "updated_at"])
             now = timezone.now()
             defaults: dict[str, Any] = {
-                "tenant": tenant,
+                "organization": organization,
                 "microsoft_tenant_id": microsoft_tenant_id,
                 "authorized_account": attempt.admin_upn,
                 "authorized_object_id": attempt.admin_object_id,
@@ -547,7 +554,7 @@ def _bind_service(attempt: GrantAttempt, actor, microsoft_tenant_details_id: str
             record_event(
                 Action.SERVICE_ACCOUNT_CREATED,
                 actor=actor,
-                tenant=tenant,
+                organization=organization,
                 target=service.get_kind_display(),
                 details={"authorized_account": attempt.admin_upn, "attempt": str(attempt.public_id)},
             )
@@ -578,12 +585,12 @@ class GrantRefusedLater(Exception):
 
 @transaction.atomic
 def start_selected_users_sync(*, service: ProtectedService, actor) -> SyncRun:
-    service = ProtectedService.objects.select_for_update().select_related("tenant").get(pk=service.pk)
-    if sync_settings_for(service.tenant).mode != SyncMode.CERTAIN:
+    service = ProtectedService.objects.select_for_update().select_related("organization").get(pk=service.pk)
+    if sync_settings_for(service.organization).mode != SyncMode.CERTAIN:
         raise SelectionError("This organization synchronizes all users and groups.")
     if not ServiceAccount.objects.filter(service=service).exists():
         raise SelectionError(f"{service.get_kind_display()} has no access grant yet.")
-    if not SelectedUser.objects.filter(tenant=service.tenant).exists():
+    if not SelectedUser.objects.filter(organization=service.organization).exists():
         raise SelectionError("Choose at least one user to synchronize.")
     GrantAttempt.objects.filter(service=service, step=GrantStep.CHOOSING_USERS).update(step=GrantStep.PROVISIONING)
     return request_sync(service=service, kind=SyncKind.CERTAIN_USERS, trigger=SyncTrigger.GRANT, actor=actor).run
@@ -591,10 +598,10 @@ def start_selected_users_sync(*, service: ProtectedService, actor) -> SyncRun:
 
 @transaction.atomic
 def retry_provisioning(*, service: ProtectedService, actor) -> SyncRun:
-    service = ProtectedService.objects.select_for_update().select_related("tenant").get(pk=service.pk)
+    service = ProtectedService.objects.select_for_update().select_related("organization").get(pk=service.pk)
     if service.status != ServiceStatus.FAILED or not ServiceAccount.objects.filter(service=service).exists():
         raise SelectionError("There is no failed synchronization to try again.")
-    certain = sync_settings_for(service.tenant).mode == SyncMode.CERTAIN
+    certain = sync_settings_for(service.organization).mode == SyncMode.CERTAIN
     service.status = ServiceStatus.PROVISIONING
     service.save(update_fields=["status"])
     return request_sync(

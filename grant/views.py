@@ -29,7 +29,7 @@ def _refused_page(request: HttpRequest, refused: grants.GrantRefused) -> HttpRes
             "title": "Access was not granted",
             "message": refused.message,
             "advice": refused.advice,
-            "tenant_slug": refused.tenant_slug,
+            "organization_slug": refused.organization_slug,
         },
         status=400,
     )
@@ -48,8 +48,8 @@ def grant_start(request: OrganizationRequest, service_kind: str) -> HttpResponse
     is_recreate = service.status == ServiceStatus.ACCESS_TOKEN_INVALID
     if service.status not in grants.GRANTABLE and not is_recreate:
         messages.info(request, f"{service.get_kind_display()} already has access.")
-        return redirect("service_status", org_slug=request.tenant.slug)
-    fixed_mode = runs.fixed_sync_mode(request.tenant)
+        return redirect("service_status", org_slug=request.organization.slug)
+    fixed_mode = runs.fixed_sync_mode(request.organization)
     form = GrantForm(request.POST or None, service=service, fixed_mode=fixed_mode)
     in_flight = grants.in_flight_attempt(service)
     if request.method == "POST" and form.is_valid():
@@ -94,7 +94,7 @@ def grant_cancel(request: OrganizationRequest, service_kind: str) -> HttpRespons
         )
     else:
         messages.info(request, "No grant was in progress.")
-    return redirect("grant_start", org_slug=request.tenant.slug, service_kind=service.kind)
+    return redirect("grant_start", org_slug=request.organization.slug, service_kind=service.kind)
 
 
 def _handle_callback(request: HttpRequest, handler: Callable[..., grants.CallbackResult]) -> HttpResponse:
@@ -117,7 +117,10 @@ def _handle_callback(request: HttpRequest, handler: Callable[..., grants.Callbac
         return redirect(result.redirect_to)
     attempt = result.attempt
     return redirect(
-        "grant_status", org_slug=attempt.tenant.slug, service_kind=attempt.service.kind, attempt_id=attempt.public_id
+        "grant_status",
+        org_slug=attempt.organization.slug,
+        service_kind=attempt.service.kind,
+        attempt_id=attempt.public_id,
     )
 
 
@@ -144,7 +147,7 @@ def grant_status(request: OrganizationRequest, service_kind: str, attempt_id: st
 
 
 def _redirect(request: HttpRequest, name: str, service: ProtectedService) -> HttpResponse:
-    url = reverse(name, kwargs={"org_slug": service.tenant.slug, "service_kind": service.kind})
+    url = reverse(name, kwargs={"org_slug": service.organization.slug, "service_kind": service.kind})
     if request.headers.get("HX-Request"):
         response = HttpResponse(status=204)
         response["HX-Redirect"] = url
@@ -160,9 +163,9 @@ def service_status(request: OrganizationRequest) -> HttpResponse:
         request,
         "grant/service_status.html",
         {
-            "services": services_in_catalog_order(request.tenant),
-            "sync_settings": runs.sync_settings_for(request.tenant),
-            "last_run": runs.latest_run(request.tenant),
+            "services": services_in_catalog_order(request.organization),
+            "sync_settings": runs.sync_settings_for(request.organization),
+            "last_run": runs.latest_run(request.organization),
         },
     )
 
@@ -175,8 +178,8 @@ def sync_retry(request: OrganizationRequest, service_kind: str) -> HttpResponse:
         grants.retry_provisioning(service=service, actor=request.user)
     except selection.SelectionError as exc:
         messages.error(request, str(exc))
-        return redirect("service_status", org_slug=request.tenant.slug)
-    return redirect("sync_progress", org_slug=request.tenant.slug, service_kind=service.kind)
+        return redirect("service_status", org_slug=request.organization.slug)
+    return redirect("sync_progress", org_slug=request.organization.slug, service_kind=service.kind)
 
 
 @organization_view
@@ -185,7 +188,7 @@ def service_remove(request: OrganizationRequest, service_kind: str) -> HttpRespo
     service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
     if not hasattr(service, "service_account"):
         messages.info(request, f"{service.get_kind_display()} has no access grant to remove.")
-        return redirect("service_status", org_slug=request.tenant.slug)
+        return redirect("service_status", org_slug=request.organization.slug)
     if request.method == "GET":
         return render(request, "grant/remove_confirm.html", {"service": service})
     last = removal.remove_service(service=service, actor=request.user)

@@ -32,15 +32,15 @@ SYNC_USERS = 20_000
 
 
 def main(out: str) -> None:
-    tenants = [
-        services.create_tenant(name=f"Load {n:02}", slug=f"load-{n:02}", actor=None) for n in range(ORGANIZATIONS)
+    organizations = [
+        services.create_organization(name=f"Load {n:02}", slug=f"load-{n:02}", actor=None) for n in range(ORGANIZATIONS)
     ]
     password = make_password("load-test-password-not-used")  # hashed once: sessions are made directly below
     users = User.objects.bulk_create(
         User(email=f"admin{n:03}@load.test", password=password) for n in range(ORGANIZATIONS * ADMINS_PER_ORGANIZATION)
     )
     Membership.objects.bulk_create(
-        Membership(tenant=tenants[n // ADMINS_PER_ORGANIZATION], user=user, role=Role.ADMIN)
+        Membership(organization=organizations[n // ADMINS_PER_ORGANIZATION], user=user, role=Role.ADMIN)
         for n, user in enumerate(users)
     )
     store: type[SessionBase] = import_string(f"{settings.SESSION_ENGINE}.SessionStore")
@@ -51,20 +51,20 @@ def main(out: str) -> None:
         session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
         session[HASH_SESSION_KEY] = user.get_session_auth_hash()
         session.create()
-        sessions.append({"session": session.session_key, "org": tenants[n // ADMINS_PER_ORGANIZATION].slug})
+        sessions.append({"session": session.session_key, "org": organizations[n // ADMINS_PER_ORGANIZATION].slug})
 
     # Every organization has Exchange Online protected and a finished sync, except the first: its sync runs.
     now = timezone.now()
-    exchange = {s.tenant_id: s for s in ProtectedService.objects.filter(kind="exchange-online")}
+    exchange = {s.organization_id: s for s in ProtectedService.objects.filter(kind="exchange-online")}
     result = seed_tenant("contoso", users=SYNC_USERS, groups=50, members_per_group=40)
     admin = SimUser.objects.get(user_principal_name="admin@contoso.onmicrosoft.com")
     sim.grant_admin_consent(result.tenant, Application.objects.get(), user=admin)
     sim.set_faults(result.tenant, latency_ms=700)  # a sync that outlasts the 60 s mixed phase
-    live = tenants[0]
+    live = organizations[0]
     live.microsoft_tenant_id = result.tenant.id
     live.save(update_fields=["microsoft_tenant_id"])
     ServiceAccount.objects.create(
-        tenant=live,
+        organization=live,
         service=exchange[live.pk],
         microsoft_tenant_id=result.tenant.id,
         authorized_account=admin.user_principal_name,
@@ -72,12 +72,12 @@ def main(out: str) -> None:
         granted_at=now,
     )
     ProtectedService.objects.filter(pk=exchange[live.pk].pk).update(status=ServiceStatus.PROVISIONING)
-    ProtectedService.objects.filter(kind="exchange-online").exclude(tenant=live).update(
+    ProtectedService.objects.filter(kind="exchange-online").exclude(organization=live).update(
         status=ServiceStatus.PROTECTED, last_synced_at=now
     )
     SyncRun.objects.bulk_create(
         SyncRun(
-            tenant=t,
+            organization=t,
             service=exchange[t.pk],
             kind=SyncKind.FULL,
             trigger=SyncTrigger.GRANT,
@@ -90,9 +90,11 @@ def main(out: str) -> None:
             started_at=now,
             finished_at=now,
         )
-        for t in tenants[1:]
+        for t in organizations[1:]
     )
-    run = SyncRun.objects.create(tenant=live, service=exchange[live.pk], kind=SyncKind.FULL, trigger=SyncTrigger.GRANT)
+    run = SyncRun.objects.create(
+        organization=live, service=exchange[live.pk], kind=SyncKind.FULL, trigger=SyncTrigger.GRANT
+    )
     with open(out, "w") as f:
         json.dump({"cookie": settings.SESSION_COOKIE_NAME, "sessions": sessions, "run": run.pk}, f)
 

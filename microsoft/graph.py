@@ -167,7 +167,9 @@ class GraphClient:
             VerifiedDomain(name=d["name"], is_default=bool(d.get("isDefault")), is_initial=bool(d.get("isInitial")))
             for d in data.get("verifiedDomains", ())
         )
-        return MicrosoftTenantDetails(id=data["id"], display_name=data.get("displayName") or "", verified_domains=domains)
+        return MicrosoftTenantDetails(
+            id=data["id"], display_name=data.get("displayName") or "", verified_domains=domains
+        )
 
     def user(self, id_or_upn: str) -> DirectoryUser | None:
         try:

@@ -6,7 +6,7 @@ from django.utils.html import format_html
 from audit.admin_log import AuditedAdminMixin
 from directory.models import DirectoryGroup, DirectoryUser, SyncSettings
 from organizations import services
-from organizations.models import Invitation, Membership, Policy, ProtectedService, Tenant
+from organizations.models import Invitation, Membership, Organization, Policy, ProtectedService
 from support import actions as support
 from support import lifecycle
 from support.staff import SupportActionsMixin, support_action
@@ -50,33 +50,34 @@ class SyncSettingsInline(admin.StackedInline):
         return False
 
 
-def sync_now(tenant: Tenant, request: HttpRequest, reason: str) -> str:
-    result = support.sync_now(tenant=tenant, actor=request.user, reason=reason)
+def sync_now(organization: Organization, request: HttpRequest, reason: str) -> str:
+    result = support.sync_now(organization=organization, actor=request.user, reason=reason)
     return "joined the synchronization under way." if result.folded else "synchronization queued."
 
 
-def check_connection_now(tenant: Tenant, request: HttpRequest, reason: str) -> str:
-    return f"connection checked: {support.check_connection_now(tenant=tenant, actor=request.user, reason=reason)}."
+def check_connection_now(organization: Organization, request: HttpRequest, reason: str) -> str:
+    found = support.check_connection_now(organization=organization, actor=request.user, reason=reason)
+    return f"connection checked: {found}."
 
 
-def mark_access_token_invalid(tenant: Tenant, request: HttpRequest, reason: str) -> str:
-    support.mark_access_token_invalid(tenant=tenant, actor=request.user, reason=reason)
+def mark_access_token_invalid(organization: Organization, request: HttpRequest, reason: str) -> str:
+    support.mark_access_token_invalid(organization=organization, actor=request.user, reason=reason)
     return "access token marked invalid; the administrators were told."
 
 
-def resend_invalid_token_email(tenant: Tenant, request: HttpRequest, reason: str) -> str:
-    sent = support.resend_invalid_token_email(tenant=tenant, actor=request.user, reason=reason)
+def resend_invalid_token_email(organization: Organization, request: HttpRequest, reason: str) -> str:
+    sent = support.resend_invalid_token_email(organization=organization, actor=request.user, reason=reason)
     return f"invalid-token email sent to {sent} administrator(s)."
 
 
-def offboard_organization(tenant: Tenant, request: HttpRequest, reason: str) -> str:
-    deleted = lifecycle.offboard_tenant(tenant=tenant, actor=request.user, reason=reason)
+def offboard_organization(organization: Organization, request: HttpRequest, reason: str) -> str:
+    deleted = lifecycle.offboard_organization(organization=organization, actor=request.user, reason=reason)
     summary = ", ".join(f"{count} {name}" for name, count in deleted.items() if count)
     return f"offboarded ({summary or 'nothing to delete'}); the audit trail is kept."
 
 
-@admin.register(Tenant)
-class TenantAdmin(StaffAdmin):
+@admin.register(Organization)
+class OrganizationAdmin(StaffAdmin):
     list_display = ["name", "slug", "microsoft_tenant_id", "region", "created_at"]
     list_filter = ["region", "created_at"]
     search_fields = ["name", "slug", "microsoft_tenant_id", "directory_domains__name"]
@@ -99,16 +100,16 @@ class TenantAdmin(StaffAdmin):
         return fields if obj is None else [*fields, *self.readonly_fields]
 
     @admin.display(description="synchronized users")
-    def synchronized_users(self, tenant: Tenant) -> int:
-        return DirectoryUser.objects.filter(tenant=tenant).count()
+    def synchronized_users(self, organization: Organization) -> int:
+        return DirectoryUser.objects.filter(organization=organization).count()
 
     @admin.display(description="synchronized groups")
-    def synchronized_groups(self, tenant: Tenant) -> int:
-        return DirectoryGroup.objects.filter(tenant=tenant).count()
+    def synchronized_groups(self, organization: Organization) -> int:
+        return DirectoryGroup.objects.filter(organization=organization).count()
 
     @admin.display(description="sync settings")
-    def sync_settings_link(self, tenant: Tenant) -> str:
-        settings_row = SyncSettings.objects.filter(tenant=tenant).first()
+    def sync_settings_link(self, organization: Organization) -> str:
+        settings_row = SyncSettings.objects.filter(organization=organization).first()
         if settings_row is None:
             return "—"
         return format_html(
@@ -119,25 +120,34 @@ class TenantAdmin(StaffAdmin):
     def save_model(self, request, obj, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if not change:
-            services.set_up_new_tenant(tenant=obj, actor=request.user)
+            services.set_up_new_organization(organization=obj, actor=request.user)
 
 
 @admin.register(Membership)
 class MembershipAdmin(StaffAdmin):
-    list_display = ["user", "tenant", "role", "created_at", "last_used_at"]
+    list_display = ["user", "organization", "role", "created_at", "last_used_at"]
     list_filter = ["role"]
-    search_fields = ["user__email", "tenant__name", "tenant__slug"]
-    list_select_related = ["user", "tenant"]
-    autocomplete_fields = ["user", "tenant"]
+    search_fields = ["user__email", "organization__name", "organization__slug"]
+    list_select_related = ["user", "organization"]
+    autocomplete_fields = ["user", "organization"]
     readonly_fields = ["public_id", "created_at", "last_used_at"]
 
 
 @admin.register(Invitation)
 class InvitationAdmin(StaffAdmin):
-    list_display = ["email", "tenant", "role", "invited_by", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    list_display = [
+        "email",
+        "organization",
+        "role",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "revoked_at",
+    ]
     list_filter = ["role", "created_at"]
-    search_fields = ["email", "tenant__name", "tenant__slug"]
-    list_select_related = ["tenant", "invited_by"]
+    search_fields = ["email", "organization__name", "organization__slug"]
+    list_select_related = ["organization", "invited_by"]
     exclude = ["token_hash"]
     readonly_fields = ["public_id", "invited_by", "accepted_by", "created_at", "accepted_at"]
 
@@ -152,11 +162,11 @@ def retry_failed_provisioning(service: ProtectedService, request: HttpRequest, r
 
 @admin.register(ProtectedService)
 class ProtectedServiceAdmin(StaffAdmin):
-    list_display = ["tenant", "kind", "status", "authorized_account", "granted_at", "last_synced_at"]
+    list_display = ["organization", "kind", "status", "authorized_account", "granted_at", "last_synced_at"]
     list_filter = ["kind", "status"]
-    search_fields = ["tenant__name", "tenant__slug", "authorized_account"]
-    list_select_related = ["tenant"]
-    readonly_fields = ["tenant", "kind", "authorized_account", "granted_at", "last_synced_at", "last_error"]
+    search_fields = ["organization__name", "organization__slug", "authorized_account"]
+    list_select_related = ["organization"]
+    readonly_fields = ["organization", "kind", "authorized_account", "granted_at", "last_synced_at", "last_error"]
     actions = [support_action("Retry a failed provisioning", retry_failed_provisioning)]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -168,11 +178,11 @@ class ProtectedServiceAdmin(StaffAdmin):
 
 @admin.register(Policy)
 class PolicyAdmin(StaffAdmin):
-    list_display = ["name", "tenant", "service", "policy_type", "priority", "enabled", "is_default"]
+    list_display = ["name", "organization", "service", "policy_type", "priority", "enabled", "is_default"]
     list_filter = ["policy_type", "enabled", "is_default", "service__kind"]
-    search_fields = ["name", "tenant__name", "tenant__slug"]
-    list_select_related = ["tenant", "service", "service__tenant"]
-    readonly_fields = ["public_id", "tenant", "service", "policy_type", "is_default", "updated_at"]
+    search_fields = ["name", "organization__name", "organization__slug"]
+    list_select_related = ["organization", "service", "service__organization"]
+    readonly_fields = ["public_id", "organization", "service", "policy_type", "is_default", "updated_at"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -22,7 +22,7 @@ def _switcher(request: HttpRequest) -> Switcher:
     current = getattr(request, "membership", None)
     if current is not None and current not in listed:
         listed = [current, *listed[: SWITCHER_SIZE - 1]]  # visited for the first time in a while
-    listed = sorted(listed, key=lambda membership: (membership.tenant.name.lower(), membership.pk))
+    listed = sorted(listed, key=lambda membership: (membership.organization.name.lower(), membership.pk))
     return Switcher(memberships=listed, more=len(recent) > SWITCHER_SIZE)
 
 
@@ -32,6 +32,6 @@ def organizations(request: HttpRequest) -> dict:
         return {}
     return {
         "switcher": SimpleLazyObject(lambda: _switcher(request)),
-        "current_tenant": getattr(request, "tenant", None),
+        "current_organization": getattr(request, "organization", None),
         "current_membership": getattr(request, "membership", None),
     }

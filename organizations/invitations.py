@@ -23,7 +23,7 @@ def hash_token(token: str) -> str:
 def open_invitation_for_token(token: str) -> Invitation | None:
     """The invitation the token names if it can still be accepted: not used, revoked or expired."""
     return (
-        Invitation.objects.select_related("tenant", "invited_by")
+        Invitation.objects.select_related("organization", "invited_by")
         .filter(
             token_hash=hash_token(token),
             accepted_at__isnull=True,

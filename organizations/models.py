@@ -18,7 +18,7 @@ class Region(models.TextChoices):
     SINGAPORE = "sg", "Singapore"
 
 
-class Tenant(models.Model):
+class Organization(models.Model):
     """An organization of the portal (one customer)."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -35,6 +35,7 @@ class Tenant(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "tenants_tenant"
         ordering = ["name"]
         verbose_name = "organization"
 
@@ -49,7 +50,9 @@ class Role(models.TextChoices):
 
 class Membership(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(
+        Organization, db_column="tenant_id", on_delete=models.CASCADE, related_name="memberships"
+    )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.READ_ONLY)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -58,11 +61,13 @@ class Membership(models.Model):
     )
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user_per_tenant")]
-        ordering = ["tenant__name", "user__email"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "user"], name="membership_unique_user_per_tenant")
+        ]
+        ordering = ["organization__name", "user__email"]
 
     def __str__(self) -> str:
-        return f"{self.user} in {self.tenant} ({self.get_role_display()})"
+        return f"{self.user} in {self.organization} ({self.get_role_display()})"
 
     @property
     def is_admin(self) -> bool:
@@ -73,7 +78,9 @@ class Invitation(models.Model):
     """A single-use invitation to join an organization; only a hash of its token is stored."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    organization = models.ForeignKey(
+        Organization, db_column="tenant_id", on_delete=models.CASCADE, related_name="invitations"
+    )
     email = models.EmailField()
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.READ_ONLY)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
@@ -90,14 +97,14 @@ class Invitation(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "email"],
+                fields=["organization", "email"],
                 condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
                 name="invitation_one_open_per_email",
             )
         ]
 
     def __str__(self) -> str:
-        return f"Invitation of {self.email} to {self.tenant}"
+        return f"Invitation of {self.email} to {self.organization}"
 
 
 class ServiceKind(models.TextChoices):
@@ -118,7 +125,9 @@ class ServiceStatus(models.TextChoices):
 
 
 class ProtectedService(models.Model):
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="services")
+    organization = models.ForeignKey(
+        Organization, db_column="tenant_id", on_delete=models.CASCADE, related_name="services"
+    )
     kind = models.CharField(max_length=32, choices=ServiceKind.choices)
     status = models.CharField(max_length=32, choices=ServiceStatus.choices, default=ServiceStatus.NOT_GRANTED)
     authorized_account = models.EmailField(
@@ -129,12 +138,12 @@ class ProtectedService(models.Model):
     last_error = models.TextField(blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "kind"], name="service_unique_kind_per_tenant")]
-        ordering = ["tenant__name", "kind"]
+        constraints = [models.UniqueConstraint(fields=["organization", "kind"], name="service_unique_kind_per_tenant")]
+        ordering = ["organization__name", "kind"]
         verbose_name = "protected service"
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} for {self.tenant}"
+        return f"{self.get_kind_display()} for {self.organization}"
 
     @property
     def catalog_position(self) -> int:
@@ -154,7 +163,9 @@ LOWEST_CUSTOM_PRIORITY = 99997
 
 class Policy(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="policies")
+    organization = models.ForeignKey(
+        Organization, db_column="tenant_id", on_delete=models.CASCADE, related_name="policies"
+    )
     service = models.ForeignKey(ProtectedService, on_delete=models.CASCADE, related_name="policies")
     name = models.CharField(max_length=200)
     policy_type = models.CharField(max_length=8, choices=PolicyType.choices)
@@ -168,7 +179,7 @@ class Policy(models.Model):
         verbose_name_plural = "policies"
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "service", "policy_type", "priority"], name="policy_unique_priority"
+                fields=["organization", "service", "policy_type", "priority"], name="policy_unique_priority"
             ),
             models.CheckConstraint(
                 condition=Q(priority__gte=MIN_PRIORITY, priority__lte=MAX_PRIORITY), name="policy_priority_range"

@@ -15,7 +15,7 @@ from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 
-from organizations.models import Membership, Tenant
+from organizations.models import Membership, Organization
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LAST_ORGANIZATION_SESSION_KEY = "tenants.last_organization"
@@ -28,7 +28,7 @@ SWITCHER_SIZE = 10
 
 
 class OrganizationRequest(HttpRequest):
-    tenant: Tenant
+    organization: Organization
     membership: Membership
     recent_memberships: list[Membership]
 
@@ -36,14 +36,14 @@ class OrganizationRequest(HttpRequest):
 def recent_memberships(user) -> list[Membership]:
     """The user's most recently used memberships with their organizations: one more than the switcher shows, so it
     knows whether there are others."""
-    memberships = Membership.objects.filter(user=user).select_related("tenant")
-    most_recent_first = memberships.order_by(F("last_used_at").desc(nulls_last=True), "tenant__name", "pk")
+    memberships = Membership.objects.filter(user=user).select_related("organization")
+    most_recent_first = memberships.order_by(F("last_used_at").desc(nulls_last=True), "organization__name", "pk")
     return list(most_recent_first[: SWITCHER_SIZE + 1])
 
 
 def membership_for(user, slug: str) -> Membership:
     try:
-        return Membership.objects.select_related("tenant").get(tenant__slug=slug, user=user)
+        return Membership.objects.select_related("organization").get(organization__slug=slug, user=user)
     except Membership.DoesNotExist:
         raise Http404 from None
 
@@ -51,17 +51,17 @@ def membership_for(user, slug: str) -> Membership:
 def scoped_get_or_404(request: OrganizationRequest, model: type[M], **lookup) -> M:
     """A tenant-owned row of the request's organization, or 404."""
     try:
-        row = model._default_manager.get(tenant=request.tenant, **lookup)
+        row = model._default_manager.get(organization=request.organization, **lookup)
     except (ObjectDoesNotExist, ValueError, ValidationError):
         raise Http404 from None
-    row.tenant = request.tenant  # type: ignore[attr-defined]  # the organization already loaded, not a query
+    row.organization = request.organization  # type: ignore[attr-defined]  # the organization already loaded, not a query
     return row
 
 
 def _remember(request: HttpRequest, membership: Membership) -> None:
     # The last organization only decides where the next login lands; write it once per switch.
-    if request.session.get(LAST_ORGANIZATION_SESSION_KEY) != membership.tenant.slug:
-        request.session[LAST_ORGANIZATION_SESSION_KEY] = membership.tenant.slug
+    if request.session.get(LAST_ORGANIZATION_SESSION_KEY) != membership.organization.slug:
+        request.session[LAST_ORGANIZATION_SESSION_KEY] = membership.organization.slug
         Membership.objects.filter(pk=membership.pk).update(last_used_at=timezone.now())
 
 
@@ -77,14 +77,14 @@ def organization_view(view: ViewFunc) -> ViewFunc:
             return redirect_to_login(request.get_full_path())
         # Usually one query: the switcher's recent organizations include the one being visited.
         recent = recent_memberships(request.user)
-        membership = next((m for m in recent if m.tenant.slug == org_slug), None) or membership_for(
+        membership = next((m for m in recent if m.organization.slug == org_slug), None) or membership_for(
             request.user, org_slug
         )
         if request.method not in SAFE_METHODS and not membership.is_admin:
             raise PermissionDenied("Read-only members cannot make changes.")
         request.recent_memberships = recent  # type: ignore[attr-defined]
         request.membership = membership  # type: ignore[attr-defined]
-        request.tenant = membership.tenant  # type: ignore[attr-defined]
+        request.organization = membership.organization  # type: ignore[attr-defined]
         _remember(request, membership)
         return view(request, *args, **kwargs)
 

@@ -19,13 +19,13 @@ from organizations.invitations import new_token
 from organizations.models import (
     Invitation,
     Membership,
+    Organization,
     Policy,
     PolicyType,
     ProtectedService,
     Region,
     Role,
     ServiceKind,
-    Tenant,
 )
 
 DEFAULT_POLICIES = (
@@ -35,85 +35,91 @@ DEFAULT_POLICIES = (
 )
 
 
-def lock_organization(pk: int) -> Tenant:
+def lock_organization(pk: int) -> Organization:
     """The organization's row lock: it serializes grants, syncs and connection changes of one organization.
 
     FOR NO KEY UPDATE excludes the other holders but not the foreign-key checks of rows being inserted for the
     organization (audit events, directory rows), which a plain FOR UPDATE would turn into deadlocks.
     """
-    return Tenant.objects.select_for_update(no_key=True).get(pk=pk)
+    return Organization.objects.select_for_update(no_key=True).get(pk=pk)
 
 
 def _unique_slug(name: str) -> str:
     base = slugify(name)[:50] or "organization"
     slug, n = base, 2
-    while Tenant.objects.filter(slug=slug).exists():
+    while Organization.objects.filter(slug=slug).exists():
         slug, n = f"{base}-{n}", n + 1
     return slug
 
 
 @transaction.atomic
-def create_tenant(*, name: str, actor, slug: str = "", region: str = Region.NORTH_AMERICA) -> Tenant:
+def create_organization(*, name: str, actor, slug: str = "", region: str = Region.NORTH_AMERICA) -> Organization:
     name = name.strip()
     if not name:
         raise ValidationError("An organization needs a name.")
-    if slug and Tenant.objects.filter(slug=slug).exists():
+    if slug and Organization.objects.filter(slug=slug).exists():
         raise ValidationError(f"The slug {slug!r} is already taken.")
-    tenant = Tenant.objects.create(name=name, slug=slug or _unique_slug(name), region=region)
-    set_up_new_tenant(tenant=tenant, actor=actor)
-    return tenant
+    organization = Organization.objects.create(name=name, slug=slug or _unique_slug(name), region=region)
+    set_up_new_organization(organization=organization, actor=actor)
+    return organization
 
 
 @transaction.atomic
-def set_up_new_tenant(*, tenant: Tenant, actor) -> None:
+def set_up_new_organization(*, organization: Organization, actor) -> None:
     """Give a just-saved organization one protected service per catalog entry and the default policies."""
     services = ProtectedService.objects.bulk_create(
-        ProtectedService(tenant=tenant, kind=kind) for kind in ServiceKind.values
+        ProtectedService(organization=organization, kind=kind) for kind in ServiceKind.values
     )
     Policy.objects.bulk_create(
-        Policy(tenant=tenant, service=service, name=name, policy_type=ptype, priority=priority, is_default=True)
+        Policy(
+            organization=organization, service=service, name=name, policy_type=ptype, priority=priority, is_default=True
+        )
         for service in services
         for name, ptype, priority in DEFAULT_POLICIES
     )
-    record_event(Action.ORGANIZATION_CREATED, actor=actor, tenant=tenant, target=tenant.name)
+    record_event(Action.ORGANIZATION_CREATED, actor=actor, organization=organization, target=organization.name)
 
 
 @transaction.atomic
-def add_member(*, tenant: Tenant, user, role: str, actor) -> Membership:
-    """Make a user a member directly (support staff and `create_tenant`); customers use invitations."""
-    membership, created = Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": role})
+def add_member(*, organization: Organization, user, role: str, actor) -> Membership:
+    """Make a user a member directly (support staff and `create_organization`); customers use invitations."""
+    membership, created = Membership.objects.get_or_create(
+        organization=organization, user=user, defaults={"role": role}
+    )
     if created:
-        record_event(Action.MEMBER_JOINED, actor=actor, tenant=tenant, target=user.email, details={"role": role})
+        record_event(
+            Action.MEMBER_JOINED, actor=actor, organization=organization, target=user.email, details={"role": role}
+        )
     return membership
 
 
 @transaction.atomic
-def invite_member(*, tenant: Tenant, email: str, role: str, actor) -> Invitation:
+def invite_member(*, organization: Organization, email: str, role: str, actor) -> Invitation:
     """Invite by email; an open invitation for the same address is replaced by the new one."""
     email = get_user_model().objects.normalize_email(email).lower()
     if role not in Role.values:
         raise ValidationError("Choose a role.")
-    if Membership.objects.filter(tenant=tenant, user__email__iexact=email).exists():
-        raise ValidationError(f"{email} is already a member of {tenant.name}.")
+    if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
+        raise ValidationError(f"{email} is already a member of {organization.name}.")
     now = timezone.now()
-    Invitation.objects.filter(tenant=tenant, email=email, accepted_at__isnull=True, revoked_at__isnull=True).update(
-        revoked_at=now
-    )
+    Invitation.objects.filter(
+        organization=organization, email=email, accepted_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=now)
     token, token_hash = new_token()
     invitation = Invitation.objects.create(
-        tenant=tenant,
+        organization=organization,
         email=email,
         role=role,
         token_hash=token_hash,
         invited_by=actor,
         expires_at=now + timedelta(days=settings.INVITATION_TTL_DAYS),
     )
-    record_event(Action.MEMBER_INVITED, actor=actor, tenant=tenant, target=email, details={"role": role})
+    record_event(Action.MEMBER_INVITED, actor=actor, organization=organization, target=email, details={"role": role})
     link = settings.PORTAL_BASE_URL + reverse("invitation", kwargs={"token": token})
     context = {"invitation": invitation, "link": link, "ttl_days": settings.INVITATION_TTL_DAYS}
     transaction.on_commit(
         lambda: send_mail(
-            subject=f"You are invited to {tenant.name} on casportal",
+            subject=f"You are invited to {organization.name} on casportal",
             message=render_to_string("organizations/email/invitation.txt", context),
             from_email=None,
             recipient_list=[email],
@@ -128,43 +134,47 @@ def revoke_invitation(*, invitation: Invitation, actor) -> None:
         raise ValidationError("This invitation is no longer open.")
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
-    record_event(Action.INVITATION_REVOKED, actor=actor, tenant=invitation.tenant, target=invitation.email)
+    record_event(Action.INVITATION_REVOKED, actor=actor, organization=invitation.organization, target=invitation.email)
 
 
 @transaction.atomic
 def accept_invitation(*, invitation: Invitation, user) -> Membership:
     """Single use: the row is locked, so two clicks on the same link make one membership."""
-    invitation = Invitation.objects.select_for_update().select_related("tenant").get(pk=invitation.pk)
+    invitation = Invitation.objects.select_for_update().select_related("organization").get(pk=invitation.pk)
     if invitation.accepted_at or invitation.revoked_at:
         raise ValidationError("This invitation has already been used or was withdrawn.")
     if invitation.expires_at <= timezone.now():
         raise ValidationError("This invitation has expired. Ask an administrator of the organization for a new one.")
     if user.email.lower() != invitation.email.lower():
         raise ValidationError(f"This invitation is for {invitation.email}; you are signed in as {user.email}.")
-    if Membership.objects.filter(tenant=invitation.tenant, user=user).exists():
-        raise ValidationError(f"You are already a member of {invitation.tenant.name}.")
+    if Membership.objects.filter(organization=invitation.organization, user=user).exists():
+        raise ValidationError(f"You are already a member of {invitation.organization.name}.")
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
     try:
         with transaction.atomic():
-            membership = Membership.objects.create(tenant=invitation.tenant, user=user, role=invitation.role)
+            membership = Membership.objects.create(
+                organization=invitation.organization, user=user, role=invitation.role
+            )
     except IntegrityError:
-        raise ValidationError(f"You are already a member of {invitation.tenant.name}.") from None
+        raise ValidationError(f"You are already a member of {invitation.organization.name}.") from None
     record_event(
         Action.MEMBER_JOINED,
         actor=user,
-        tenant=invitation.tenant,
+        organization=invitation.organization,
         target=user.email,
         details={"role": invitation.role, "invited_by": getattr(invitation.invited_by, "email", "")},
     )
     return membership
 
 
-def _lock_admins(tenant: Tenant) -> list[int]:
+def _lock_admins(organization: Organization) -> list[int]:
     """Lock the organization's admin memberships so two concurrent demotions cannot both pass."""
     return list(
-        Membership.objects.select_for_update().filter(tenant=tenant, role=Role.ADMIN).values_list("pk", flat=True)
+        Membership.objects.select_for_update()
+        .filter(organization=organization, role=Role.ADMIN)
+        .values_list("pk", flat=True)
     )
 
 
@@ -172,7 +182,7 @@ def _lock_admins(tenant: Tenant) -> list[int]:
 def change_member_role(*, membership: Membership, role: str, actor) -> Membership:
     if role not in Role.values:
         raise ValidationError("Choose a role.")
-    admins = _lock_admins(membership.tenant)
+    admins = _lock_admins(membership.organization)
     membership.refresh_from_db(fields=["role"])
     if membership.role == role:
         return membership
@@ -184,7 +194,7 @@ def change_member_role(*, membership: Membership, role: str, actor) -> Membershi
     record_event(
         Action.MEMBER_ROLE_CHANGED,
         actor=actor,
-        tenant=membership.tenant,
+        organization=membership.organization,
         target=membership.user.email,
         details={"from": previous, "to": role},
     )
@@ -193,14 +203,14 @@ def change_member_role(*, membership: Membership, role: str, actor) -> Membershi
 
 @transaction.atomic
 def remove_member(*, membership: Membership, actor) -> None:
-    admins = _lock_admins(membership.tenant)
+    admins = _lock_admins(membership.organization)
     if membership.pk in admins and len(admins) == 1:
         raise ValidationError("An organization needs at least one administrator: promote someone else first.")
     membership.delete()
     record_event(
         Action.MEMBER_REMOVED,
         actor=actor,
-        tenant=membership.tenant,
+        organization=membership.organization,
         target=membership.user.email,
         details={"role": membership.role},
     )
@@ -208,7 +218,7 @@ def remove_member(*, membership: Membership, actor) -> None:
 
 @transaction.atomic
 def set_policy_enabled(*, policy: Policy, enabled: bool, actor) -> Policy:
-    policy = Policy.objects.select_for_update().select_related("service", "tenant").get(pk=policy.pk)
+    policy = Policy.objects.select_for_update().select_related("service", "organization").get(pk=policy.pk)
     if policy.enabled == enabled:
         return policy
     policy.enabled = enabled
@@ -216,7 +226,7 @@ def set_policy_enabled(*, policy: Policy, enabled: bool, actor) -> Policy:
     record_event(
         Action.POLICY_ENABLED if enabled else Action.POLICY_DISABLED,
         actor=actor,
-        tenant=policy.tenant,
+        organization=policy.organization,
         target=f"{policy.name} ({policy.service.get_kind_display()})",
         details={"policy": str(policy.public_id), "service": policy.service.kind},
     )

@@ -18,7 +18,15 @@ from directory.models import SyncRun
 from organizations import services
 from organizations.forms import ChangeRoleForm, InviteMemberForm, PolicyToggleForm
 from organizations.invitations import PENDING_INVITATION_SESSION_KEY, open_invitation_for_token
-from organizations.models import Invitation, Membership, Policy, ProtectedService, ServiceKind, ServiceStatus, Tenant
+from organizations.models import (
+    Invitation,
+    Membership,
+    Organization,
+    Policy,
+    ProtectedService,
+    ServiceKind,
+    ServiceStatus,
+)
 from organizations.scoping import OrganizationRequest, organization_view, recent_memberships, scoped_get_or_404
 
 ACTIVITY_PAGE_SIZE = 50
@@ -35,11 +43,13 @@ def home(request: HttpRequest) -> HttpResponse:
     recent = recent_memberships(request.user)
     if not recent:
         return render(request, "organizations/no_organization.html")
-    return redirect("dashboard", org_slug=recent[0].tenant.slug)
+    return redirect("dashboard", org_slug=recent[0].organization.slug)
 
 
-def services_in_catalog_order(tenant) -> list[ProtectedService]:
-    return sorted(ProtectedService.objects.filter(tenant=tenant), key=lambda service: service.catalog_position)
+def services_in_catalog_order(organization) -> list[ProtectedService]:
+    return sorted(
+        ProtectedService.objects.filter(organization=organization), key=lambda service: service.catalog_position
+    )
 
 
 # All organizations (MSPs): the sorts and filters the page offers, by their query-string values.
@@ -60,18 +70,18 @@ ORGANIZATIONS_PAGE_SIZE = 50  # rows per page, as the Directory's pages
 
 @dataclass(frozen=True)
 class OrganizationRow:
-    tenant: Tenant
+    organization: Organization
     services: list[ProtectedService]
 
 
-def organizations_of(user) -> QuerySet[Tenant]:
+def organizations_of(user) -> QuerySet[Organization]:
     """The user's organizations, each with its role, connection health, latest sync and services; 2 queries."""
-    latest_run = SyncRun.objects.filter(tenant=OuterRef("pk")).order_by("-queued_at", "-pk")
+    latest_run = SyncRun.objects.filter(organization=OuterRef("pk")).order_by("-queued_at", "-pk")
     return (
-        Tenant.objects.filter(memberships__user=user)
+        Organization.objects.filter(memberships__user=user)
         .annotate(
             role=F("memberships__role"),
-            broken=Exists(ConnectionIncident.objects.filter(tenant=OuterRef("pk"), closed_at__isnull=True)),
+            broken=Exists(ConnectionIncident.objects.filter(organization=OuterRef("pk"), closed_at__isnull=True)),
             last_sync_status=Subquery(latest_run.values("status")[:1]),
             last_sync_at=Subquery(latest_run.values("finished_at")[:1]),
         )
@@ -83,21 +93,23 @@ def organizations_of(user) -> QuerySet[Tenant]:
 @require_GET
 def all_organizations(request: HttpRequest) -> HttpResponse:
     """One row per organization of the signed-in user, broken connections first unless sorted otherwise."""
-    tenants = organizations_of(request.user)
+    organizations = organizations_of(request.user)
     health = request.GET.get("health", "")
     if health in HEALTH_FILTERS:
-        tenants = tenants.filter(HEALTH_FILTERS[health])
+        organizations = organizations.filter(HEALTH_FILTERS[health])
     status = request.GET.get("status", "")
     if status in ServiceStatus.values:
-        tenants = tenants.filter(Exists(ProtectedService.objects.filter(tenant=OuterRef("pk"), status=status)))
+        organizations = organizations.filter(
+            Exists(ProtectedService.objects.filter(organization=OuterRef("pk"), status=status))
+        )
     sort = request.GET.get("sort", "")
     # Names repeat: the primary key settles ties, so no organization shows on two pages or on none.
-    tenants = tenants.order_by(*ORGANIZATION_SORTS.get(sort, BROKEN_FIRST), F("pk").asc())
+    organizations = organizations.order_by(*ORGANIZATION_SORTS.get(sort, BROKEN_FIRST), F("pk").asc())
     # A count, then one page of rows and its services: 3 queries, however many organizations.
-    page = Paginator(tenants, ORGANIZATIONS_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(organizations, ORGANIZATIONS_PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [
-        OrganizationRow(tenant, sorted(tenant.services.all(), key=lambda service: service.catalog_position))
-        for tenant in page
+        OrganizationRow(organization, sorted(organization.services.all(), key=lambda service: service.catalog_position))
+        for organization in page
     ]
     return render(
         request,
@@ -122,9 +134,9 @@ def all_organizations(request: HttpRequest) -> HttpResponse:
 @organization_view
 @require_GET
 def dashboard(request: OrganizationRequest) -> HttpResponse:
-    service_list = services_in_catalog_order(request.tenant)
+    service_list = services_in_catalog_order(request.organization)
     protected = sum(1 for service in service_list if service.status == ServiceStatus.PROTECTED)
-    recent = AuditEvent.objects.filter(tenant=request.tenant).select_related("actor")[:5]
+    recent = AuditEvent.objects.filter(organization=request.organization).select_related("actor")[:5]
     return render(
         request,
         "organizations/dashboard.html",
@@ -136,7 +148,7 @@ def dashboard(request: OrganizationRequest) -> HttpResponse:
 @require_GET
 def policies(request: OrganizationRequest) -> HttpResponse:
     by_service: dict[str, list[Policy]] = {kind: [] for kind in ServiceKind.values}
-    for policy in Policy.objects.filter(tenant=request.tenant).select_related("service"):
+    for policy in Policy.objects.filter(organization=request.organization).select_related("service"):
         by_service[policy.service.kind].append(policy)
     groups = [(ServiceKind(kind).label, items) for kind, items in by_service.items()]
     return render(request, "organizations/policies.html", {"policy_groups": groups})
@@ -149,25 +161,27 @@ def policy_toggle(request: OrganizationRequest, policy_id: str) -> HttpResponse:
     form = PolicyToggleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose whether to enable or disable the policy.")
-        return redirect("policies", org_slug=request.tenant.slug)
+        return redirect("policies", org_slug=request.organization.slug)
     enabled = form.cleaned_data["enabled"]
     services.set_policy_enabled(policy=policy, enabled=enabled, actor=request.user)
     messages.success(request, f"{policy.name} is now {'enabled' if enabled else 'disabled'}.")
-    return redirect("policies", org_slug=request.tenant.slug)
+    return redirect("policies", org_slug=request.organization.slug)
 
 
 @organization_view
 @require_GET
 def activity(request: OrganizationRequest) -> HttpResponse:
-    events = AuditEvent.objects.filter(tenant=request.tenant).select_related("actor")
+    events = AuditEvent.objects.filter(organization=request.organization).select_related("actor")
     page = Paginator(events, ACTIVITY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "organizations/activity.html", {"page": page})
 
 
 def _members_page(request: OrganizationRequest, invite_form: InviteMemberForm, status: int = 200) -> HttpResponse:
-    memberships = Membership.objects.filter(tenant=request.tenant).select_related("user").order_by("user__email")
+    memberships = (
+        Membership.objects.filter(organization=request.organization).select_related("user").order_by("user__email")
+    )
     invitations = Invitation.objects.filter(
-        tenant=request.tenant, accepted_at__isnull=True, revoked_at__isnull=True
+        organization=request.organization, accepted_at__isnull=True, revoked_at__isnull=True
     ).select_related("invited_by")
     admin_count = sum(1 for membership in memberships if membership.is_admin)
     return render(
@@ -197,7 +211,7 @@ def member_invite(request: OrganizationRequest) -> HttpResponse:
     if form.is_valid():
         try:
             services.invite_member(
-                tenant=request.tenant,
+                organization=request.organization,
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
                 actor=request.user,
@@ -206,7 +220,7 @@ def member_invite(request: OrganizationRequest) -> HttpResponse:
             form.add_error("email", exc)
         else:
             messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
-            return redirect("members", org_slug=request.tenant.slug)
+            return redirect("members", org_slug=request.organization.slug)
     return _members_page(request, form, status=400)
 
 
@@ -224,7 +238,7 @@ def member_role(request: OrganizationRequest, member_id: str) -> HttpResponse:
             messages.error(request, _first_error(exc))
         else:
             messages.success(request, f"{membership.user.email} is now {membership.get_role_display()}.")
-    return redirect("members", org_slug=request.tenant.slug)
+    return redirect("members", org_slug=request.organization.slug)
 
 
 @organization_view
@@ -237,11 +251,11 @@ def member_remove(request: OrganizationRequest, member_id: str) -> HttpResponse:
         services.remove_member(membership=membership, actor=request.user)
     except ValidationError as exc:
         messages.error(request, _first_error(exc))
-        return redirect("members", org_slug=request.tenant.slug)
-    messages.success(request, f"{membership.user.email} was removed from {request.tenant.name}.")
+        return redirect("members", org_slug=request.organization.slug)
+    messages.success(request, f"{membership.user.email} was removed from {request.organization.name}.")
     if membership.user_id == request.user.pk:
         return redirect("home")
-    return redirect("members", org_slug=request.tenant.slug)
+    return redirect("members", org_slug=request.organization.slug)
 
 
 @organization_view
@@ -254,7 +268,7 @@ def invitation_revoke(request: OrganizationRequest, invitation_id: str) -> HttpR
         messages.error(request, _first_error(exc))
     else:
         messages.success(request, f"The invitation of {invitation.email} was withdrawn.")
-    return redirect("members", org_slug=request.tenant.slug)
+    return redirect("members", org_slug=request.organization.slug)
 
 
 @require_http_methods(["GET", "POST"])
@@ -272,8 +286,8 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         except ValidationError as exc:
             messages.error(request, _first_error(exc))
             return redirect("home")
-        messages.success(request, f"Welcome to {membership.tenant.name}.")
-        return redirect("dashboard", org_slug=membership.tenant.slug)
+        messages.success(request, f"Welcome to {membership.organization.name}.")
+        return redirect("dashboard", org_slug=membership.organization.slug)
     if not request.user.is_authenticated and not account_exists:
         # Sign-up reads both: the adapter admits it, and allauth counts the address as verified.
         request.session[PENDING_INVITATION_SESSION_KEY] = token

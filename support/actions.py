@@ -14,7 +14,7 @@ from directory import engine, runs
 from directory.models import SyncRun
 from grant import services as grants
 from grant.models import IN_FLIGHT_STEPS, GrantAttempt
-from organizations.models import ProtectedService, Tenant
+from organizations.models import Organization, ProtectedService
 from support.staff import SupportActionRefused
 
 
@@ -38,7 +38,7 @@ def cancel_stuck_grant(*, attempt: GrantAttempt, actor, reason: str) -> GrantAtt
         Action.SUPPORT_GRANT_CANCELLED,
         actor=actor,
         reason=reason,
-        tenant=attempt.tenant,
+        organization=attempt.organization,
         target=attempt.service.get_kind_display(),
         attempt=str(attempt.public_id),
     )
@@ -53,7 +53,7 @@ def retry_failed_provisioning(*, service: ProtectedService, actor, reason: str) 
         Action.SUPPORT_PROVISIONING_RETRIED,
         actor=actor,
         reason=reason,
-        tenant=service.tenant,
+        organization=service.organization,
         target=service.get_kind_display(),
         run=str(run.public_id),
     )
@@ -61,15 +61,15 @@ def retry_failed_provisioning(*, service: ProtectedService, actor, reason: str) 
 
 
 @transaction.atomic
-def sync_now(*, tenant: Tenant, actor, reason: str) -> engine.SyncRequest:
+def sync_now(*, organization: Organization, actor, reason: str) -> engine.SyncRequest:
     with _refused_as_for_customers():
-        request = runs.sync_now(tenant=tenant, actor=actor)
+        request = runs.sync_now(organization=organization, actor=actor)
     record_support_event(
         Action.SUPPORT_SYNC_NOW,
         actor=actor,
         reason=reason,
-        tenant=tenant,
-        target=tenant.name,
+        organization=organization,
+        target=organization.name,
         run=str(request.run.public_id),
         folded=request.folded,
     )
@@ -77,33 +77,42 @@ def sync_now(*, tenant: Tenant, actor, reason: str) -> engine.SyncRequest:
 
 
 @transaction.atomic
-def check_connection_now(*, tenant: Tenant, actor, reason: str) -> str:
-    found = connections.check_connection_now(tenant=tenant, actor=actor)
+def check_connection_now(*, organization: Organization, actor, reason: str) -> str:
+    found = connections.check_connection_now(organization=organization, actor=actor)
     record_support_event(
-        Action.SUPPORT_CONNECTION_CHECKED, actor=actor, reason=reason, tenant=tenant, target=tenant.name, found=found
+        Action.SUPPORT_CONNECTION_CHECKED,
+        actor=actor,
+        reason=reason,
+        organization=organization,
+        target=organization.name,
+        found=found,
     )
     return found
 
 
 @transaction.atomic
-def mark_access_token_invalid(*, tenant: Tenant, actor, reason: str) -> None:
+def mark_access_token_invalid(*, organization: Organization, actor, reason: str) -> None:
     with _refused_as_for_customers():
-        connections.mark_access_token_invalid(tenant=tenant, actor=actor, reason=reason)
+        connections.mark_access_token_invalid(organization=organization, actor=actor, reason=reason)
     record_support_event(
-        Action.SUPPORT_TOKEN_MARKED_INVALID, actor=actor, reason=reason, tenant=tenant, target=tenant.name
+        Action.SUPPORT_TOKEN_MARKED_INVALID,
+        actor=actor,
+        reason=reason,
+        organization=organization,
+        target=organization.name,
     )
 
 
 @transaction.atomic
-def resend_invalid_token_email(*, tenant: Tenant, actor, reason: str) -> int:
+def resend_invalid_token_email(*, organization: Organization, actor, reason: str) -> int:
     with _refused_as_for_customers():
-        sent = connections.resend_invalid_token_email(tenant=tenant, actor=actor)
+        sent = connections.resend_invalid_token_email(organization=organization, actor=actor)
     record_support_event(
         Action.SUPPORT_INVALID_TOKEN_EMAIL_RESENT,
         actor=actor,
         reason=reason,
-        tenant=tenant,
-        target=tenant.name,
+        organization=organization,
+        target=organization.name,
         recipients=sent,
     )
     return sent

@@ -24,7 +24,7 @@ from directory.models import (
     SyncSettings,
 )
 from grant.models import GrantAttempt
-from organizations.models import Invitation, Membership, ProtectedService, ServiceStatus, Tenant
+from organizations.models import Invitation, Membership, Organization, ProtectedService, ServiceStatus
 from organizations.services import lock_organization
 
 logger = logging.getLogger(__name__)
@@ -47,31 +47,33 @@ OFFBOARDED_MODELS = (
 
 
 @transaction.atomic
-def offboard_tenant(*, tenant: Tenant, actor, reason: str) -> dict[str, int]:
+def offboard_organization(*, organization: Organization, actor, reason: str) -> dict[str, int]:
     """Delete what the organization's customers and Microsoft tenant brought; keep the organization and its audit.
 
     The Tenant row, its policies and sync settings (configuration) stay, every service reads Not granted and the
     Microsoft 365 tenant is unbound, so it could be granted again, to this or another organization. Returns how
     many rows of each kind were deleted. A sync batch in flight finds its run gone and writes nothing.
     """
-    tenant = lock_organization(tenant.pk)
+    organization = lock_organization(organization.pk)
     deleted = {
-        str(model._meta.verbose_name_plural): model._default_manager.filter(tenant=tenant).delete()[0]
+        str(model._meta.verbose_name_plural): model._default_manager.filter(organization=organization).delete()[0]
         for model in OFFBOARDED_MODELS
     }
-    ProtectedService.objects.filter(tenant=tenant).update(
+    ProtectedService.objects.filter(organization=organization).update(
         status=ServiceStatus.NOT_GRANTED, authorized_account="", granted_at=None, last_synced_at=None, last_error=""
     )
-    SyncSettings.objects.filter(tenant=tenant).update(users_delta_link="", groups_delta_link="", last_scheduled_on=None)
-    unbound = tenant.microsoft_tenant_id
-    tenant.microsoft_tenant_id = None
-    tenant.save(update_fields=["microsoft_tenant_id"])
+    SyncSettings.objects.filter(organization=organization).update(
+        users_delta_link="", groups_delta_link="", last_scheduled_on=None
+    )
+    unbound = organization.microsoft_tenant_id
+    organization.microsoft_tenant_id = None
+    organization.save(update_fields=["microsoft_tenant_id"])
     record_support_event(
         Action.ORGANIZATION_OFFBOARDED,
         actor=actor,
         reason=reason,
-        tenant=tenant,
-        target=tenant.name,
+        organization=organization,
+        target=organization.name,
         microsoft_tenant_id=str(unbound) if unbound else "",
         deleted=deleted,
     )
@@ -92,7 +94,7 @@ def purge_expired_records(now: datetime | None = None) -> Purged:
     now = now or timezone.now()
     audit_cutoff = now - timedelta(days=settings.AUDIT_RETENTION_DAYS)
     run_cutoff = now - timedelta(days=settings.SYNC_RUN_RETENTION_DAYS)
-    latest_runs = SyncRun.objects.values("tenant").annotate(latest=Max("pk")).values("latest")
+    latest_runs = SyncRun.objects.values("organization").annotate(latest=Max("pk")).values("latest")
     with transaction.atomic():
         audit_events = AuditEvent.objects.purge_older_than(audit_cutoff)
         sync_runs, _ = (

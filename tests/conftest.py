@@ -6,15 +6,15 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from organizations.models import Membership, Role, Tenant
-from tests.factories import MembershipFactory, TenantFactory, UserFactory
+from organizations.models import Membership, Organization, Role
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 pytest_plugins = ["tests.m365sim.fixtures", "tests.grant_driver"]
 
 
 @dataclass
 class Cast:
-    tenant: Tenant
+    organization: Organization
     owner: Membership
     reader: Membership
     outsider: Membership
@@ -30,11 +30,13 @@ def _clear_cache():
 
 @pytest.fixture
 def cast(db) -> Cast:
-    tenant = TenantFactory(name="Contoso", slug="contoso")
-    owner = MembershipFactory(tenant=tenant, user=UserFactory(email="owner@contoso.test"), role=Role.ADMIN)
-    reader = MembershipFactory(tenant=tenant, user=UserFactory(email="reader@contoso.test"), role=Role.READ_ONLY)
+    organization = OrganizationFactory(name="Contoso", slug="contoso")
+    owner = MembershipFactory(organization=organization, user=UserFactory(email="owner@contoso.test"), role=Role.ADMIN)
+    reader = MembershipFactory(
+        organization=organization, user=UserFactory(email="reader@contoso.test"), role=Role.READ_ONLY
+    )
     outsider = MembershipFactory(user=UserFactory(email="outsider@fabrikam.test"), role=Role.ADMIN)
-    return Cast(tenant=tenant, owner=owner, reader=reader, outsider=outsider)
+    return Cast(organization=organization, owner=owner, reader=reader, outsider=outsider)
 
 
 def client_for(membership: Membership) -> Client:

@@ -7,7 +7,7 @@ from django.utils import timezone
 from accounts.models import User
 from connection.models import ServiceAccount
 from organizations import services
-from organizations.models import Membership, Role, Tenant
+from organizations.models import Membership, Organization, Role
 
 PASSWORD = "correct horse battery staple"
 
@@ -27,25 +27,25 @@ class UserFactory(factory.django.DjangoModelFactory):
             EmailAddress.objects.create(user=self, email=self.email, verified=True, primary=True)
 
 
-class TenantFactory(factory.django.DjangoModelFactory):
+class OrganizationFactory(factory.django.DjangoModelFactory):
     """Organizations are created through the service, so they get their services and policies."""
 
     class Meta:
-        model = Tenant
+        model = Organization
 
     name = factory.Sequence(lambda n: f"Organization {n}")
     slug = factory.Sequence(lambda n: f"org-{n}")
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
-        return services.create_tenant(name=kwargs["name"], slug=kwargs["slug"], actor=None)
+        return services.create_organization(name=kwargs["name"], slug=kwargs["slug"], actor=None)
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Membership
 
-    tenant = factory.SubFactory(TenantFactory)
+    organization = factory.SubFactory(OrganizationFactory)
     user = factory.SubFactory(UserFactory)
     role = Role.ADMIN
 
@@ -56,7 +56,7 @@ class ServiceAccountFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = ServiceAccount
 
-    tenant = factory.SelfAttribute("service.tenant")
+    organization = factory.SelfAttribute("service.organization")
     microsoft_tenant_id = factory.LazyFunction(uuid.uuid4)
     authorized_account = "admin@contoso.onmicrosoft.com"
     authorized_object_id = factory.LazyFunction(uuid.uuid4)

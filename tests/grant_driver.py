@@ -78,5 +78,5 @@ def driver(cast: Cast, m365sim, contoso, django_capture_on_commit_callbacks, tas
         browser=m365sim.browser(),
         capture=django_capture_on_commit_callbacks,
         tasks=task_queue,
-        org=cast.tenant.slug,
+        org=cast.organization.slug,
     )

@@ -30,7 +30,7 @@ def test_login_lands_on_the_last_used_organization_and_is_audited(cast):
     assert response.status_code == 302
     landing = client.get(response["Location"])
     assert landing.status_code == 302
-    assert landing["Location"] == reverse("dashboard", args=[cast.tenant.slug])
+    assert landing["Location"] == reverse("dashboard", args=[cast.organization.slug])
     assert AuditEvent.objects.filter(action=Action.LOGIN, actor=cast.owner.user).exists()
 
 

@@ -20,16 +20,22 @@ def rows(response) -> list[list[str]]:
 
 
 def test_the_export_is_the_filtered_list(cast, reader_staff_client):
-    record_event(Action.POLICY_ENABLED, actor=cast.owner.user, tenant=cast.tenant, target="Default DLP policy")
-    record_event(Action.POLICY_DISABLED, actor=cast.outsider.user, tenant=cast.outsider.tenant, target="Foreign")
+    record_event(
+        Action.POLICY_ENABLED, actor=cast.owner.user, organization=cast.organization, target="Default DLP policy"
+    )
+    record_event(
+        Action.POLICY_DISABLED, actor=cast.outsider.user, organization=cast.outsider.organization, target="Foreign"
+    )
     record_event(Action.LOGIN_FAILED, actor=None, target='=HYPERLINK("http://evil")')
     changelist = reader_staff_client.get(
-        reverse("admin:audit_auditevent_changelist"), {"tenant__id__exact": cast.tenant.pk}
+        reverse("admin:audit_auditevent_changelist"), {"organization__id__exact": cast.organization.pk}
     )
-    assert f"{EXPORT}?tenant__id__exact={cast.tenant.pk}" in changelist.content.decode()
+    assert f"{EXPORT}?organization__id__exact={cast.organization.pk}" in changelist.content.decode()
 
     exported = rows(
-        reader_staff_client.get(EXPORT, {"tenant__id__exact": cast.tenant.pk, "action__exact": Action.POLICY_ENABLED})
+        reader_staff_client.get(
+            EXPORT, {"organization__id__exact": cast.organization.pk, "action__exact": Action.POLICY_ENABLED}
+        )
     )
     assert exported[0][:4] == ["time (UTC)", "organization", "actor", "action"]
     assert [row[1:5] for row in exported[1:]] == [
@@ -41,7 +47,7 @@ def test_the_export_is_the_filtered_list(cast, reader_staff_client):
 
 def test_the_export_stops_at_the_cap(cast, reader_staff_client):
     AuditEvent.objects.bulk_create(
-        AuditEvent(action=Action.LOGIN, tenant=cast.tenant, target=f"n{n}") for n in range(EXPORT_LIMIT + 5)
+        AuditEvent(action=Action.LOGIN, organization=cast.organization, target=f"n{n}") for n in range(EXPORT_LIMIT + 5)
     )
     assert len(rows(reader_staff_client.get(EXPORT))) == EXPORT_LIMIT + 1
 

@@ -24,7 +24,7 @@ def ten_thousand_users(cast) -> list[uuid.UUID]:
     DirectoryUser.objects.bulk_create(
         (
             DirectoryUser(
-                tenant=cast.tenant,
+                organization=cast.organization,
                 microsoft_id=microsoft_id,
                 user_principal_name=f"user{n:05}@contoso.test",
                 display_name=f"User {n:05}",
@@ -40,7 +40,7 @@ def ten_thousand_users(cast) -> list[uuid.UUID]:
 def test_the_changelist_of_10000_users_renders_in_a_bounded_number_of_queries(
     cast, reader_staff_client, ten_thousand_users
 ):
-    for params in ({}, {"tenant__id__exact": cast.tenant.pk}, {"q": "user0004"}, {"p": "3"}):
+    for params in ({}, {"organization__id__exact": cast.organization.pk}, {"q": "user0004"}, {"p": "3"}):
         with CaptureQueriesContext(connection) as queries:
             response = reader_staff_client.get(CHANGELIST, params)
         assert response.status_code == 200
@@ -51,7 +51,7 @@ def test_the_changelist_of_10000_users_renders_in_a_bounded_number_of_queries(
 
 def test_more_rows_than_the_count_limit_say_so(cast, reader_staff_client, ten_thousand_users):
     DirectoryUser.objects.create(
-        tenant=cast.tenant,
+        organization=cast.organization,
         microsoft_id=uuid.uuid4(),
         user_principal_name="extra@contoso.test",
         synced_at=timezone.now(),

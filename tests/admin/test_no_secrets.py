@@ -21,12 +21,12 @@ def test_no_admin_page_shows_a_secret(cast, driver, contoso, superuser_client):
     driver.tasks.run()
     # An attempt in flight (state and session hashes, PKCE flow) and an open invitation (token hash).
     start_grant(
-        service=ProtectedService.objects.get(tenant=cast.tenant, kind="teams"),
+        service=ProtectedService.objects.get(organization=cast.organization, kind="teams"),
         actor=cast.owner.user,
         session_key="k" * 32,
         redirect_uri="http://127.0.0.1:8000/grant/consent/callback/",
     )
-    invite_member(tenant=cast.tenant, email="new@contoso.test", role="admin", actor=cast.owner.user)
+    invite_member(organization=cast.organization, email="new@contoso.test", role="admin", actor=cast.owner.user)
     access_token = identity.acquire_app_token(str(contoso.id)).access_token
     secrets = {
         "client secret": settings.MICROSOFT_CLIENT_SECRET,

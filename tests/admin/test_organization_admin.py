@@ -10,15 +10,15 @@ from organizations.models import Membership, Role
 
 pytestmark = pytest.mark.django_db
 
-CHANGELIST = reverse("admin:tenants_tenant_changelist")
+CHANGELIST = reverse("admin:tenants_organization_changelist")
 
 
 def test_organizations_are_found_by_name_slug_microsoft_tenant_id_or_verified_domain(cast, reader_staff_client):
-    tenant_id = uuid.uuid4()
-    cast.tenant.microsoft_tenant_id = tenant_id
-    cast.tenant.save()
-    DirectoryDomain.objects.create(tenant=cast.tenant, name="contoso-mail.example")
-    for term in ("Contos", "contoso", str(tenant_id), "contoso-mail.example"):
+    organization_id = uuid.uuid4()
+    cast.organization.microsoft_tenant_id = organization_id
+    cast.organization.save()
+    DirectoryDomain.objects.create(organization=cast.organization, name="contoso-mail.example")
+    for term in ("Contos", "contoso", str(organization_id), "contoso-mail.example"):
         body = reader_staff_client.get(CHANGELIST, {"q": term}).content.decode()
         assert "1 organization" in body, term
     assert "0 organizations" in reader_staff_client.get(CHANGELIST, {"q": "fabrikam.example"}).content.decode()
@@ -27,12 +27,18 @@ def test_organizations_are_found_by_name_slug_microsoft_tenant_id_or_verified_do
 def test_an_organization_shows_its_members_services_sync_settings_and_directory_counts(cast, reader_staff_client):
     now = timezone.now()
     DirectoryUser.objects.create(
-        tenant=cast.tenant, microsoft_id=uuid.uuid4(), user_principal_name="a@c.test", synced_at=now
+        organization=cast.organization, microsoft_id=uuid.uuid4(), user_principal_name="a@c.test", synced_at=now
     )
     DirectoryGroup.objects.create(
-        tenant=cast.tenant, microsoft_id=uuid.uuid4(), display_name="G", group_type="security", synced_at=now
+        organization=cast.organization,
+        microsoft_id=uuid.uuid4(),
+        display_name="G",
+        group_type="security",
+        synced_at=now,
     )
-    body = reader_staff_client.get(reverse("admin:tenants_tenant_change", args=[cast.tenant.pk])).content.decode()
+    body = reader_staff_client.get(
+        reverse("admin:tenants_organization_change", args=[cast.organization.pk])
+    ).content.decode()
     assert "owner@contoso.test" in body
     assert "Exchange Online" in body
     assert "Synchronized users" in body and "Synchronized groups" in body
@@ -40,11 +46,13 @@ def test_an_organization_shows_its_members_services_sync_settings_and_directory_
 
 def test_admin_changes_are_audited_with_before_and_after(cast, superuser_client):
     url = reverse("admin:tenants_membership_change", args=[cast.reader.pk])
-    response = superuser_client.post(url, {"user": cast.reader.user.pk, "tenant": cast.tenant.pk, "role": Role.ADMIN})
+    response = superuser_client.post(
+        url, {"user": cast.reader.user.pk, "organization": cast.organization.pk, "role": Role.ADMIN}
+    )
     assert response.status_code == 302
     event = AuditEvent.objects.get(action=Action.ADMIN_CHANGED)
     assert event.actor_email == "root@casportal.test"
-    assert event.tenant == cast.tenant
+    assert event.organization == cast.organization
     assert event.details["changes"] == {"role": ["read-only", "admin"]}
     assert event.details["model"] == "tenants.Membership"
 
@@ -63,11 +71,11 @@ def test_admin_additions_deletions_and_inline_rows_are_audited(cast, superuser_c
     delete = superuser_client.post(reverse("admin:tenants_membership_delete", args=[membership.pk]), {"post": "yes"})
     assert delete.status_code == 302
     deleted = AuditEvent.objects.get(action=Action.ADMIN_DELETED)
-    assert (deleted.tenant, deleted.details["model"]) == (cast.tenant, "tenants.Membership")
+    assert (deleted.organization, deleted.details["model"]) == (cast.organization, "tenants.Membership")
 
 
 def test_a_change_that_fails_records_nothing(cast, superuser_client):
-    url = reverse("admin:tenants_tenant_change", args=[cast.tenant.pk])
-    response = superuser_client.post(url, {"name": "", "slug": cast.tenant.slug, "region": "us"})
+    url = reverse("admin:tenants_organization_change", args=[cast.organization.pk])
+    response = superuser_client.post(url, {"name": "", "slug": cast.organization.slug, "region": "us"})
     assert response.status_code == 200
     assert not AuditEvent.objects.filter(action__startswith="admin.").exists()

@@ -21,7 +21,7 @@ SUPPORT_ACTIONS = {
     "accounts.User": {"reset_mfa"},
     "provisioning.GrantAttempt": {"cancel_stuck_grant"},
     "tenants.ProtectedService": {"retry_failed_provisioning"},
-    "tenants.Tenant": {
+    "tenants.Organization": {
         "sync_now",
         "check_connection_now",
         "mark_access_token_invalid",
@@ -73,20 +73,23 @@ def test_every_changelist_opens_for_both_groups(cast, reader_staff_client, opera
 
 
 def test_read_only_support_cannot_save_or_add_or_delete(cast, reader_staff_client):
-    sync_settings = sync_settings_for(cast.tenant)
+    sync_settings = sync_settings_for(cast.organization)
     change = reverse("admin:provisioning_syncsettings_change", args=[sync_settings.pk])
     page = reader_staff_client.get(change)
     assert page.status_code == 200
     assert 'name="_save"' not in page.content.decode()
     assert reader_staff_client.post(change, {"mode": "certain"}).status_code == 403
-    assert reader_staff_client.get(reverse("admin:tenants_tenant_add")).status_code == 403
-    assert reader_staff_client.post(reverse("admin:tenants_tenant_delete", args=[cast.tenant.pk])).status_code == 403
+    assert reader_staff_client.get(reverse("admin:tenants_organization_add")).status_code == 403
+    assert (
+        reader_staff_client.post(reverse("admin:tenants_organization_delete", args=[cast.organization.pk])).status_code
+        == 403
+    )
     membership = reverse("admin:tenants_membership_change", args=[cast.owner.pk])
     assert reader_staff_client.post(membership, {"role": "read-only"}).status_code == 403
 
 
 def test_operators_may_open_the_sync_settings_form(cast, operator_client):
-    sync_settings = sync_settings_for(cast.tenant)
+    sync_settings = sync_settings_for(cast.organization)
     page = operator_client.get(reverse("admin:provisioning_syncsettings_change", args=[sync_settings.pk]))
     assert 'name="_save"' in page.content.decode()
 
@@ -95,5 +98,5 @@ def test_a_missing_staff_group_comes_back_with_its_permissions_at_the_next_migra
     Group.objects.filter(name=OPERATOR_GROUP).delete()
     call_command("migrate", verbosity=0)
     operators = Group.objects.get(name=OPERATOR_GROUP)
-    assert operators.permissions.filter(codename="view_tenant").exists()
+    assert operators.permissions.filter(codename="view_organization").exists()
     assert operators.permissions.filter(codename=SUPPORT_ACTIONS_CODENAME).exists()

@@ -12,7 +12,7 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-ADMIN_PAGES = ["/admin/", "/admin/tenants/tenant/", "/admin/audit/auditevent/"]
+ADMIN_PAGES = ["/admin/", "/admin/tenants/organization/", "/admin/audit/auditevent/"]
 
 
 def test_staff_without_totp_are_sent_to_set_it_up_before_any_admin_page():
@@ -29,13 +29,13 @@ def test_staff_whose_session_has_not_passed_mfa_are_asked_for_a_code_then_let_in
     TOTP.activate(user, TOTP_SECRET)
     client = Client()
     client.force_login(user)  # a session without the second factor (e.g. TOTP set up after logging in)
-    response = client.get("/admin/tenants/tenant/?q=x")
+    response = client.get("/admin/tenants/organization/?q=x")
     assert response.status_code == 302
-    assert response["Location"] == f"{reverse('mfa_reauthenticate')}?next=%2Fadmin%2Ftenants%2Ftenant%2F%3Fq%3Dx"
+    assert response["Location"] == f"{reverse('mfa_reauthenticate')}?next=%2Fadmin%2Ftenants%2Forganization%2F%3Fq%3Dx"
     verified = client.post(response["Location"], {"code": current_code(TOTP_SECRET)})
     assert verified.status_code == 302
-    assert verified["Location"] == "/admin/tenants/tenant/?q=x"
-    assert client.get("/admin/tenants/tenant/?q=x").status_code == 200
+    assert verified["Location"] == "/admin/tenants/organization/?q=x"
+    assert client.get("/admin/tenants/organization/?q=x").status_code == 200
 
 
 def test_logging_in_with_password_and_code_opens_admin():

@@ -27,12 +27,12 @@ def run_action(client, changelist: str, action: str, pk, reason: str | None = RE
 
 
 def activity_of(cast) -> str:
-    return client_for(cast.owner).get(reverse("activity", args=[cast.tenant.slug])).content.decode()
+    return client_for(cast.owner).get(reverse("activity", args=[cast.organization.slug])).content.decode()
 
 
 @pytest.fixture
 def stuck_attempt(cast) -> GrantAttempt:
-    service = ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online")
+    service = ProtectedService.objects.get(organization=cast.organization, kind="exchange-online")
     grants.start_grant(
         service=service,
         actor=cast.owner.user,
@@ -44,7 +44,7 @@ def stuck_attempt(cast) -> GrantAttempt:
 
 @pytest.fixture
 def failed_service(cast) -> ProtectedService:
-    service = ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online")
+    service = ProtectedService.objects.get(organization=cast.organization, kind="exchange-online")
     ServiceAccountFactory(service=service)
     service.status = ServiceStatus.FAILED
     service.save()
@@ -65,7 +65,7 @@ def test_cancel_a_stuck_grant_asks_for_a_reason_and_shows_on_the_activity_page(c
     stuck_attempt.refresh_from_db()
     assert stuck_attempt.step == GrantStep.CANCELLED
     event = AuditEvent.objects.get(action=Action.SUPPORT_GRANT_CANCELLED)
-    assert (event.tenant, event.actor_email) == (cast.tenant, "operator@casportal.test")
+    assert (event.organization, event.actor_email) == (cast.organization, "operator@casportal.test")
     assert event.details == {"support": True, "reason": REASON, "attempt": str(stuck_attempt.public_id)}
     assert AuditEvent.objects.get(action=Action.GRANT_CANCELLED).actor_email == "operator@casportal.test"
     activity = activity_of(cast)
@@ -98,7 +98,7 @@ def test_retry_a_failed_provisioning_queues_a_sync(cast, operator_client, failed
 
 
 def test_retry_is_refused_for_a_service_that_did_not_fail(cast, operator_client):
-    service = ProtectedService.objects.get(tenant=cast.tenant, kind="teams")
+    service = ProtectedService.objects.get(organization=cast.organization, kind="teams")
     run_action(operator_client, "admin:tenants_protectedservice_changelist", "retry_failed_provisioning", service.pk)
     assert not SyncRun.objects.exists()
     assert not AuditEvent.objects.filter(action=Action.SUPPORT_PROVISIONING_RETRIED).exists()
@@ -112,7 +112,7 @@ def test_reset_a_users_mfa_after_an_identity_check(cast, operator_client):
     assert response.status_code == 302
     assert not Authenticator.objects.filter(user=user).exists()
     event = AuditEvent.objects.get(action=Action.SUPPORT_MFA_RESET)
-    assert (event.tenant, event.target, event.details["reason"]) == (cast.tenant, user.email, reason)
+    assert (event.organization, event.target, event.details["reason"]) == (cast.organization, user.email, reason)
     activity = activity_of(cast)
     assert "Support: operator@casportal.test" in activity
     assert "video call" in activity
@@ -130,30 +130,30 @@ def test_read_only_support_cannot_run_support_actions(cast, reader_staff_client,
 def test_sync_now_queues_a_manual_sync_in_all_users_mode_only(cast, operator_client, failed_service, task_queue):
     failed_service.status = ServiceStatus.PROTECTED
     failed_service.save()
-    run_action(operator_client, "admin:tenants_tenant_changelist", "sync_now", cast.tenant.pk)
-    assert SyncRun.objects.get(tenant=cast.tenant).trigger == "manual"
+    run_action(operator_client, "admin:tenants_organization_changelist", "sync_now", cast.organization.pk)
+    assert SyncRun.objects.get(organization=cast.organization).trigger == "manual"
     event = AuditEvent.objects.get(action=Action.SUPPORT_SYNC_NOW)
     assert event.details["reason"] == REASON
     assert "Support started a synchronization" in activity_of(cast)
 
 
 def test_sync_now_is_refused_in_certain_users_mode(cast, operator_client, failed_service):
-    sync_settings = runs.sync_settings_for(cast.tenant)
+    sync_settings = runs.sync_settings_for(cast.organization)
     sync_settings.mode = "certain"
     sync_settings.save()
-    run_action(operator_client, "admin:tenants_tenant_changelist", "sync_now", cast.tenant.pk)
+    run_action(operator_client, "admin:tenants_organization_changelist", "sync_now", cast.organization.pk)
     assert not SyncRun.objects.exists()
     assert not AuditEvent.objects.filter(action=Action.SUPPORT_SYNC_NOW).exists()
 
 
 def test_mark_the_access_token_invalid_then_resend_the_email(cast, operator_client, failed_service, mailoutbox):
-    changelist = "admin:tenants_tenant_changelist"
-    run_action(operator_client, changelist, "resend_invalid_token_email", cast.tenant.pk)
+    changelist = "admin:tenants_organization_changelist"
+    run_action(operator_client, changelist, "resend_invalid_token_email", cast.organization.pk)
     assert not AuditEvent.objects.filter(action=Action.SUPPORT_INVALID_TOKEN_EMAIL_RESENT).exists()
-    with_capture = run_action(operator_client, changelist, "mark_access_token_invalid", cast.tenant.pk)
+    with_capture = run_action(operator_client, changelist, "mark_access_token_invalid", cast.organization.pk)
     assert with_capture.status_code == 302
     assert AuditEvent.objects.get(action=Action.SUPPORT_TOKEN_MARKED_INVALID).actor_email == "operator@casportal.test"
     sent_before = len(mailoutbox)
-    run_action(operator_client, changelist, "resend_invalid_token_email", cast.tenant.pk)
+    run_action(operator_client, changelist, "resend_invalid_token_email", cast.organization.pk)
     assert AuditEvent.objects.filter(action=Action.SUPPORT_INVALID_TOKEN_EMAIL_RESENT).exists()
     assert len(mailoutbox) > sent_before

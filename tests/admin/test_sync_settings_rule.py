@@ -14,9 +14,9 @@ pytestmark = pytest.mark.django_db
 
 
 def granted(cast, mode: str) -> SyncSettings:
-    service = ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online")
+    service = ProtectedService.objects.get(organization=cast.organization, kind="exchange-online")
     ServiceAccountFactory(service=service)
-    sync_settings = sync_settings_for(cast.tenant)
+    sync_settings = sync_settings_for(cast.organization)
     sync_settings.mode = mode
     sync_settings.save()
     return sync_settings
@@ -50,14 +50,16 @@ def test_no_scheduled_sync_in_certain_users_mode(cast, operator_client):
 def test_at_most_100_chosen_users(cast, operator_client):
     sync_settings = granted(cast, SyncMode.CERTAIN)
     SelectedUser.objects.bulk_create(
-        SelectedUser(tenant=cast.tenant, microsoft_id=uuid.uuid4(), user_principal_name=f"u{n}@contoso.test")
+        SelectedUser(
+            organization=cast.organization, microsoft_id=uuid.uuid4(), user_principal_name=f"u{n}@contoso.test"
+        )
         for n in range(101)
     )
     assert "At most 100 users" in errors(save(operator_client, sync_settings))
 
 
 def test_the_option_is_chosen_at_the_first_grant(cast, operator_client):
-    sync_settings = sync_settings_for(cast.tenant)
+    sync_settings = sync_settings_for(cast.organization)
     assert "chosen when the first one is granted" in errors(save(operator_client, sync_settings, mode=SyncMode.CERTAIN))
 
 
@@ -67,7 +69,7 @@ def test_certain_to_all_extends_to_all_users_audited(cast, operator_client, task
     assert response.status_code == 302
     sync_settings.refresh_from_db()
     assert sync_settings.mode == SyncMode.ALL
-    assert SyncRun.objects.get(tenant=cast.tenant).trigger == SyncTrigger.EXTEND
+    assert SyncRun.objects.get(organization=cast.organization).trigger == SyncTrigger.EXTEND
     assert AuditEvent.objects.filter(action=Action.SYNC_MODE_EXTENDED, actor_email="operator@casportal.test").exists()
     change = AuditEvent.objects.get(action=Action.ADMIN_CHANGED)
     assert change.details["changes"] == {"mode": ["certain", "all"]}
@@ -80,4 +82,4 @@ def test_the_daily_time_can_change_in_all_users_mode(cast, operator_client):
     assert sync_settings.daily_sync_time == datetime.time(5, 15)
     change = AuditEvent.objects.get(action=Action.ADMIN_CHANGED)
     assert change.details["changes"] == {"daily_sync_time": ["", "05:15:00"]}
-    assert change.tenant == cast.tenant
+    assert change.organization == cast.organization

@@ -17,7 +17,9 @@ def superuser_client(db) -> Client:
 
 @pytest.fixture
 def event(cast) -> AuditEvent:
-    return record_event(Action.POLICY_ENABLED, actor=cast.owner.user, tenant=cast.tenant, target="Default DLP policy")
+    return record_event(
+        Action.POLICY_ENABLED, actor=cast.owner.user, organization=cast.organization, target="Default DLP policy"
+    )
 
 
 def test_superuser_can_list_and_view_but_not_change_audit_events(superuser_client, event):
@@ -68,8 +70,10 @@ def test_events_cannot_be_changed_or_deleted_through_the_orm(event):
 
 
 def test_activity_page_shows_the_organizations_events_newest_first(cast, reader_client, event):
-    record_event(Action.POLICY_DISABLED, actor=cast.owner.user, tenant=cast.tenant, target="Second")
-    record_event(Action.POLICY_DISABLED, actor=cast.outsider.user, tenant=cast.outsider.tenant, target="Foreign")
-    body = reader_client.get(reverse("activity", args=[cast.tenant.slug])).content.decode()
+    record_event(Action.POLICY_DISABLED, actor=cast.owner.user, organization=cast.organization, target="Second")
+    record_event(
+        Action.POLICY_DISABLED, actor=cast.outsider.user, organization=cast.outsider.organization, target="Foreign"
+    )
+    body = reader_client.get(reverse("activity", args=[cast.organization.slug])).content.decode()
     assert body.index("Second") < body.index("Default DLP policy")
     assert "Foreign" not in body

@@ -69,7 +69,7 @@ def expect_protected(page: Page, shot: Screenshots, service: str) -> None:
 
 def create_organization(stack: Stack, name: str, admin: str, sim_tenant: str, users: int, groups: int) -> None:
     """A portal organization with its first administrator (password set), and its simulated Microsoft 365 tenant."""
-    stack.manage("create_tenant", name, "--admin", admin)
+    stack.manage("create_organization", name, "--admin", admin)
     stack.manage(
         "shell",
         "-c",

@@ -39,7 +39,7 @@ class Connected:
 
     def run(self) -> SyncRun:
         run = SyncRun.objects.create(
-            tenant=self.service.tenant, service=self.service, kind=SyncKind.FULL, trigger=SyncTrigger.GRANT
+            organization=self.service.organization, service=self.service, kind=SyncKind.FULL, trigger=SyncTrigger.GRANT
         )
         connections.close_all()
         return run
@@ -53,9 +53,9 @@ def connect(cast, *, users: int, groups: int = 10, members_per_group: int = 20) 
     result = seed_tenant("contoso", users=users, groups=groups, members_per_group=members_per_group)
     admin = SimUser.objects.get(user_principal_name="admin@contoso.onmicrosoft.com")
     sim.grant_admin_consent(result.tenant, Application.objects.get(), user=admin)
-    cast.tenant.microsoft_tenant_id = result.tenant.id
-    cast.tenant.save(update_fields=["microsoft_tenant_id"])
-    service = ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online")
+    cast.organization.microsoft_tenant_id = result.tenant.id
+    cast.organization.save(update_fields=["microsoft_tenant_id"])
+    service = ProtectedService.objects.get(organization=cast.organization, kind="exchange-online")
     ServiceAccountFactory(
         service=service,
         microsoft_tenant_id=result.tenant.id,
@@ -110,7 +110,7 @@ def wait_with_watchdog(env: dict[str, str], run: SyncRun, *, timeout: float, log
 
 def assert_exactly_the_simulators_users(cast, sim_tenant: SimTenant) -> None:
     live = set(SimUser.objects.filter(tenant=sim_tenant, deleted_at__isnull=True).values_list("id", flat=True))
-    synced = list(DirectoryUser.objects.filter(tenant=cast.tenant).values_list("microsoft_id", flat=True))
+    synced = list(DirectoryUser.objects.filter(organization=cast.organization).values_list("microsoft_id", flat=True))
     assert len(synced) == len(set(synced)), "duplicate directory users"
     assert set(synced) == live
 
@@ -118,7 +118,7 @@ def assert_exactly_the_simulators_users(cast, sim_tenant: SimTenant) -> None:
 def assert_nothing_invented(cast, sim_tenant: SimTenant) -> None:
     """Whatever was stored before a failure is the simulator's own data, once: no loss of what was written."""
     live = set(SimUser.objects.filter(tenant=sim_tenant).values_list("id", flat=True))
-    synced = list(DirectoryUser.objects.filter(tenant=cast.tenant).values_list("microsoft_id", flat=True))
+    synced = list(DirectoryUser.objects.filter(organization=cast.organization).values_list("microsoft_id", flat=True))
     assert len(synced) == len(set(synced))
     assert set(synced) <= live
 
@@ -132,7 +132,7 @@ def assert_no_stuck_lease(run: SyncRun) -> None:
 def progress_page(cast) -> str:
     client = Client()
     client.force_login(cast.owner.user)
-    response = client.get(f"/o/{cast.tenant.slug}/services/exchange-online/progress/")
+    response = client.get(f"/o/{cast.organization.slug}/services/exchange-online/progress/")
     assert response.status_code == 200
     return html.unescape(response.content.decode())
 

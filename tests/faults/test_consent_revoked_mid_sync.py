@@ -33,7 +33,7 @@ def test_consent_revoked_mid_sync_fails_the_run_with_the_explanation_and_keeps_t
     run.refresh_from_db()
     assert run.status == SyncStatus.FAILED
     assert CONSENT_BROKEN in run.error
-    kept = cast.tenant.directory_users.count()
+    kept = cast.organization.directory_users.count()
     assert kept >= 300  # the pages written before the revocation are kept
     assert_nothing_invented(cast, connected.sim_tenant)
     assert ProtectedService.objects.get(pk=connected.service.pk).status == ServiceStatus.ACCESS_TOKEN_INVALID

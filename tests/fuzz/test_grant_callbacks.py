@@ -126,10 +126,10 @@ def get(client: Client, capture, path: str, pairs: list[tuple[bytes, bytes]]):
 class Snapshot:
     """What a refused callback must leave as it was."""
 
-    def __init__(self, tenant) -> None:
-        tenant.refresh_from_db()
-        self.tenant = tenant
-        self.microsoft_tenant_id = tenant.microsoft_tenant_id
+    def __init__(self, organization) -> None:
+        organization.refresh_from_db()
+        self.organization = organization
+        self.microsoft_tenant_id = organization.microsoft_tenant_id
         self.audit_ids = set(AuditEvent.objects.values_list("pk", flat=True))
         self.enabled_policies = set(Policy.objects.filter(enabled=True).values_list("pk", flat=True))
 
@@ -137,8 +137,8 @@ class Snapshot:
         return list(AuditEvent.objects.exclude(pk__in=self.audit_ids).order_by("pk"))
 
     def assert_nothing_changed(self) -> None:
-        self.tenant.refresh_from_db()
-        assert self.tenant.microsoft_tenant_id == self.microsoft_tenant_id
+        self.organization.refresh_from_db()
+        assert self.organization.microsoft_tenant_id == self.microsoft_tenant_id
         assert not ServiceAccount.objects.exists()
         assert set(Policy.objects.filter(enabled=True).values_list("pk", flat=True)) == self.enabled_policies
 
@@ -164,7 +164,7 @@ def assert_audited_once(snapshot: Snapshot, user) -> None:
 def test_any_parameters_without_a_live_state_are_refused_audited_and_change_nothing(
     cast, driver: GrantDriver, path, pairs
 ):
-    snapshot = Snapshot(cast.tenant)
+    snapshot = Snapshot(cast.organization)
     assert_refused(get(driver.client, driver.capture, path, pairs))
     snapshot.assert_nothing_changed()
     assert_audited_once(snapshot, cast.owner.user)
@@ -173,7 +173,7 @@ def test_any_parameters_without_a_live_state_are_refused_audited_and_change_noth
 @fuzz_settings(examples=120)
 @given(path=st.sampled_from([CONSENT, IDENTITY]), pairs=raw_pairs)
 def test_anonymous_callbacks_are_refused_and_not_written_to_the_audit_log(cast, driver: GrantDriver, path, pairs):
-    snapshot = Snapshot(cast.tenant)
+    snapshot = Snapshot(cast.organization)
     assert_refused(get(Client(HTTP_HOST=PORTAL_HOST), driver.capture, path, pairs), anonymous=True)
     snapshot.assert_nothing_changed()
     assert snapshot.new_events() == []
@@ -182,7 +182,7 @@ def test_anonymous_callbacks_are_refused_and_not_written_to_the_audit_log(cast, 
 @pytest.mark.parametrize("method", ["post", "put", "delete", "patch"])
 @pytest.mark.parametrize("path", [CONSENT, IDENTITY])
 def test_callbacks_answer_only_get(cast, driver: GrantDriver, path, method):
-    snapshot = Snapshot(cast.tenant)
+    snapshot = Snapshot(cast.organization)
     assert getattr(driver.client, method)(f"{path}?state={'a' * 43}").status_code == 405
     snapshot.assert_nothing_changed()
 
@@ -212,7 +212,12 @@ def live_consent_state(driver: GrantDriver) -> str:
 
 def forged_consent(cast, state: str, extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """A consent callback as Microsoft would send it, plus whatever the attacker adds."""
-    return [(b"state", state.encode()), (b"admin_consent", b"True"), (b"tenant", str(cast.tenant.pk).encode()), *extra]
+    return [
+        (b"state", state.encode()),
+        (b"admin_consent", b"True"),
+        (b"tenant", str(cast.organization.pk).encode()),
+        *extra,
+    ]
 
 
 @fuzz_settings(examples=40)
@@ -221,7 +226,7 @@ def test_a_consent_state_used_by_anyone_but_its_session_is_refused_and_burnt(
     cast, driver: GrantDriver, who, path, extra
 ):
     state = live_consent_state(driver)
-    snapshot = Snapshot(cast.tenant)
+    snapshot = Snapshot(cast.organization)
     client, user = caller_client(cast, who)
     assert_refused(get(client, driver.capture, path, forged_consent(cast, state, extra)))
     snapshot.assert_nothing_changed()
@@ -239,7 +244,7 @@ def test_a_consent_state_used_by_anyone_but_its_session_is_refused_and_burnt(
 @given(extra=extra_pairs)
 def test_a_consent_state_on_the_identity_callback_is_refused(cast, driver: GrantDriver, extra):
     state = live_consent_state(driver)
-    snapshot = Snapshot(cast.tenant)
+    snapshot = Snapshot(cast.organization)
     assert_refused(get(driver.client, driver.capture, IDENTITY, forged_consent(cast, state, extra)))
     snapshot.assert_nothing_changed()
     assert_audited_once(snapshot, cast.owner.user)
@@ -260,7 +265,7 @@ def test_an_error_from_microsoft_with_hostile_details_is_refused_in_the_admins_o
     cast, driver: GrantDriver, error, description, extra
 ):
     state = live_consent_state(driver)
-    snapshot = Snapshot(cast.tenant)
+    snapshot = Snapshot(cast.organization)
     pairs = [(b"state", state.encode()), (b"error", error.encode()), (b"error_description", description), *extra]
     assert_refused(get(driver.client, driver.capture, CONSENT, pairs))
     snapshot.assert_nothing_changed()
@@ -291,7 +296,7 @@ def test_a_stolen_identity_callback_is_refused_and_cannot_be_replayed_by_its_own
     cast, driver: GrantDriver, who, extra
 ):
     genuine = url_pairs(identity_callback_url(driver))
-    snapshot = Snapshot(cast.tenant)
+    snapshot = Snapshot(cast.organization)
     client, user = caller_client(cast, who)
     assert_refused(get(client, driver.capture, IDENTITY, [*genuine, *extra]))
     snapshot.assert_nothing_changed()
@@ -323,7 +328,7 @@ def test_a_tampered_identity_callback_in_the_admins_own_session_is_refused(
         forged.pop(b"code")
     elif forged[b"code"] == genuine[b"code"]:
         forged[b"code"] = genuine[b"code"][:-4] + b"AAAA"
-    snapshot = Snapshot(cast.tenant)
+    snapshot = Snapshot(cast.organization)
     assert_refused(get(driver.client, driver.capture, IDENTITY, list(forged.items())))
     snapshot.assert_nothing_changed()
     assert_audited_once(snapshot, cast.owner.user)
@@ -335,9 +340,9 @@ def test_a_genuine_grant_after_all_that_still_works(cast, driver: GrantDriver):
     assert_refused(get(portal_client(cast.outsider.user), driver.capture, IDENTITY, url_pairs(url)))
     response = driver.grant()
     assert response.status_code == 302
-    assert ServiceAccount.objects.filter(tenant=cast.tenant).count() == 1
-    cast.tenant.refresh_from_db()
-    assert cast.tenant.microsoft_tenant_id is not None
+    assert ServiceAccount.objects.filter(organization=cast.organization).count() == 1
+    cast.organization.refresh_from_db()
+    assert cast.organization.microsoft_tenant_id is not None
 
 
 # Examples the properties above found, kept as plain tests so that each failure names its cause.
@@ -356,7 +361,7 @@ def test_a_genuine_grant_after_all_that_still_works(cast, driver: GrantDriver):
 @pytest.mark.parametrize("error", ["access_denied", "server_error", "invalid_request"])
 def test_an_error_callback_with_odd_details_is_refused_not_a_server_error(cast, driver: GrantDriver, error, extra):
     state = live_consent_state(driver)
-    snapshot = Snapshot(cast.tenant)
+    snapshot = Snapshot(cast.organization)
     pairs = [(b"state", state.encode()), (b"error", error.encode()), *extra]
     assert_refused(get(driver.client, driver.capture, CONSENT, pairs))
     snapshot.assert_nothing_changed()

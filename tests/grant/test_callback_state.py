@@ -23,8 +23,8 @@ def assert_refused(response, text: str) -> None:
 
 
 def assert_unbound(cast) -> None:
-    cast.tenant.refresh_from_db()
-    assert cast.tenant.microsoft_tenant_id is None
+    cast.organization.refresh_from_db()
+    assert cast.organization.microsoft_tenant_id is None
     assert not ServiceAccount.objects.exists()
 
 

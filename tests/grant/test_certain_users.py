@@ -21,7 +21,7 @@ def picker(cast, driver):
     assert response.status_code == 302
     page = driver.portal("get", response["Location"])
     assert page.status_code == 302
-    assert page["Location"] == reverse("selected_users", args=[cast.tenant.slug, "exchange-online"])
+    assert page["Location"] == reverse("selected_users", args=[cast.organization.slug, "exchange-online"])
     return page["Location"]
 
 
@@ -31,8 +31,11 @@ def add(driver, picker, upn):
 
 
 def test_certain_users_grant_synchronizes_exactly_the_chosen_users_and_their_groups(cast, driver, picker, contoso):
-    assert SyncSettings.objects.get(tenant=cast.tenant).mode == "certain"
-    assert ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online").status == ServiceStatus.PROVISIONING
+    assert SyncSettings.objects.get(organization=cast.organization).mode == "certain"
+    assert (
+        ProtectedService.objects.get(organization=cast.organization, kind="exchange-online").status
+        == ServiceStatus.PROVISIONING
+    )
     assert driver.tasks.names == []  # nothing synchronizes before the users are chosen
     page = add(driver, picker, "alex@contoso.onmicrosoft.com")
     assert "alex@contoso.onmicrosoft.com will be synchronized." in page
@@ -53,7 +56,7 @@ def test_certain_users_grant_synchronizes_exactly_the_chosen_users_and_their_gro
         picker.replace("/users/", "/users/add-from-group/"),
         {"group": str(group.id), "members": [str(m) for m in member_ids]},
     )
-    chosen = set(SelectedUser.objects.filter(tenant=cast.tenant).values_list("microsoft_id", flat=True))
+    chosen = set(SelectedUser.objects.filter(organization=cast.organization).values_list("microsoft_id", flat=True))
     alex = SimUser.objects.get(user_principal_name="alex@contoso.onmicrosoft.com")
     assert chosen == {alex.id, *member_ids}
     assert AuditEvent.objects.filter(action=Action.SELECTED_USER_ADDED).count() == len(chosen)
@@ -61,19 +64,26 @@ def test_certain_users_grant_synchronizes_exactly_the_chosen_users_and_their_gro
     driver.portal("post", picker.replace("/users/", "/users/start/"))
     assert driver.tasks.names == ["provisioning.sync_batch"]
     driver.tasks.run()
-    progress = driver.portal("get", reverse("sync_progress", args=[cast.tenant.slug, "exchange-online"]))
+    progress = driver.portal("get", reverse("sync_progress", args=[cast.organization.slug, "exchange-online"]))
     assert SUCCESS_SENTENCE in progress.content.decode()
 
-    assert set(DirectoryUser.objects.filter(tenant=cast.tenant).values_list("microsoft_id", flat=True)) == chosen
+    assert (
+        set(DirectoryUser.objects.filter(organization=cast.organization).values_list("microsoft_id", flat=True))
+        == chosen
+    )
     expected_groups = set(
         SimMembership.objects.filter(
             member_user_id__in=chosen, removed=False, group__deleted_at__isnull=True
         ).values_list("group_id", flat=True)
     )
     assert (
-        set(DirectoryGroup.objects.filter(tenant=cast.tenant).values_list("microsoft_id", flat=True)) == expected_groups
+        set(DirectoryGroup.objects.filter(organization=cast.organization).values_list("microsoft_id", flat=True))
+        == expected_groups
     )
-    assert ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online").status == ServiceStatus.PROTECTED
+    assert (
+        ProtectedService.objects.get(organization=cast.organization, kind="exchange-online").status
+        == ServiceStatus.PROTECTED
+    )
 
 
 def test_an_unknown_user_principal_name_is_refused(cast, driver, picker):
@@ -90,7 +100,11 @@ def test_a_malformed_user_principal_name_is_refused_without_a_lookup(cast, drive
 
 def test_the_101st_user_is_refused(cast, driver, picker):
     SelectedUser.objects.bulk_create(
-        SelectedUser(tenant=cast.tenant, microsoft_id=uuid.uuid4(), user_principal_name=f"u{n}@contoso.onmicrosoft.com")
+        SelectedUser(
+            organization=cast.organization,
+            microsoft_id=uuid.uuid4(),
+            user_principal_name=f"u{n}@contoso.onmicrosoft.com",
+        )
         for n in range(100)
     )
     page = add(driver, picker, "alex@contoso.onmicrosoft.com")
@@ -130,6 +144,6 @@ def test_synchronization_does_not_start_without_users(cast, driver, picker):
 
 
 def test_the_second_service_shows_the_option_fixed_to_certain_users(cast, driver, picker):
-    form = driver.portal("get", reverse("grant_start", args=[cast.tenant.slug, "onedrive"])).content.decode()
+    form = driver.portal("get", reverse("grant_start", args=[cast.organization.slug, "onedrive"])).content.decode()
     assert 'id="sync-mode-certain" value="certain" checked' in form
     assert 'id="sync-mode-all" value="all" disabled' in form

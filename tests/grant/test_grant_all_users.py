@@ -15,16 +15,18 @@ pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 
 
 def test_all_users_grant_ends_in_the_success_sentence_with_the_simulators_directory(cast, driver, contoso):
-    policy = Policy.objects.get(tenant=cast.tenant, service__kind="exchange-online", name="Default ATP policy")
+    policy = Policy.objects.get(
+        organization=cast.organization, service__kind="exchange-online", name="Default ATP policy"
+    )
     response = driver.grant(policy=str(policy.public_id))
     assert response.status_code == 302, re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode()))[-1500:]
 
-    service = ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online")
+    service = ProtectedService.objects.get(organization=cast.organization, kind="exchange-online")
     assert service.status == ServiceStatus.PROVISIONING
     policy.refresh_from_db()
     assert not policy.enabled  # not before the synchronization succeeded
-    cast.tenant.refresh_from_db()
-    assert str(cast.tenant.microsoft_tenant_id) == str(contoso.id)
+    cast.organization.refresh_from_db()
+    assert str(cast.organization.microsoft_tenant_id) == str(contoso.id)
     account = ServiceAccount.objects.get(service=service)
     assert account.authorized_account == "admin@contoso.onmicrosoft.com"
     assert account.granted_by == cast.owner.user
@@ -32,7 +34,7 @@ def test_all_users_grant_ends_in_the_success_sentence_with_the_simulators_direct
     assert driver.tasks.names == ["provisioning.sync_batch"]
     driver.tasks.run()
 
-    page = driver.portal("get", reverse("sync_progress", args=[cast.tenant.slug, "exchange-online"]))
+    page = driver.portal("get", reverse("sync_progress", args=[cast.organization.slug, "exchange-online"]))
     assert SUCCESS_SENTENCE in page.content.decode()
     service.refresh_from_db()
     assert service.status == ServiceStatus.PROTECTED
@@ -42,21 +44,21 @@ def test_all_users_grant_ends_in_the_success_sentence_with_the_simulators_direct
 
     live_users = SimUser.objects.filter(tenant=contoso, deleted_at__isnull=True)
     live_groups = SimGroup.objects.filter(tenant=contoso, deleted_at__isnull=True)
-    assert DirectoryUser.objects.filter(tenant=cast.tenant).count() == live_users.count()
-    assert DirectoryGroup.objects.filter(tenant=cast.tenant).count() == live_groups.count()
+    assert DirectoryUser.objects.filter(organization=cast.organization).count() == live_users.count()
+    assert DirectoryGroup.objects.filter(organization=cast.organization).count() == live_groups.count()
     assert set(DirectoryUser.objects.values_list("user_principal_name", flat=True)) == set(
         live_users.values_list("user_principal_name", flat=True)
     )
-    assert GroupMembership.objects.filter(tenant=cast.tenant).exists()
-    assert DirectoryDomain.objects.filter(tenant=cast.tenant, name="contoso.onmicrosoft.com").exists()
-    run = SyncRun.objects.get(tenant=cast.tenant)
+    assert GroupMembership.objects.filter(organization=cast.organization).exists()
+    assert DirectoryDomain.objects.filter(organization=cast.organization, name="contoso.onmicrosoft.com").exists()
+    run = SyncRun.objects.get(organization=cast.organization)
     assert run.users_synced == live_users.count()
 
-    status_page = driver.portal("get", reverse("service_status", args=[cast.tenant.slug])).content.decode()
+    status_page = driver.portal("get", reverse("service_status", args=[cast.organization.slug])).content.decode()
     assert "Protected" in status_page
     assert "admin@contoso.onmicrosoft.com" in status_page
 
-    actions = set(AuditEvent.objects.filter(tenant=cast.tenant).values_list("action", flat=True))
+    actions = set(AuditEvent.objects.filter(organization=cast.organization).values_list("action", flat=True))
     assert {
         Action.GRANT_STARTED,
         Action.GRANT_CONSENTED,
@@ -75,26 +77,28 @@ def test_a_failed_synchronization_says_which_step_and_why_and_can_be_tried_again
     assert driver.grant().status_code == 302
     SimTenant.objects.filter(pk=contoso.pk).update(throttle_next=50, throttle_retry_after=1)
     driver.tasks.run()
-    service = ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online")
+    service = ProtectedService.objects.get(organization=cast.organization, kind="exchange-online")
     assert service.status == ServiceStatus.FAILED
     assert "too busy" in service.last_error
-    page = driver.portal("get", reverse("sync_progress", args=[cast.tenant.slug, "exchange-online"])).content.decode()
+    page = driver.portal(
+        "get", reverse("sync_progress", args=[cast.organization.slug, "exchange-online"])
+    ).content.decode()
     assert "Reading the organization failed" in page
     assert "Try again" in page
     assert SUCCESS_SENTENCE not in page
     assert AuditEvent.objects.filter(action=Action.SYNC_FAILED).exists()
 
     SimTenant.objects.filter(pk=contoso.pk).update(throttle_next=0)
-    driver.portal("post", reverse("sync_retry", args=[cast.tenant.slug, "exchange-online"]))
+    driver.portal("post", reverse("sync_retry", args=[cast.organization.slug, "exchange-online"]))
     driver.tasks.run()
     service.refresh_from_db()
     assert service.status == ServiceStatus.PROTECTED
-    assert SyncRun.objects.filter(tenant=cast.tenant).count() == 2
+    assert SyncRun.objects.filter(organization=cast.organization).count() == 2
 
 
 def test_progress_updates_as_a_fragment_for_htmx(cast, driver):
     driver.grant()
-    url = reverse("sync_progress", args=[cast.tenant.slug, "exchange-online"])
+    url = reverse("sync_progress", args=[cast.organization.slug, "exchange-online"])
     fragment = driver.client.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert fragment.lstrip().startswith('<div id="sync-progress"')
     assert "<html" not in fragment

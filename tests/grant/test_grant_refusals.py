@@ -15,8 +15,8 @@ from m365sim.models import Application
 from m365sim.models import Tenant as SimTenant
 from m365sim.models import User as SimUser
 from m365sim.seed import seed_tenant
-from organizations.models import ProtectedService, ServiceStatus, Tenant
-from tests.factories import TenantFactory
+from organizations.models import Organization, ProtectedService, ServiceStatus
+from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 
@@ -26,10 +26,10 @@ def page_text(response) -> str:
 
 
 def assert_nothing_bound(cast) -> None:
-    cast.tenant.refresh_from_db()
-    assert cast.tenant.microsoft_tenant_id is None
+    cast.organization.refresh_from_db()
+    assert cast.organization.microsoft_tenant_id is None
     assert not ServiceAccount.objects.exists()
-    assert set(ProtectedService.objects.filter(tenant=cast.tenant).values_list("status", flat=True)) == {
+    assert set(ProtectedService.objects.filter(organization=cast.organization).values_list("status", flat=True)) == {
         ServiceStatus.NOT_GRANTED
     }
 
@@ -66,7 +66,9 @@ def test_without_role_claims_the_role_is_checked_through_graph(cast, driver):
 
 
 def test_a_microsoft_tenant_bound_to_another_organization_is_refused(cast, driver, contoso):
-    TenantFactory(name="Elsewhere").__class__.objects.filter(name="Elsewhere").update(microsoft_tenant_id=contoso.id)
+    OrganizationFactory(name="Elsewhere").__class__.objects.filter(name="Elsewhere").update(
+        microsoft_tenant_id=contoso.id
+    )
     response = driver.grant()
     assert response.status_code == 400
     assert "This Microsoft 365 tenant is already registered by another organization." in page_text(response)
@@ -84,10 +86,11 @@ def test_a_second_service_must_use_the_same_microsoft_tenant(cast, driver, m365s
     response = driver.grant("sharepoint-online", login="admin@fabrikam.onmicrosoft.com")
     assert response.status_code == 400
     assert "different Microsoft 365 tenant" in page_text(response)
-    cast.tenant.refresh_from_db()
-    assert cast.tenant.microsoft_tenant_id == contoso.id
+    cast.organization.refresh_from_db()
+    assert cast.organization.microsoft_tenant_id == contoso.id
     assert (
-        ProtectedService.objects.get(tenant=cast.tenant, kind="sharepoint-online").status == ServiceStatus.NOT_GRANTED
+        ProtectedService.objects.get(organization=cast.organization, kind="sharepoint-online").status
+        == ServiceStatus.NOT_GRANTED
     )
 
 
@@ -102,7 +105,7 @@ def test_consent_propagation_delay_is_waited_out(cast, driver, contoso):
     assert_nothing_bound(cast)
     time.sleep(2.2)
     driver.tasks.run()
-    service = ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online")
+    service = ProtectedService.objects.get(organization=cast.organization, kind="exchange-online")
     assert service.status == ServiceStatus.PROTECTED
     assert not AuditEvent.objects.filter(action=Action.GRANT_REFUSED).exists()
 
@@ -138,7 +141,10 @@ def test_silent_identity_leg_falls_back_to_signing_in(cast, driver, m365sim):
     callback = driver.at_microsoft(interactive["Location"])
     response = driver.portal("get", callback)
     assert response.status_code == 302
-    assert ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online").status == ServiceStatus.PROVISIONING
+    assert (
+        ProtectedService.objects.get(organization=cast.organization, kind="exchange-online").status
+        == ServiceStatus.PROVISIONING
+    )
 
 
 def test_rejected_application_credential_alerts_staff_and_marks_nothing_invalid(cast, driver, settings):
@@ -171,7 +177,7 @@ def test_two_attempts_at_once_the_second_is_told_and_may_cancel_the_first(cast, 
     assert second.status_code == 400
     assert "already in progress" in page_text(second)
     assert "Cancel that attempt" in page_text(second)
-    driver.portal("post", reverse("grant_cancel", args=[cast.tenant.slug, "exchange-online"]))
+    driver.portal("post", reverse("grant_cancel", args=[cast.organization.slug, "exchange-online"]))
     assert GrantAttempt.objects.get().step == GrantStep.CANCELLED
     # The cancelled attempt's consent no longer counts.
     late = driver.portal("get", driver.consent(first["Location"]))
@@ -184,24 +190,24 @@ def test_two_attempts_at_once_the_second_is_told_and_may_cancel_the_first(cast, 
 def test_the_option_is_fixed_once_another_service_is_granted(cast, driver):
     driver.grant()
     driver.tasks.run()
-    form = page_text(driver.portal("get", reverse("grant_start", args=[cast.tenant.slug, "sharepoint-online"])))
+    form = page_text(driver.portal("get", reverse("grant_start", args=[cast.organization.slug, "sharepoint-online"])))
     assert "use the same synchronization option" in form
     refused = driver.start("sharepoint-online", mode="certain")
     assert refused.status_code == 302  # a disabled field keeps its fixed value whatever is posted
     assert GrantAttempt.objects.filter(service__kind="sharepoint-online").get().sync_mode == "all"
 
 
-def test_a_second_service_goes_through_both_legs_and_lands_on_the_same_tenant(cast, driver, contoso):
+def test_a_second_service_goes_through_both_legs_and_lands_on_the_same_organization(cast, driver, contoso):
     driver.grant()
     driver.tasks.run()
     response = driver.grant("sharepoint-online")
     assert response.status_code == 302
     driver.tasks.run()
-    assert set(ProtectedService.objects.filter(tenant=cast.tenant).values_list("kind", "status")) >= {
+    assert set(ProtectedService.objects.filter(organization=cast.organization).values_list("kind", "status")) >= {
         ("exchange-online", ServiceStatus.PROTECTED),
         ("sharepoint-online", ServiceStatus.PROTECTED),
     }
-    assert Tenant.objects.get(pk=cast.tenant.pk).microsoft_tenant_id == contoso.id
+    assert Organization.objects.get(pk=cast.organization.pk).microsoft_tenant_id == contoso.id
 
 
 def test_while_the_credential_is_rejected_every_organization_page_says_so(
@@ -209,17 +215,17 @@ def test_while_the_credential_is_rejected_every_organization_page_says_so(
 ):
     sim.expire_secrets(Application.objects.get())
     driver.grant()
-    page = page_text(driver.portal("get", reverse("service_status", args=[cast.tenant.slug])))
+    page = page_text(driver.portal("get", reverse("service_status", args=[cast.organization.slug])))
     assert "temporarily unavailable; the service team has been alerted" in page
     with django_capture_on_commit_callbacks(execute=True):
         record_credential_accepted()  # what the next token Microsoft issues does
     assert AppCredentialHealth.objects.get().status == CredentialStatus.OK
-    page = page_text(driver.portal("get", reverse("service_status", args=[cast.tenant.slug])))
+    page = page_text(driver.portal("get", reverse("service_status", args=[cast.organization.slug])))
     assert "temporarily unavailable" not in page
 
 
 def test_a_rejection_shows_at_once_on_pages_seen_before_it(cast, owner_client, django_capture_on_commit_callbacks):
-    url = reverse("service_status", args=[cast.tenant.slug])
+    url = reverse("service_status", args=[cast.organization.slug])
     assert "temporarily unavailable" not in page_text(owner_client.get(url))  # the cache now says "accepted"
     with django_capture_on_commit_callbacks(execute=True):
         record_credential_rejected(error_code="AADSTS7000222", description="The client secret keys are expired.")

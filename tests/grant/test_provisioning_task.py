@@ -18,13 +18,15 @@ def granted(cast, driver, settings) -> SyncRun:
     settings.SYNC_PAGE_SIZE = 5
     settings.SYNC_PAGES_PER_BATCH = 1
     assert driver.grant().status_code == 302
-    return SyncRun.objects.get(tenant=cast.tenant)
+    return SyncRun.objects.get(organization=cast.organization)
 
 
-def directory_snapshot(tenant) -> tuple:
+def directory_snapshot(organization) -> tuple:
     return (
-        sorted(DirectoryUser.objects.filter(tenant=tenant).values_list("microsoft_id", "user_principal_name")),
-        sorted(GroupMembership.objects.filter(tenant=tenant).values_list("group_id", "member_id")),
+        sorted(
+            DirectoryUser.objects.filter(organization=organization).values_list("microsoft_id", "user_principal_name")
+        ),
+        sorted(GroupMembership.objects.filter(organization=organization).values_list("group_id", "member_id")),
     )
 
 
@@ -40,10 +42,10 @@ def test_a_sync_is_a_chain_of_short_batches(cast, driver, granted, contoso):
 
 def test_a_redelivered_task_after_success_does_nothing(cast, driver, granted):
     driver.tasks.run()
-    before = directory_snapshot(cast.tenant)
+    before = directory_snapshot(cast.organization)
     finished_at = SyncRun.objects.get(pk=granted.pk).finished_at
     sync_batch.apply(args=(granted.pk, 0), throw=True)
-    assert directory_snapshot(cast.tenant) == before
+    assert directory_snapshot(cast.organization) == before
     assert SyncRun.objects.get(pk=granted.pk).finished_at == finished_at
 
 
@@ -66,10 +68,13 @@ def test_a_batch_that_died_is_taken_over_from_its_last_position(cast, driver, gr
     run = SyncRun.objects.get(pk=granted.pk)
     assert run.status == SyncStatus.SUCCEEDED
     live = SimUser.objects.filter(tenant=contoso, deleted_at__isnull=True)
-    assert set(DirectoryUser.objects.filter(tenant=cast.tenant).values_list("microsoft_id", flat=True)) == set(
-        live.values_list("id", flat=True)
+    assert set(
+        DirectoryUser.objects.filter(organization=cast.organization).values_list("microsoft_id", flat=True)
+    ) == set(live.values_list("id", flat=True))
+    assert (
+        ProtectedService.objects.get(organization=cast.organization, kind="exchange-online").status
+        == ServiceStatus.PROTECTED
     )
-    assert ProtectedService.objects.get(tenant=cast.tenant, kind="exchange-online").status == ServiceStatus.PROTECTED
 
 
 def test_a_delivery_while_a_batch_holds_the_run_comes_back_later(cast, driver, granted):
@@ -90,7 +95,7 @@ def test_directory_strings_are_normalized_for_storage(cast):
         mail=None,
         account_enabled=True,
     )
-    write_users(cast.tenant.pk, [user])
+    write_users(cast.organization.pk, [user])
     alex = DirectoryUser.objects.get(user_principal_name="alex@contoso.onmicrosoft.com")
     assert alex.display_name == "Alex \ufffdWilber"
     assert alex.normalized

@@ -8,8 +8,8 @@ from audit.models import Action, AuditEvent
 from connection.models import ConnectionIncident, ServiceAccount
 from directory.models import DirectoryDomain, DirectoryGroup, DirectoryUser, GroupMembership, SyncRun
 from grant.models import GrantAttempt
-from organizations.models import Membership, Policy, ProtectedService, ServiceStatus, Tenant
-from support.lifecycle import offboard_tenant
+from organizations.models import Membership, Organization, Policy, ProtectedService, ServiceStatus
+from support.lifecycle import offboard_organization
 from support.staff import OPERATOR_GROUP, READ_ONLY_GROUP
 from tests.admin.staff import mfa_client, staff_user
 from tests.factories import MembershipFactory
@@ -25,71 +25,71 @@ def synchronized(cast, driver):
     """Contoso granted, synchronized, with an open connection incident; and Fabrikam, another organization."""
     assert driver.grant().status_code == 302
     driver.tasks.run()
-    ConnectionIncident.objects.create(tenant=cast.tenant, reason="revoked")
-    fabrikam = cast.outsider.tenant
-    SyncRun.objects.create(tenant=fabrikam, kind="full", trigger="grant", status="succeeded")
+    ConnectionIncident.objects.create(organization=cast.organization, reason="revoked")
+    fabrikam = cast.outsider.organization
+    SyncRun.objects.create(organization=fabrikam, kind="full", trigger="grant", status="succeeded")
     for model in OFFBOARDED[:-2]:
-        assert model.objects.filter(tenant=cast.tenant).exists(), model
+        assert model.objects.filter(organization=cast.organization).exists(), model
     return cast
 
 
 def test_offboarding_deletes_the_directory_runs_and_members_and_keeps_the_audit(synchronized, db):
     cast = synchronized
-    microsoft_tenant_id = Tenant.objects.get(pk=cast.tenant.pk).microsoft_tenant_id
+    microsoft_tenant_id = Organization.objects.get(pk=cast.organization.pk).microsoft_tenant_id
     assert microsoft_tenant_id is not None
-    events_before = set(AuditEvent.objects.filter(tenant=cast.tenant).values_list("pk", flat=True))
-    policies_before = Policy.objects.filter(tenant=cast.tenant).count()
+    events_before = set(AuditEvent.objects.filter(organization=cast.organization).values_list("pk", flat=True))
+    policies_before = Policy.objects.filter(organization=cast.organization).count()
 
-    deleted = offboard_tenant(tenant=cast.tenant, actor=None, reason=REASON)
+    deleted = offboard_organization(organization=cast.organization, actor=None, reason=REASON)
 
     for model in (*OFFBOARDED, ConnectionIncident, Membership):
-        assert not model.objects.filter(tenant=cast.tenant).exists(), model
+        assert not model.objects.filter(organization=cast.organization).exists(), model
     assert deleted["directory users"] == 23  # the 20 seeded users and admin@, pra@, alex@
-    tenant = Tenant.objects.get(pk=cast.tenant.pk)
-    assert tenant.microsoft_tenant_id is None
-    assert set(ProtectedService.objects.filter(tenant=tenant).values_list("status", flat=True)) == {
+    organization = Organization.objects.get(pk=cast.organization.pk)
+    assert organization.microsoft_tenant_id is None
+    assert set(ProtectedService.objects.filter(organization=organization).values_list("status", flat=True)) == {
         ServiceStatus.NOT_GRANTED
     }
-    assert not ProtectedService.objects.filter(tenant=tenant).exclude(authorized_account="").exists()
-    assert Policy.objects.filter(tenant=tenant).count() == policies_before  # configuration, kept
-    assert events_before < set(AuditEvent.objects.filter(tenant=tenant).values_list("pk", flat=True))
+    assert not ProtectedService.objects.filter(organization=organization).exclude(authorized_account="").exists()
+    assert Policy.objects.filter(organization=organization).count() == policies_before  # configuration, kept
+    assert events_before < set(AuditEvent.objects.filter(organization=organization).values_list("pk", flat=True))
     event = AuditEvent.objects.get(action=Action.ORGANIZATION_OFFBOARDED)
     assert event.details["reason"] == REASON
     assert event.details["microsoft_tenant_id"] == str(microsoft_tenant_id)
     assert event.details["deleted"]["memberships"] == 2
     # Another organization is untouched.
     assert Membership.objects.filter(pk=cast.outsider.pk).exists()
-    assert SyncRun.objects.filter(tenant=cast.outsider.tenant).count() == 1
+    assert SyncRun.objects.filter(organization=cast.outsider.organization).count() == 1
 
 
 def test_a_member_of_several_organizations_keeps_the_others(synchronized):
     cast = synchronized
     elsewhere = MembershipFactory(user=cast.owner.user)
-    offboard_tenant(tenant=cast.tenant, actor=None, reason=REASON)
+    offboard_organization(organization=cast.organization, actor=None, reason=REASON)
     assert list(Membership.objects.filter(user=cast.owner.user)) == [elsewhere]
 
 
-def run_offboard_action(client, tenant: Tenant, reason: str | None):
-    data = {"action": "offboard_organization", ACTION_CHECKBOX_NAME: [str(tenant.pk)]}
+def run_offboard_action(client, organization: Organization, reason: str | None):
+    data = {"action": "offboard_organization", ACTION_CHECKBOX_NAME: [str(organization.pk)]}
     if reason is not None:
         data |= {"confirm": "yes", "reason": reason}
-    return client.post(reverse("admin:tenants_tenant_changelist"), data)
+    return client.post(reverse("admin:tenants_organization_changelist"), data)
 
 
 def test_operators_offboard_in_admin_with_a_reason(synchronized):
     cast = synchronized
     operator = mfa_client(staff_user("operator@casportal.test", group=OPERATOR_GROUP))
-    form = run_offboard_action(operator, cast.tenant, reason=None)
+    form = run_offboard_action(operator, cast.organization, reason=None)
     assert form.status_code == 200
     assert "Reason" in form.content.decode()
-    assert DirectoryUser.objects.filter(tenant=cast.tenant).exists()
+    assert DirectoryUser.objects.filter(organization=cast.organization).exists()
 
-    assert run_offboard_action(operator, cast.tenant, reason=REASON).status_code == 302
-    assert not DirectoryUser.objects.filter(tenant=cast.tenant).exists()
+    assert run_offboard_action(operator, cast.organization, reason=REASON).status_code == 302
+    assert not DirectoryUser.objects.filter(organization=cast.organization).exists()
     event = AuditEvent.objects.get(action=Action.ORGANIZATION_OFFBOARDED)
-    assert (event.actor_email, event.tenant, event.details["reason"]) == (
+    assert (event.actor_email, event.organization, event.details["reason"]) == (
         "operator@casportal.test",
-        cast.tenant,
+        cast.organization,
         REASON,
     )
 
@@ -97,6 +97,6 @@ def test_operators_offboard_in_admin_with_a_reason(synchronized):
 def test_read_only_support_cannot_offboard(synchronized):
     cast = synchronized
     reader = mfa_client(staff_user("reader@casportal.test", group=READ_ONLY_GROUP))
-    run_offboard_action(reader, cast.tenant, reason=REASON)
-    assert DirectoryUser.objects.filter(tenant=cast.tenant).exists()
+    run_offboard_action(reader, cast.organization, reason=REASON)
+    assert DirectoryUser.objects.filter(organization=cast.organization).exists()
     assert not AuditEvent.objects.filter(action=Action.ORGANIZATION_OFFBOARDED).exists()

@@ -13,7 +13,7 @@ from connection.secret_expiry import warn_of_secret_expiry
 from directory.models import SyncRun, SyncStatus
 from support.lifecycle import purge_expired_records
 from support.lifecycle import purge_expired_records_daily as purge_task
-from tests.factories import TenantFactory
+from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -45,16 +45,18 @@ def test_audit_events_are_append_only_except_for_the_purge():
 def test_the_purge_deletes_what_is_past_retention(settings):
     settings.AUDIT_RETENTION_DAYS = 400
     settings.SYNC_RUN_RETENTION_DAYS = 90
-    tenant = TenantFactory()
-    old_event = record_event(Action.LOGIN, actor=None, tenant=tenant)
-    kept_event = record_event(Action.LOGIN, actor=None, tenant=tenant)
+    organization = OrganizationFactory()
+    old_event = record_event(Action.LOGIN, actor=None, organization=organization)
+    kept_event = record_event(Action.LOGIN, actor=None, organization=organization)
     age_event(old_event, NOW - dt.timedelta(days=401))
     age_event(kept_event, NOW - dt.timedelta(days=399))
     runs = {}
     for days, status in [(120, SyncStatus.SUCCEEDED), (100, SyncStatus.FAILED), (30, SyncStatus.SUCCEEDED)]:
-        runs[days] = SyncRun.objects.create(tenant=tenant, kind="full", trigger="grant", status=status)
+        runs[days] = SyncRun.objects.create(organization=organization, kind="full", trigger="grant", status=status)
         queued_days_ago(runs[days], days)
-    lone_run = SyncRun.objects.create(tenant=TenantFactory(), kind="full", trigger="grant", status=SyncStatus.SUCCEEDED)
+    lone_run = SyncRun.objects.create(
+        organization=OrganizationFactory(), kind="full", trigger="grant", status=SyncStatus.SUCCEEDED
+    )
     queued_days_ago(lone_run, 365)
 
     purged = purge_expired_records(NOW)
@@ -67,9 +69,9 @@ def test_the_purge_deletes_what_is_past_retention(settings):
 
 
 def test_the_purge_never_deletes_a_run_under_way():
-    tenant = TenantFactory()
-    failed = SyncRun.objects.create(tenant=tenant, kind="full", trigger="grant", status=SyncStatus.FAILED)
-    running = SyncRun.objects.create(tenant=tenant, kind="full", trigger="grant", status=SyncStatus.RUNNING)
+    organization = OrganizationFactory()
+    failed = SyncRun.objects.create(organization=organization, kind="full", trigger="grant", status=SyncStatus.FAILED)
+    running = SyncRun.objects.create(organization=organization, kind="full", trigger="grant", status=SyncStatus.RUNNING)
     queued_days_ago(failed, 300)
     queued_days_ago(running, 200)  # stuck for months, but under way: support must see it
     assert purge_task() == {"audit_events": 0, "sync_runs": 1}

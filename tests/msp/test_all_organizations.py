@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from connection.models import ConnectionIncident
 from directory.models import SyncRun, SyncStatus
-from organizations.models import Membership, ProtectedService, Role, ServiceKind, ServiceStatus, Tenant
+from organizations.models import Membership, Organization, ProtectedService, Role, ServiceKind, ServiceStatus
 from organizations.views import ORGANIZATIONS_PAGE_SIZE
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, UserFactory
@@ -21,27 +21,36 @@ pytestmark = pytest.mark.django_db
 URL = reverse("all_organizations")
 
 
-def organizations_for(user, count: int, prefix: str = "Client") -> list[Tenant]:
+def organizations_for(user, count: int, prefix: str = "Client") -> list[Organization]:
     """`count` organizations of `user`, in bulk: each with its services, a sync run, every third one broken."""
-    tenants = Tenant.objects.bulk_create(
-        Tenant(name=f"{prefix} {i:03}", slug=f"{prefix.lower()}-{i:03}", microsoft_tenant_id=None) for i in range(count)
+    organizations = Organization.objects.bulk_create(
+        Organization(name=f"{prefix} {i:03}", slug=f"{prefix.lower()}-{i:03}", microsoft_tenant_id=None)
+        for i in range(count)
     )
     ProtectedService.objects.bulk_create(
         ProtectedService(
-            tenant=tenant, kind=kind, status=ServiceStatus.PROTECTED if i % 2 else ServiceStatus.NOT_GRANTED
+            organization=organization, kind=kind, status=ServiceStatus.PROTECTED if i % 2 else ServiceStatus.NOT_GRANTED
         )
-        for i, tenant in enumerate(tenants)
+        for i, organization in enumerate(organizations)
         for kind in ServiceKind.values
     )
-    Membership.objects.bulk_create(Membership(tenant=tenant, user=user, role=Role.ADMIN) for tenant in tenants)
+    Membership.objects.bulk_create(
+        Membership(organization=organization, user=user, role=Role.ADMIN) for organization in organizations
+    )
     SyncRun.objects.bulk_create(
-        SyncRun(tenant=tenant, kind="full", trigger="grant", status=SyncStatus.SUCCEEDED, finished_at=timezone.now())
-        for tenant in tenants[1::2]
+        SyncRun(
+            organization=organization,
+            kind="full",
+            trigger="grant",
+            status=SyncStatus.SUCCEEDED,
+            finished_at=timezone.now(),
+        )
+        for organization in organizations[1::2]
     )
     ConnectionIncident.objects.bulk_create(
-        ConnectionIncident(tenant=tenant, reason="revoked") for tenant in tenants[::3]
+        ConnectionIncident(organization=organization, reason="revoked") for organization in organizations[::3]
     )
-    return tenants
+    return organizations
 
 
 def names_on(page) -> list[str]:
@@ -82,11 +91,11 @@ def test_the_number_of_queries_does_not_grow_with_the_organizations(params):
 
 def test_only_the_users_own_organizations_show(cast):
     mine = organizations_for(cast.owner.user, 2)
-    other = MembershipFactory(tenant=cast.outsider.tenant, user=UserFactory())  # a stranger shares Fabrikam
-    ConnectionIncident.objects.create(tenant=other.tenant, reason="revoked")
+    other = MembershipFactory(organization=cast.outsider.organization, user=UserFactory())  # a stranger shares Fabrikam
+    ConnectionIncident.objects.create(organization=other.organization, reason="revoked")
     page = client_for(cast.owner).get(URL)
-    assert sorted(names_on(page)) == sorted([cast.tenant.name, *(tenant.name for tenant in mine)])
-    assert cast.outsider.tenant.name not in page.content.decode()
+    assert sorted(names_on(page)) == sorted([cast.organization.name, *(organization.name for organization in mine)])
+    assert cast.outsider.organization.name not in page.content.decode()
     # Each organization once, whatever its other members.
     assert len(names_on(client_for(cast.reader).get(URL))) == 1
 
@@ -122,7 +131,7 @@ def test_each_row_shows_the_services_health_and_last_sync_and_links_in(cast):
 
 
 def test_the_navigation_offers_the_page_from_two_organizations_on(cast):
-    dashboard = reverse("dashboard", args=[cast.tenant.slug])
+    dashboard = reverse("dashboard", args=[cast.organization.slug])
     assert "All organizations" not in client_for(cast.owner).get(dashboard).content.decode()
     MembershipFactory(user=cast.owner.user)
     assert "All organizations" in client_for(cast.owner).get(dashboard).content.decode()
@@ -157,16 +166,19 @@ def link(page, rel: str) -> str:
     return html.unescape(found.group(1))
 
 
-def broken_first(tenants: list[Tenant]) -> list[str]:
+def broken_first(organizations: list[Organization]) -> list[str]:
     """The page's default order for organizations_for's: every third one is broken, those first, then by name."""
-    return [tenant.name for _, tenant in sorted(enumerate(tenants), key=lambda it: (it[0] % 3 != 0, it[1].name))]
+    return [
+        organization.name
+        for _, organization in sorted(enumerate(organizations), key=lambda it: (it[0] % 3 != 0, it[1].name))
+    ]
 
 
 def test_the_first_page_shows_the_first_rows_by_the_sort_and_the_next_page_the_rest():
     user = UserFactory()
-    tenants = organizations_for(user, PAGE + 10)
+    organizations = organizations_for(user, PAGE + 10)
     client = client_for_user(user)
-    expected = broken_first(tenants)
+    expected = broken_first(organizations)
 
     first = client.get(URL)
     assert names_on(first) == expected[:PAGE]
@@ -184,9 +196,9 @@ def test_the_first_page_shows_the_first_rows_by_the_sort_and_the_next_page_the_r
 
 def test_the_sort_and_the_filters_survive_paging_and_changing_them_goes_back_to_page_one():
     user = UserFactory()
-    tenants = organizations_for(user, 2 * PAGE + 10)  # the odd ones are protected: PAGE + 5 of them
+    organizations = organizations_for(user, 2 * PAGE + 10)  # the odd ones are protected: PAGE + 5 of them
     client = client_for_user(user)
-    protected = sorted((tenant.name for tenant in tenants[1::2]), reverse=True)
+    protected = sorted((organization.name for organization in organizations[1::2]), reverse=True)
 
     first = client.get(URL, {"status": "protected", "sort": "-name"})
     assert names_on(first) == protected[:PAGE]
@@ -203,7 +215,7 @@ def test_the_sort_and_the_filters_survive_paging_and_changing_them_goes_back_to_
     assert 'href="?status=protected&amp;sort=-last_sync"' in body
     assert 'name="page"' not in body
     # The count says how many match the filter, not how many organizations there are.
-    broken = str(len(tenants[::3]))
+    broken = str(len(organizations[::3]))
     assert shown_count(client.get(URL, {"health": "broken"})) == ("1", broken, broken)
 
 

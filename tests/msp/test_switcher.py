@@ -10,7 +10,7 @@ from django.urls import reverse
 from organizations.models import Role
 from organizations.scoping import SWITCHER_SIZE
 from tests.conftest import client_for
-from tests.factories import MembershipFactory, TenantFactory, UserFactory
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,7 @@ def more_link(page: str) -> bool:
 
 
 def visit(client, membership) -> str:
-    response = client.get(reverse("service_status", args=[membership.tenant.slug]))
+    response = client.get(reverse("service_status", args=[membership.organization.slug]))
     assert response.status_code == 200
     return response.content.decode()
 
@@ -45,7 +45,8 @@ def visit(client, membership) -> str:
 def test_a_few_organizations_are_all_listed_by_name():
     user = UserFactory()
     memberships = [
-        MembershipFactory(user=user, tenant=TenantFactory(name=name), role=Role.ADMIN) for name in ("Zeta", "Alpha")
+        MembershipFactory(user=user, organization=OrganizationFactory(name=name), role=Role.ADMIN)
+        for name in ("Zeta", "Alpha")
     ]
     page = visit(client_for(memberships[0]), memberships[0])
     assert switcher_items(page) == [("Alpha", False), ("Zeta", True)]
@@ -55,7 +56,7 @@ def test_a_few_organizations_are_all_listed_by_name():
 def test_an_msp_sees_the_organizations_it_used_last_and_a_way_to_the_rest():
     user = UserFactory()
     memberships = [
-        MembershipFactory(user=user, tenant=TenantFactory(name=f"Client {n:02}"), role=Role.ADMIN)
+        MembershipFactory(user=user, organization=OrganizationFactory(name=f"Client {n:02}"), role=Role.ADMIN)
         for n in range(SWITCHER_SIZE + 5)
     ]
     client = client_for(memberships[0])
@@ -63,7 +64,7 @@ def test_an_msp_sees_the_organizations_it_used_last_and_a_way_to_the_rest():
     for membership in used:
         visit(client, membership)
     page = visit(client, used[-1])
-    expected = sorted(m.tenant.name for m in used[-SWITCHER_SIZE:])
+    expected = sorted(m.organization.name for m in used[-SWITCHER_SIZE:])
     assert [label for label, _ in switcher_items(page)] == expected
     assert ("Client 14", True) in switcher_items(page)
     assert more_link(page)
@@ -76,7 +77,7 @@ def test_an_msp_sees_the_organizations_it_used_last_and_a_way_to_the_rest():
 
 def test_the_switcher_costs_the_same_for_2_or_60_organizations():
     user = UserFactory()
-    current = MembershipFactory(user=user, tenant=TenantFactory(name="Current"), role=Role.ADMIN)
+    current = MembershipFactory(user=user, organization=OrganizationFactory(name="Current"), role=Role.ADMIN)
     MembershipFactory(user=user, role=Role.READ_ONLY)
     client = client_for(current)
 
@@ -98,11 +99,11 @@ def test_the_switcher_costs_the_same_for_2_or_60_organizations():
 
 def test_login_lands_on_the_organization_used_last():
     user = UserFactory()
-    used = MembershipFactory(user=user, tenant=TenantFactory(name="Used"), role=Role.ADMIN)
-    MembershipFactory(user=user, tenant=TenantFactory(name="Never used"), role=Role.ADMIN)
+    used = MembershipFactory(user=user, organization=OrganizationFactory(name="Used"), role=Role.ADMIN)
+    MembershipFactory(user=user, organization=OrganizationFactory(name="Never used"), role=Role.ADMIN)
     client = client_for(used)
     visit(client, used)
-    assert client.get("/")["Location"] == reverse("dashboard", args=[used.tenant.slug])
+    assert client.get("/")["Location"] == reverse("dashboard", args=[used.organization.slug])
 
 
 def test_pages_outside_an_organization_list_them_too(cast, owner_client):

@@ -10,7 +10,7 @@ from connection.models import ConnectionIncident
 from directory.models import SyncKind, SyncRun, SyncStatus, SyncTrigger
 from microsoft.request_counts import count_graph_request
 from organizations.models import ProtectedService, ServiceKind, ServiceStatus
-from tests.factories import TenantFactory
+from tests.factories import OrganizationFactory
 
 TOKEN = "metrics-token-for-tests-0123456789"
 
@@ -30,13 +30,13 @@ def scrape(client, token: str = TOKEN, **extra) -> str:
 
 @pytest.mark.django_db
 def test_metrics_show_requests_syncs_graph_answers_and_connection_health(client, metrics_token):
-    tenant = TenantFactory()
-    service = ProtectedService.objects.get(tenant=tenant, kind=ServiceKind.EXCHANGE_ONLINE)
+    organization = OrganizationFactory()
+    service = ProtectedService.objects.get(organization=organization, kind=ServiceKind.EXCHANGE_ONLINE)
     service.status = ServiceStatus.ACCESS_TOKEN_INVALID
     service.save()
     for status, users in ((SyncStatus.SUCCEEDED, 120), (SyncStatus.SUCCEEDED, 30), (SyncStatus.FAILED, 5)):
         SyncRun.objects.create(
-            tenant=tenant,
+            organization=organization,
             service=service,
             kind=SyncKind.FULL,
             trigger=SyncTrigger.GRANT,
@@ -45,7 +45,7 @@ def test_metrics_show_requests_syncs_graph_answers_and_connection_health(client,
             groups_synced=4,
             finished_at=timezone.now(),
         )
-    ConnectionIncident.objects.create(tenant=tenant, reason="Consent revoked")
+    ConnectionIncident.objects.create(organization=organization, reason="Consent revoked")
     record_credential_rejected(error_code="AADSTS7000215", description="Invalid client secret provided.")
     for status in (200, 200, 429, 503, 418):
         count_graph_request(status)

@@ -46,13 +46,13 @@ def graph_page() -> tuple[graph.Page[graph.UserChange], dict[str, tuple[str, boo
 @pytest.fixture
 def hostile(cast) -> dict[str, tuple[str, bool]]:
     page, expected = graph_page()
-    changes = apply_user_page(cast.tenant.pk, page)
+    changes = apply_user_page(cast.organization.pk, page)
     assert changes.added == len(HOSTILE_USERS)
     return expected
 
 
 def test_hostile_names_are_stored_as_design_says(cast, hostile):
-    for user in DirectoryUser.objects.filter(tenant=cast.tenant):
+    for user in DirectoryUser.objects.filter(organization=cast.organization):
         stored, normalized = hostile[str(user.microsoft_id)]
         assert user.display_name == stored
         assert user.normalized is normalized
@@ -68,7 +68,7 @@ def assert_escaped(body: str) -> None:
 
 
 def test_the_directory_page_shows_hostile_names_escaped(cast, hostile):
-    response = client_for(cast.owner).get(f"/o/{cast.tenant.slug}/directory/", {"q": ""})
+    response = client_for(cast.owner).get(f"/o/{cast.organization.slug}/directory/", {"q": ""})
     assert response.status_code == 200
     body = response.content.decode()
     assert_escaped(body)
@@ -81,7 +81,7 @@ def test_django_admin_shows_hostile_names_escaped(cast, hostile):
     changelist = client.get(reverse("admin:provisioning_directoryuser_changelist"), {"q": "script"})
     assert changelist.status_code == 200
     assert_escaped(changelist.content.decode())
-    for user in DirectoryUser.objects.filter(tenant=cast.tenant):
+    for user in DirectoryUser.objects.filter(organization=cast.organization):
         change = client.get(reverse("admin:provisioning_directoryuser_change", args=[user.pk]))
         assert change.status_code == 200
         body = change.content.decode()

@@ -11,7 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from tests.casportal.test_settings import PRODUCTION_ENV, run_manage
 from tests.factories import PASSWORD, UserFactory
-from tests.tenants.test_url_scoping import _walk, url_values  # noqa: F401 (the fixture)
+from tests.organizations.test_url_scoping import _walk, url_values  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -97,11 +97,11 @@ def test_invitation_and_organization_pages_ignore_an_external_next(cast, target)
     response = client.get(f"/invitations/not-a-token/?next={target}")
     assert _not_external(response.get("Location", ""))
     client.force_login(cast.owner.user)
-    for url in ("/", f"/o/{cast.tenant.slug}/", "/organizations/", "/account/"):
+    for url in ("/", f"/o/{cast.organization.slug}/", "/organizations/", "/account/"):
         response = client.get(f"{url}?next={target}")
         assert _not_external(response.get("Location", "")), (url, response.get("Location"))
     # Signed out: the login redirect carries the page, never the attacker's URL as the destination.
-    response = Client().get(f"/o/{cast.tenant.slug}/?next={target}")
+    response = Client().get(f"/o/{cast.organization.slug}/?next={target}")
     location = response["Location"]
     assert location.startswith("/accounts/login/")
 

@@ -56,7 +56,7 @@ def test_a_grant_and_sync_at_debug_logs_no_secret(cast, driver, everything_logge
     assert signed_in.status_code == 302
     assert driver.grant().status_code == 302
     driver.tasks.run()
-    assert SyncRun.objects.get(tenant=cast.tenant).status == "succeeded"
+    assert SyncRun.objects.get(organization=cast.organization).status == "succeeded"
 
     portal = [record for record in everything_logged.records if not record.name.startswith("m365sim")]
     lines = [record.getMessage() for record in portal]

@@ -18,10 +18,10 @@ from casportal.crypto import encrypt_str
 from directory.models import SyncMode
 from grant.models import GrantAttempt
 from microsoft.identity import token_cache_key
-from organizations.models import ProtectedService, Tenant
+from organizations.models import Organization, ProtectedService
 from tests.accounts.test_login_and_mfa import current_code
 from tests.admin.staff import TOTP_SECRET
-from tests.factories import TenantFactory, UserFactory
+from tests.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -53,10 +53,10 @@ def stored_tokens() -> list[object]:
     return [list(Authenticator.objects.order_by("pk").values_list("data", flat=True)), list(flows.values_list("raw"))]
 
 
-def grant_attempt(tenant: Tenant, user, auth_flow: str) -> GrantAttempt:
+def grant_attempt(organization: Organization, user, auth_flow: str) -> GrantAttempt:
     return GrantAttempt.objects.create(
-        tenant=tenant,
-        service=ProtectedService.objects.filter(tenant=tenant).first(),
+        organization=organization,
+        service=ProtectedService.objects.filter(organization=organization).first(),
         user=user,
         session_key_hash="0" * 64,
         sync_mode=SyncMode.ALL,
@@ -92,7 +92,7 @@ def under_a(settings):
             "migrated_codes": [encrypt_str(c) for c in MIGRATED_CODES],
         },
     )
-    attempt = grant_attempt(TenantFactory(), user, FLOW)
+    attempt = grant_attempt(OrganizationFactory(), user, FLOW)
     return user, codes, migrated, attempt
 
 
@@ -145,7 +145,7 @@ def test_running_twice_rewrites_again_harmlessly(settings, under_a):
 def test_a_value_no_key_decrypts_names_its_row_and_nothing_is_rewritten(settings, under_a):
     user, *_ = under_a
     settings.FIELD_ENCRYPTION_KEYS = [KEY_C]
-    lost = grant_attempt(TenantFactory(), user, "flow under a key nobody has")
+    lost = grant_attempt(OrganizationFactory(), user, "flow under a key nobody has")
     settings.FIELD_ENCRYPTION_KEYS = [KEY_B, KEY_A]
     tokens_before = stored_tokens()
 
@@ -161,10 +161,10 @@ def test_a_value_no_key_decrypts_names_its_row_and_nothing_is_rewritten(settings
 
 def test_token_caches_of_connected_organizations_are_dropped(settings):
     settings.FIELD_ENCRYPTION_KEYS = [KEY_B, KEY_A]
-    connected = TenantFactory()
-    TenantFactory()  # no Microsoft tenant: no token cache
+    connected = OrganizationFactory()
+    OrganizationFactory()  # no Microsoft tenant: no token cache
     microsoft_id = uuid.uuid4()
-    Tenant.objects.filter(pk=connected.pk).update(microsoft_tenant_id=microsoft_id)
+    Organization.objects.filter(pk=connected.pk).update(microsoft_tenant_id=microsoft_id)
     cache.set(token_cache_key(str(microsoft_id)), encrypt_str("{}"), 3600)
     cache.set("unrelated", "kept", 3600)
 
@@ -181,7 +181,7 @@ def test_a_value_turning_up_between_check_and_rewrite_stops_it_saying_how_many_w
 
     user, *_ = under_a
     settings.FIELD_ENCRYPTION_KEYS = [KEY_C]
-    lost = grant_attempt(TenantFactory(), user, "flow under a key nobody has")
+    lost = grant_attempt(OrganizationFactory(), user, "flow under a key nobody has")
     settings.FIELD_ENCRYPTION_KEYS = [KEY_B, KEY_A]
     monkeypatch.setattr(Command, "_classify", lambda self, where, token: token)  # as if written after the check
 

@@ -11,7 +11,7 @@ def protected(cast, driver):
     """Contoso granted in all-users mode and synchronized once."""
     assert driver.grant().status_code == 302
     driver.tasks.run()
-    assert SyncRun.objects.get(tenant=cast.tenant).status == "succeeded"
+    assert SyncRun.objects.get(organization=cast.organization).status == "succeeded"
     return cast
 
 
@@ -32,9 +32,9 @@ def simulator_state(sim_tenant) -> tuple[set, set, set]:
     return users, groups, memberships
 
 
-def portal_state(tenant) -> tuple[set, set, set]:
+def portal_state(organization) -> tuple[set, set, set]:
     return (
-        set(DirectoryUser.objects.filter(tenant=tenant).values_list("microsoft_id", "user_principal_name")),
-        set(DirectoryGroup.objects.filter(tenant=tenant).values_list("microsoft_id", "display_name")),
-        set(GroupMembership.objects.filter(tenant=tenant).values_list("group_id", "member_id")),
+        set(DirectoryUser.objects.filter(organization=organization).values_list("microsoft_id", "user_principal_name")),
+        set(DirectoryGroup.objects.filter(organization=organization).values_list("microsoft_id", "display_name")),
+        set(GroupMembership.objects.filter(organization=organization).values_list("group_id", "member_id")),
     )

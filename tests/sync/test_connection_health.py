@@ -15,8 +15,8 @@ from tests.sync.conftest import portal_state
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 
 
-def statuses(tenant) -> dict[str, str]:
-    return dict(ProtectedService.objects.filter(tenant=tenant).values_list("kind", "status"))
+def statuses(organization) -> dict[str, str]:
+    return dict(ProtectedService.objects.filter(organization=organization).values_list("kind", "status"))
 
 
 @pytest.fixture
@@ -33,31 +33,31 @@ def test_consent_revoked_mid_sync_breaks_the_connection_keeps_the_data_and_recre
     settings.SYNC_PAGE_SIZE = 5
     settings.SYNC_PAGES_PER_BATCH = 1
     sim.expire_delta_tokens(contoso)  # a full round: many batches, the consent goes away in between
-    before = portal_state(cast.tenant)
+    before = portal_state(cast.organization)
     mail.outbox.clear()
-    driver.portal("post", reverse("sync_now", args=[cast.tenant.slug]))
+    driver.portal("post", reverse("sync_now", args=[cast.organization.slug]))
     queued, task = driver.tasks.pending.pop(0)
     task.apply(args=queued.args, throw=True)
     sim.revoke_consent(ServicePrincipal.objects.get(tenant=contoso))
     driver.tasks.run()
 
-    run = SyncRun.objects.filter(tenant=cast.tenant).latest("queued_at")
+    run = SyncRun.objects.filter(organization=cast.organization).latest("queued_at")
     assert run.status == SyncStatus.FAILED
-    assert statuses(cast.tenant)["exchange-online"] == ServiceStatus.ACCESS_TOKEN_INVALID
-    assert statuses(cast.tenant)["sharepoint-online"] == ServiceStatus.ACCESS_TOKEN_INVALID
-    assert statuses(cast.tenant)["onedrive"] == ServiceStatus.NOT_GRANTED
-    assert portal_state(cast.tenant) == before
+    assert statuses(cast.organization)["exchange-online"] == ServiceStatus.ACCESS_TOKEN_INVALID
+    assert statuses(cast.organization)["sharepoint-online"] == ServiceStatus.ACCESS_TOKEN_INVALID
+    assert statuses(cast.organization)["onedrive"] == ServiceStatus.NOT_GRANTED
+    assert portal_state(cast.organization) == before
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [cast.owner.user.email]
     assert "Recreate Access Token" in mail.outbox[0].body
-    assert AuditEvent.objects.filter(action=Action.CONNECTION_BROKEN, tenant=cast.tenant).count() == 1
+    assert AuditEvent.objects.filter(action=Action.CONNECTION_BROKEN, organization=cast.organization).count() == 1
 
     for page_name in ("dashboard", "service_status", "policies"):
-        page = driver.client.get(reverse(page_name, args=[cast.tenant.slug])).content.decode()
+        page = driver.client.get(reverse(page_name, args=[cast.organization.slug])).content.decode()
         assert "no longer lets casportal access your Microsoft 365 tenant" in page
     assert (
         "Recreate Access Token"
-        in driver.client.get(reverse("service_status", args=[cast.tenant.slug])).content.decode()
+        in driver.client.get(reverse("service_status", args=[cast.organization.slug])).content.decode()
     )
 
     # The hourly probe finds the same incident: no second email.
@@ -67,22 +67,22 @@ def test_consent_revoked_mid_sync_breaks_the_connection_keeps_the_data_and_recre
 
     assert driver.grant("exchange-online").status_code == 302  # Recreate Access Token: both legs again
     driver.tasks.run()
-    assert statuses(cast.tenant)["exchange-online"] == ServiceStatus.PROTECTED
-    assert statuses(cast.tenant)["sharepoint-online"] == ServiceStatus.PROTECTED
-    assert not ConnectionIncident.objects.filter(tenant=cast.tenant, closed_at__isnull=True).exists()
+    assert statuses(cast.organization)["exchange-online"] == ServiceStatus.PROTECTED
+    assert statuses(cast.organization)["sharepoint-online"] == ServiceStatus.PROTECTED
+    assert not ConnectionIncident.objects.filter(organization=cast.organization, closed_at__isnull=True).exists()
     assert (
         "no longer lets casportal"
-        not in driver.client.get(reverse("dashboard", args=[cast.tenant.slug])).content.decode()
+        not in driver.client.get(reverse("dashboard", args=[cast.organization.slug])).content.decode()
     )
-    assert AuditEvent.objects.filter(action=Action.CONNECTION_RESTORED, tenant=cast.tenant).exists()
+    assert AuditEvent.objects.filter(action=Action.CONNECTION_RESTORED, organization=cast.organization).exists()
 
 
 def test_the_health_probe_finds_a_disabled_service_principal_between_syncs(protected, driver, contoso):
     sim.set_service_principal_enabled(ServicePrincipal.objects.get(tenant=contoso), False)
     assert probe_connections.apply().get() == 1
     driver.tasks.run()
-    assert statuses(protected.tenant)["exchange-online"] == ServiceStatus.ACCESS_TOKEN_INVALID
-    assert ConnectionIncident.objects.filter(tenant=protected.tenant, closed_at__isnull=True).exists()
+    assert statuses(protected.organization)["exchange-online"] == ServiceStatus.ACCESS_TOKEN_INVALID
+    assert ConnectionIncident.objects.filter(organization=protected.organization, closed_at__isnull=True).exists()
 
 
 def test_an_expired_application_secret_alerts_staff_and_marks_nothing_invalid(protected, driver, settings):
@@ -90,12 +90,12 @@ def test_an_expired_application_secret_alerts_staff_and_marks_nothing_invalid(pr
     mail.outbox.clear()
     sim.expire_secrets(Application.objects.get())
     cache.clear()  # the app-only token in the shared cache has expired: the next one needs the secret
-    driver.portal("post", reverse("sync_now", args=[protected.tenant.slug]))
+    driver.portal("post", reverse("sync_now", args=[protected.organization.slug]))
     driver.tasks.run()
-    run = SyncRun.objects.filter(tenant=protected.tenant).latest("queued_at")
+    run = SyncRun.objects.filter(organization=protected.organization).latest("queued_at")
     assert run.status == SyncStatus.FAILED
     assert "temporarily unavailable" in run.error
-    assert statuses(protected.tenant)["exchange-online"] == ServiceStatus.PROTECTED
+    assert statuses(protected.organization)["exchange-online"] == ServiceStatus.PROTECTED
     assert not ConnectionIncident.objects.exists()
     assert AppCredentialHealth.objects.get().status == CredentialStatus.REJECTED
     assert [m.to for m in mail.outbox] == [["oncall@casportal.test"]]

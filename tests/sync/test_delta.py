@@ -13,15 +13,15 @@ pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 
 
 def sync_now(driver, cast):
-    response = driver.portal("post", reverse("sync_now", args=[cast.tenant.slug]))
+    response = driver.portal("post", reverse("sync_now", args=[cast.organization.slug]))
     assert response.status_code == 302
     driver.tasks.run()
-    return SyncRun.objects.filter(tenant=cast.tenant).latest("queued_at")
+    return SyncRun.objects.filter(organization=cast.organization).latest("queued_at")
 
 
 def test_the_full_round_equals_the_simulator_and_stores_delta_links(protected, contoso):
-    assert portal_state(protected.tenant) == simulator_state(contoso)
-    settings_row = SyncSettings.objects.get(tenant=protected.tenant)
+    assert portal_state(protected.organization) == simulator_state(contoso)
+    settings_row = SyncSettings.objects.get(organization=protected.organization)
     assert "delta" in settings_row.users_delta_link
     assert settings_row.groups_delta_link
 
@@ -42,7 +42,7 @@ def test_a_delta_round_picks_up_renames_deletions_and_membership_changes(protect
     assert run.kind == SyncKind.DELTA
     assert run.trigger == SyncTrigger.MANUAL
     assert run.status == SyncStatus.SUCCEEDED
-    assert portal_state(protected.tenant) == simulator_state(contoso)
+    assert portal_state(protected.organization) == simulator_state(contoso)
     assert run.removed >= 2  # the deleted user and group
     assert run.added >= 1
 
@@ -54,24 +54,24 @@ def test_an_expired_delta_token_falls_back_to_a_full_round_recorded_as_such(prot
     assert run.status == SyncStatus.SUCCEEDED
     assert run.kind == SyncKind.FULL
     assert "delta token" in run.fallback_reason
-    assert portal_state(protected.tenant) == simulator_state(contoso)
+    assert portal_state(protected.organization) == simulator_state(contoso)
 
 
 def test_a_partial_failure_removes_nothing(protected, driver, contoso, settings):
     settings.SYNC_MAX_RETRIES = 0
     settings.SYNC_PAGE_SIZE = 5
-    before = portal_state(protected.tenant)
+    before = portal_state(protected.organization)
     sim.delete_user(SimUser.objects.filter(tenant=contoso).order_by("user_principal_name").first())
     sim.expire_delta_tokens(contoso)  # a full round: at its end it would remove what it did not see
-    driver.portal("post", reverse("sync_now", args=[protected.tenant.slug]))
+    driver.portal("post", reverse("sync_now", args=[protected.organization.slug]))
     queued, task = driver.tasks.pending.pop(0)
     task.apply(args=queued.args, throw=True)  # the round has started and written its first page
     sim.set_faults(contoso, throttle_next=1000, throttle_retry_after=1)
     driver.tasks.run()
-    run = SyncRun.objects.filter(tenant=protected.tenant).latest("queued_at")
+    run = SyncRun.objects.filter(organization=protected.organization).latest("queued_at")
     assert run.status == SyncStatus.FAILED
     assert run.kind == SyncKind.FULL
-    assert portal_state(protected.tenant) == before  # the user deleted at Microsoft is still here, too
+    assert portal_state(protected.organization) == before  # the user deleted at Microsoft is still here, too
 
 
 def test_a_storm_of_throttling_completes(protected, driver, contoso, settings):
@@ -84,26 +84,26 @@ def test_a_storm_of_throttling_completes(protected, driver, contoso, settings):
     assert run.status == SyncStatus.SUCCEEDED
     assert run.throttled > 0
     sim.reset_faults(contoso)
-    assert portal_state(protected.tenant) == simulator_state(contoso)
+    assert portal_state(protected.organization) == simulator_state(contoso)
 
 
 def test_two_requests_at_once_become_one_run(protected, driver):
-    url = reverse("sync_now", args=[protected.tenant.slug])
+    url = reverse("sync_now", args=[protected.organization.slug])
     assert driver.portal("post", url).status_code == 302
     assert driver.portal("post", url).status_code == 302
-    page = driver.client.get(reverse("service_status", args=[protected.tenant.slug]))
+    page = driver.client.get(reverse("service_status", args=[protected.organization.slug]))
     assert "A synchronization is already running; your request is part of it." in page.content.decode()
-    assert SyncRun.objects.filter(tenant=protected.tenant, status__in=["queued", "running"]).count() == 1
+    assert SyncRun.objects.filter(organization=protected.organization, status__in=["queued", "running"]).count() == 1
     assert driver.tasks.names == ["provisioning.sync_batch"]
     driver.tasks.run()
-    assert SyncRun.objects.filter(tenant=protected.tenant).count() == 2  # the grant's, and this one
+    assert SyncRun.objects.filter(organization=protected.organization).count() == 2  # the grant's, and this one
 
 
 def test_batches_slow_down_while_graph_says_the_budget_is_nearly_spent(protected, driver, contoso, settings):
     settings.SYNC_PAGE_SIZE = 10
     settings.SYNC_PAGES_PER_BATCH = 1
     sim.expire_delta_tokens(contoso)
-    driver.portal("post", reverse("sync_now", args=[protected.tenant.slug]))
+    driver.portal("post", reverse("sync_now", args=[protected.organization.slug]))
     queued, task = driver.tasks.pending.pop(0)
     task.apply(args=queued.args, throw=True)  # the expired delta token: a full round instead, at once
     ((full_round, _),) = driver.tasks.pending
@@ -115,4 +115,4 @@ def test_batches_slow_down_while_graph_says_the_budget_is_nearly_spent(protected
     assert follow_up.countdown >= 1  # not at once: Graph said the budget is nearly spent
     sim.reset_faults(contoso)
     driver.tasks.run()
-    assert portal_state(protected.tenant) == simulator_state(contoso)
+    assert portal_state(protected.organization) == simulator_state(contoso)

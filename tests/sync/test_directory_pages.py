@@ -7,16 +7,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from directory.models import DirectoryGroup, DirectoryUser, GroupMembership, GroupType, MemberType
-from tests.factories import TenantFactory
+from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def users(tenant, count: int, prefix: str = "user") -> list[DirectoryUser]:
+def users(organization, count: int, prefix: str = "user") -> list[DirectoryUser]:
     now = timezone.now()
     return DirectoryUser.objects.bulk_create(
         DirectoryUser(
-            tenant=tenant,
+            organization=organization,
             microsoft_id=uuid.uuid4(),
             user_principal_name=f"{prefix}{n:04d}@contoso.test",
             display_name=f"{prefix.title()} {n}",
@@ -27,8 +27,8 @@ def users(tenant, count: int, prefix: str = "user") -> list[DirectoryUser]:
 
 
 def test_users_are_searchable_and_paginated(cast, reader_client):
-    users(cast.tenant, 120)
-    url = reverse("directory_users", args=[cast.tenant.slug])
+    users(cast.organization, 120)
+    url = reverse("directory_users", args=[cast.organization.slug])
     first = reader_client.get(url).content.decode()
     assert "user0000@contoso.test" in first
     assert "Page 1 of 3" in first
@@ -38,8 +38,8 @@ def test_users_are_searchable_and_paginated(cast, reader_client):
 
 
 def test_page_links_keep_the_search(cast, reader_client):
-    users(cast.tenant, 120)
-    url = reverse("directory_users", args=[cast.tenant.slug])
+    users(cast.organization, 120)
+    url = reverse("directory_users", args=[cast.organization.slug])
     first = reader_client.get(url, {"q": "user00"}).content.decode()
     assert "Page 1 of 2" in first
     assert 'href="?q=user00&amp;page=2"' in first
@@ -50,26 +50,28 @@ def test_page_links_keep_the_search(cast, reader_client):
 
 
 def test_another_organizations_directory_never_shows(cast, reader_client):
-    users(TenantFactory(), 3, prefix="foreigner")
-    page = reader_client.get(reverse("directory_users", args=[cast.tenant.slug]), {"q": "foreigner"})
+    users(OrganizationFactory(), 3, prefix="foreigner")
+    page = reader_client.get(reverse("directory_users", args=[cast.organization.slug]), {"q": "foreigner"})
     assert "foreigner" not in page.content.decode().replace('value="foreigner"', "").replace("“foreigner”", "")
     foreign_group = DirectoryGroup.objects.create(
-        tenant=TenantFactory(),
+        organization=OrganizationFactory(),
         microsoft_id=uuid.uuid4(),
         display_name="Secret",
         group_type=GroupType.SECURITY,
         synced_at=timezone.now(),
     )
     assert (
-        reader_client.get(reverse("directory_group", args=[cast.tenant.slug, foreign_group.microsoft_id])).status_code
+        reader_client.get(
+            reverse("directory_group", args=[cast.organization.slug, foreign_group.microsoft_id])
+        ).status_code
         == 404
     )
 
 
 def test_a_groups_members_are_listed(cast, reader_client):
-    members = users(cast.tenant, 3)
+    members = users(cast.organization, 3)
     group = DirectoryGroup.objects.create(
-        tenant=cast.tenant,
+        organization=cast.organization,
         microsoft_id=uuid.uuid4(),
         display_name="Sales",
         group_type=GroupType.SECURITY,
@@ -77,7 +79,7 @@ def test_a_groups_members_are_listed(cast, reader_client):
     )
     GroupMembership.objects.bulk_create(
         GroupMembership(
-            tenant=cast.tenant,
+            organization=cast.organization,
             group_id=group.microsoft_id,
             member_id=user.microsoft_id,
             member_type=MemberType.USER,
@@ -85,14 +87,16 @@ def test_a_groups_members_are_listed(cast, reader_client):
         )
         for user in members[:2]
     )
-    page = reader_client.get(reverse("directory_group", args=[cast.tenant.slug, group.microsoft_id])).content.decode()
+    page = reader_client.get(
+        reverse("directory_group", args=[cast.organization.slug, group.microsoft_id])
+    ).content.decode()
     assert "user0000@contoso.test" in page and "user0001@contoso.test" in page
     assert "user0002@contoso.test" not in page
 
 
 def test_the_directory_pages_run_a_bounded_number_of_queries(cast, reader_client):
-    url = reverse("directory_users", args=[cast.tenant.slug])
-    users(cast.tenant, 5, prefix="early")
+    url = reverse("directory_users", args=[cast.organization.slug])
+    users(cast.organization, 5, prefix="early")
     reader_client.get(url)
 
     def count() -> int:
@@ -101,5 +105,5 @@ def test_the_directory_pages_run_a_bounded_number_of_queries(cast, reader_client
         return len(queries)
 
     few = count()
-    users(cast.tenant, 500)
+    users(cast.organization, 500)
     assert count() == few <= 12

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from directory.models import SyncRun, SyncSettings, SyncTrigger
 from directory.schedule import DEFAULT_DAILY_SYNC_TIMES, daily_sync_time, dispatch_due_syncs, due_at
-from organizations.models import Region, Tenant
+from organizations.models import Organization, Region
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 
@@ -21,7 +21,7 @@ def test_each_region_has_its_night_time():
 
 
 def test_the_daily_sync_is_queued_once_when_due(protected, driver):
-    settings_row = SyncSettings.objects.select_related("tenant").get(tenant=protected.tenant)
+    settings_row = SyncSettings.objects.select_related("organization").get(organization=protected.organization)
     assert daily_sync_time(settings_row) == dt.time(8, 15)  # the default region
     due = due_at(settings_row, timezone.now().date())
     assert at(8, 15) <= due < at(11, 15)  # within the region's window
@@ -32,13 +32,13 @@ def test_the_daily_sync_is_queued_once_when_due(protected, driver):
     ((queued, _),) = driver.tasks.pending
     assert queued.countdown == 0
     driver.tasks.run()
-    run = SyncRun.objects.filter(tenant=protected.tenant).latest("queued_at")
+    run = SyncRun.objects.filter(organization=protected.organization).latest("queued_at")
     assert (run.trigger, run.status) == (SyncTrigger.SCHEDULED, "succeeded")
 
 
 def test_a_time_set_by_staff_wins_over_the_region(protected, settings):
     settings.SYNC_SCHEDULE_WINDOW_SECONDS = 60
-    SyncSettings.objects.filter(tenant=protected.tenant).update(daily_sync_time=dt.time(3, 0))
+    SyncSettings.objects.filter(organization=protected.organization).update(daily_sync_time=dt.time(3, 0))
     assert dispatch_due_syncs(at(2, 59)) == 0
     assert dispatch_due_syncs(at(3, 1)) == 1
 
@@ -46,7 +46,7 @@ def test_a_time_set_by_staff_wins_over_the_region(protected, settings):
 def test_thousands_of_organizations_spread_evenly_over_the_window(settings):
     settings.SYNC_SCHEDULE_WINDOW_SECONDS = 3 * 3600
     organizations = 5000
-    sync_settings = [SyncSettings(tenant=Tenant(region=Region.EUROPE)) for _ in range(organizations)]
+    sync_settings = [SyncSettings(organization=Organization(region=Region.EUROPE)) for _ in range(organizations)]
     today = dt.date(2027, 3, 1)
     opens = dt.datetime(2027, 3, 1, 0, 15, tzinfo=dt.UTC)
     offsets = [(due_at(row, today) - opens).total_seconds() for row in sync_settings]
@@ -66,5 +66,5 @@ def test_thousands_of_organizations_spread_evenly_over_the_window(settings):
 def test_a_late_time_keeps_the_sync_on_the_same_day(settings):
     settings.SYNC_SCHEDULE_WINDOW_SECONDS = 3 * 3600
     today = dt.date(2027, 3, 1)
-    rows = [SyncSettings(tenant=Tenant(), daily_sync_time=dt.time(23, 0)) for _ in range(500)]
+    rows = [SyncSettings(organization=Organization(), daily_sync_time=dt.time(23, 0)) for _ in range(500)]
     assert all(due_at(row, today).date() == today and due_at(row, today).time() < dt.time(23, 50) for row in rows)

@@ -17,7 +17,7 @@ from m365sim.models import Application
 from m365sim.models import User as SimUser
 from m365sim.seed import seed_tenant
 from organizations.models import ProtectedService, ServiceStatus
-from tests.factories import ServiceAccountFactory, TenantFactory
+from tests.factories import OrganizationFactory, ServiceAccountFactory
 from tests.processes import Worker, manage, process_env, redis_url, requires_real_services, wait_for
 
 pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default", "m365sim"], transaction=True)]
@@ -32,19 +32,21 @@ def connect(slug: str, *, users: int) -> SyncRun:
     """An organization bound to a consented simulated tenant, its first (full) sync queued but not yet sent."""
     seeded = seed_tenant(slug, users=users, groups=10, members_per_group=20)
     admin = SimUser.objects.get(user_principal_name=f"admin@{slug}.onmicrosoft.com")
-    sim.grant_admin_consent(seeded.tenant, Application.objects.get(), user=admin)
-    tenant = TenantFactory(name=slug.title(), slug=slug)
-    tenant.microsoft_tenant_id = seeded.tenant.id
-    tenant.save(update_fields=["microsoft_tenant_id"])
-    service = ProtectedService.objects.get(tenant=tenant, kind="exchange-online")
+    sim.grant_admin_consent(seeded.organization, Application.objects.get(), user=admin)
+    organization = OrganizationFactory(name=slug.title(), slug=slug)
+    organization.microsoft_tenant_id = seeded.organization.id
+    organization.save(update_fields=["microsoft_tenant_id"])
+    service = ProtectedService.objects.get(organization=organization, kind="exchange-online")
     ServiceAccountFactory(
         service=service,
-        microsoft_tenant_id=seeded.tenant.id,
+        microsoft_tenant_id=seeded.organization.id,
         authorized_account=admin.user_principal_name,
         authorized_object_id=admin.id,
     )
     ProtectedService.objects.filter(pk=service.pk).update(status=ServiceStatus.PROVISIONING)
-    return SyncRun.objects.create(tenant=tenant, service=service, kind=SyncKind.FULL, trigger=SyncTrigger.GRANT)
+    return SyncRun.objects.create(
+        organization=organization, service=service, kind=SyncKind.FULL, trigger=SyncTrigger.GRANT
+    )
 
 
 def test_two_workers_sync_twenty_organizations_fairly_and_each_once(m365sim_live):
@@ -77,13 +79,17 @@ def test_two_workers_sync_twenty_organizations_fairly_and_each_once(m365sim_live
             worker.stop()
         broker.flushdb()
 
-    finished = {run.pk: run for run in SyncRun.objects.select_related("tenant")}
+    finished = {run.pk: run for run in SyncRun.objects.select_related("organization")}
     assert len(finished) == len(runs)  # exactly one run per organization
     for run in finished.values():
-        assert run.status == SyncStatus.SUCCEEDED, (run.tenant.slug, run.error_detail)
-        live = SimUser.objects.filter(tenant_id=run.tenant.microsoft_tenant_id, deleted_at__isnull=True).count()
-        assert DirectoryUser.objects.filter(tenant=run.tenant).count() == run.users_synced == live, run.tenant.slug
-        assert AuditEvent.objects.filter(tenant=run.tenant, action=Action.SYNC_SUCCEEDED).count() == 1
+        assert run.status == SyncStatus.SUCCEEDED, (run.organization.slug, run.error_detail)
+        live = SimUser.objects.filter(
+            organization_id=run.organization.microsoft_tenant_id, deleted_at__isnull=True
+        ).count()
+        assert DirectoryUser.objects.filter(organization=run.organization).count() == run.users_synced == live, (
+            run.organization.slug
+        )
+        assert AuditEvent.objects.filter(organization=run.organization, action=Action.SYNC_SUCCEEDED).count() == 1
     assert finished[large.pk].users_synced > LARGE_USERS
 
     large_run = finished[large.pk]

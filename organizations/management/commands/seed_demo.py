@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from organizations import services
-from organizations.models import Role, Tenant
+from organizations.models import Organization, Role
 
 DEMO_PASSWORD = "casportal-demo"  # noqa: S105 (published demo credentials)
 DEMO_ADMIN = "admin@contoso.test"
@@ -26,11 +26,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         admin = self._user(DEMO_ADMIN)
         self._user(SUPPORT_USER, is_staff=True, is_superuser=True)
-        tenant = Tenant.objects.filter(slug="contoso").first()
-        if tenant is None:
-            tenant = services.create_tenant(name="Contoso", slug="contoso", actor=None)
-        services.add_member(tenant=tenant, user=admin, role=Role.ADMIN, actor=None)
+        organization = Organization.objects.filter(slug="contoso").first()
+        if organization is None:
+            organization = services.create_organization(name="Contoso", slug="contoso", actor=None)
+        services.add_member(organization=organization, user=admin, role=Role.ADMIN, actor=None)
         self.stdout.write(
-            f"Demo organization {tenant.name}: log in as {DEMO_ADMIN} / {DEMO_PASSWORD}\n"
+            f"Demo organization {organization.name}: log in as {DEMO_ADMIN} / {DEMO_PASSWORD}\n"
             f"Support staff (Django admin at /admin/): {SUPPORT_USER} / {DEMO_PASSWORD}"
         )

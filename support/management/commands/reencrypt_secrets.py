@@ -15,7 +15,7 @@ from django.db.models.functions import Cast
 from casportal.crypto import fernet
 from grant.models import GrantAttempt
 from microsoft.identity import token_cache_key
-from organizations.models import Tenant
+from organizations.models import Organization
 
 BATCH_SIZE = 500
 MFA_LABEL = "TOTP and recovery-code secrets"
@@ -172,7 +172,7 @@ class Command(BaseCommand):
     def _drop_token_caches(self) -> int:
         # Dropped rather than re-encrypted: they live an hour at most (APP_TOKEN_CACHE_TTL) and the next token
         # request acquires a fresh token and writes its cache under the first key.
-        tenant_ids = Tenant.objects.filter(microsoft_tenant_id__isnull=False).values_list(
+        organization_ids = Organization.objects.filter(microsoft_tenant_id__isnull=False).values_list(
             "microsoft_tenant_id", flat=True
         )
-        return sum(bool(cache.delete(token_cache_key(str(tenant_id)))) for tenant_id in tenant_ids)
+        return sum(bool(cache.delete(token_cache_key(str(organization_id)))) for organization_id in organization_ids)

@@ -8,7 +8,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_members_page_lists_members_and_pending_invitations(cast, reader_client):
-    body = reader_client.get(reverse("members", args=[cast.tenant.slug])).content.decode()
+    body = reader_client.get(reverse("members", args=[cast.organization.slug])).content.decode()
     assert cast.owner.user.email in body
     assert cast.reader.user.email in body
     assert cast.outsider.user.email not in body
@@ -17,7 +17,7 @@ def test_members_page_lists_members_and_pending_invitations(cast, reader_client)
 
 def test_the_last_admin_cannot_be_demoted(cast, owner_client):
     response = owner_client.post(
-        reverse("member_role", args=[cast.tenant.slug, cast.owner.public_id]), {"role": Role.READ_ONLY}
+        reverse("member_role", args=[cast.organization.slug, cast.owner.public_id]), {"role": Role.READ_ONLY}
     )
     assert response.status_code == 302
     cast.owner.refresh_from_db()
@@ -28,14 +28,16 @@ def test_the_last_admin_cannot_be_demoted(cast, owner_client):
 
 
 def test_the_last_admin_cannot_be_removed(cast, owner_client):
-    response = owner_client.post(reverse("member_remove", args=[cast.tenant.slug, cast.owner.public_id]))
+    response = owner_client.post(reverse("member_remove", args=[cast.organization.slug, cast.owner.public_id]))
     assert response.status_code == 302
     assert Membership.objects.filter(pk=cast.owner.pk).exists()
     assert not AuditEvent.objects.filter(action=Action.MEMBER_REMOVED).exists()
 
 
 def test_role_change_is_applied_and_audited(cast, owner_client):
-    owner_client.post(reverse("member_role", args=[cast.tenant.slug, cast.reader.public_id]), {"role": Role.ADMIN})
+    owner_client.post(
+        reverse("member_role", args=[cast.organization.slug, cast.reader.public_id]), {"role": Role.ADMIN}
+    )
     cast.reader.refresh_from_db()
     assert cast.reader.role == Role.ADMIN
     event = AuditEvent.objects.get(action=Action.MEMBER_ROLE_CHANGED)
@@ -45,14 +47,18 @@ def test_role_change_is_applied_and_audited(cast, owner_client):
 
 
 def test_an_admin_may_step_down_once_another_admin_exists(cast, owner_client):
-    owner_client.post(reverse("member_role", args=[cast.tenant.slug, cast.reader.public_id]), {"role": Role.ADMIN})
-    owner_client.post(reverse("member_role", args=[cast.tenant.slug, cast.owner.public_id]), {"role": Role.READ_ONLY})
+    owner_client.post(
+        reverse("member_role", args=[cast.organization.slug, cast.reader.public_id]), {"role": Role.ADMIN}
+    )
+    owner_client.post(
+        reverse("member_role", args=[cast.organization.slug, cast.owner.public_id]), {"role": Role.READ_ONLY}
+    )
     cast.owner.refresh_from_db()
     assert cast.owner.role == Role.READ_ONLY
 
 
 def test_removal_asks_for_confirmation_then_removes(cast, owner_client):
-    url = reverse("member_remove", args=[cast.tenant.slug, cast.reader.public_id])
+    url = reverse("member_remove", args=[cast.organization.slug, cast.reader.public_id])
     confirm = owner_client.get(url)
     assert confirm.status_code == 200
     assert f"Remove {cast.reader.user.email}?" in confirm.content.decode()
@@ -63,12 +69,12 @@ def test_removal_asks_for_confirmation_then_removes(cast, owner_client):
 
 
 def test_an_unknown_role_is_refused(cast, owner_client):
-    owner_client.post(reverse("member_role", args=[cast.tenant.slug, cast.reader.public_id]), {"role": "root"})
+    owner_client.post(reverse("member_role", args=[cast.organization.slug, cast.reader.public_id]), {"role": "root"})
     cast.reader.refresh_from_db()
     assert cast.reader.role == Role.READ_ONLY
 
 
 def test_a_member_of_another_organization_cannot_be_reached(cast, owner_client):
-    url = reverse("member_remove", args=[cast.tenant.slug, cast.outsider.public_id])
+    url = reverse("member_remove", args=[cast.organization.slug, cast.outsider.public_id])
     assert owner_client.post(url).status_code == 404
     assert Membership.objects.filter(pk=cast.outsider.pk).exists()

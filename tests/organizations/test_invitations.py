@@ -17,7 +17,9 @@ pytestmark = pytest.mark.django_db
 
 def invite(owner_client, cast, capture, email="new.admin@contoso.test", role=Role.ADMIN) -> str:
     with capture(execute=True):
-        response = owner_client.post(reverse("member_invite", args=[cast.tenant.slug]), {"email": email, "role": role})
+        response = owner_client.post(
+            reverse("member_invite", args=[cast.organization.slug]), {"email": email, "role": role}
+        )
     assert response.status_code == 302
     link = re.search(r"http://\S+/invitations/\S+/", mail.outbox[-1].body)
     assert link, mail.outbox[-1].body
@@ -37,7 +39,7 @@ def test_invitation_is_emailed_and_audited(cast, invitation_path):
     assert mail.outbox[-1].to == ["new.admin@contoso.test"]
     invitation = Invitation.objects.get(email="new.admin@contoso.test")
     assert invitation.token_hash not in invitation_path  # only the hash is stored
-    assert AuditEvent.objects.filter(action=Action.MEMBER_INVITED, tenant=cast.tenant).exists()
+    assert AuditEvent.objects.filter(action=Action.MEMBER_INVITED, organization=cast.organization).exists()
 
 
 def test_new_user_signs_up_through_the_invitation_and_joins(cast, invitation_path, django_capture_on_commit_callbacks):
@@ -50,11 +52,11 @@ def test_new_user_signs_up_through_the_invitation_and_joins(cast, invitation_pat
     assert response.status_code == 302
     user = User.objects.get(email="new.admin@contoso.test")
     assert user.emailaddress_set.get().verified
-    membership = Membership.objects.get(tenant=cast.tenant, user=user)
+    membership = Membership.objects.get(organization=cast.organization, user=user)
     assert membership.role == Role.ADMIN
     assert Invitation.objects.get(email=user.email).accepted_at is not None
-    assert AuditEvent.objects.filter(action=Action.MEMBER_JOINED, actor=user, tenant=cast.tenant).exists()
-    assert client.get(reverse("dashboard", args=[cast.tenant.slug])).status_code == 200
+    assert AuditEvent.objects.filter(action=Action.MEMBER_JOINED, actor=user, organization=cast.organization).exists()
+    assert client.get(reverse("dashboard", args=[cast.organization.slug])).status_code == 200
 
 
 def test_invitation_cannot_be_used_twice(cast, invitation_path):
@@ -100,7 +102,7 @@ def test_existing_user_accepts_after_logging_in(cast, owner_client, django_captu
     client = Client()
     client.force_login(existing)
     assert client.post(path).status_code == 302
-    assert Membership.objects.get(tenant=cast.tenant, user=existing).role == Role.READ_ONLY
+    assert Membership.objects.get(organization=cast.organization, user=existing).role == Role.READ_ONLY
 
 
 def test_invitation_for_someone_else_is_not_accepted_by_the_signed_in_user(cast, invitation_path):
@@ -108,13 +110,13 @@ def test_invitation_for_someone_else_is_not_accepted_by_the_signed_in_user(cast,
     client = Client()
     client.force_login(intruder)
     client.post(invitation_path)
-    assert not Membership.objects.filter(tenant=cast.tenant, user=intruder).exists()
+    assert not Membership.objects.filter(organization=cast.organization, user=intruder).exists()
     assert Invitation.objects.get(email="new.admin@contoso.test").accepted_at is None
 
 
 def test_inviting_an_existing_member_is_refused(cast, owner_client):
     response = owner_client.post(
-        reverse("member_invite", args=[cast.tenant.slug]), {"email": cast.reader.user.email, "role": Role.ADMIN}
+        reverse("member_invite", args=[cast.organization.slug]), {"email": cast.reader.user.email, "role": Role.ADMIN}
     )
     assert response.status_code == 400
     assert "already a member" in response.content.decode()
@@ -123,7 +125,7 @@ def test_inviting_an_existing_member_is_refused(cast, owner_client):
 
 def test_invalid_email_is_refused_with_a_message(cast, owner_client):
     response = owner_client.post(
-        reverse("member_invite", args=[cast.tenant.slug]), {"email": "not-an-email", "role": Role.ADMIN}
+        reverse("member_invite", args=[cast.organization.slug]), {"email": "not-an-email", "role": Role.ADMIN}
     )
     assert response.status_code == 400
     assert "Enter a valid email address" in response.content.decode()
@@ -132,7 +134,7 @@ def test_invalid_email_is_refused_with_a_message(cast, owner_client):
 
 def test_withdrawn_invitation_no_longer_works(cast, owner_client, invitation_path):
     invitation = Invitation.objects.get()
-    response = owner_client.post(reverse("invitation_revoke", args=[cast.tenant.slug, invitation.public_id]))
+    response = owner_client.post(reverse("invitation_revoke", args=[cast.organization.slug, invitation.public_id]))
     assert response.status_code == 302
     assert Client().get(invitation_path).status_code == 404
     assert AuditEvent.objects.filter(action=Action.INVITATION_REVOKED).exists()

@@ -6,7 +6,7 @@ from django.test import Client
 
 from accounts.models import User
 from audit.models import AuditEvent
-from organizations.models import Membership, Policy, ProtectedService, Role, Tenant
+from organizations.models import Membership, Organization, Policy, ProtectedService, Role
 
 pytestmark = pytest.mark.django_db
 
@@ -14,8 +14,8 @@ pytestmark = pytest.mark.django_db
 def snapshot() -> tuple:
     return (
         list(User.objects.order_by("pk").values_list("email", "password", "is_staff", "is_superuser")),
-        list(Tenant.objects.values_list("slug", "name")),
-        list(Membership.objects.values_list("tenant__slug", "user__email", "role")),
+        list(Organization.objects.values_list("slug", "name")),
+        list(Membership.objects.values_list("organization__slug", "user__email", "role")),
         ProtectedService.objects.count(),
         Policy.objects.count(),
         EmailAddress.objects.filter(verified=True).count(),
@@ -36,15 +36,15 @@ def test_seed_demo_is_idempotent_and_the_demo_admin_can_log_in():
     assert client.get("/", follow=True).request["PATH_INFO"] == "/o/contoso/"
 
 
-def test_create_tenant_makes_the_organization_and_a_verified_admin_with_a_set_password_link(capsys):
-    call_command("create_tenant", "Fabrikam Inc", "--admin", "Boss@Fabrikam.test")
-    tenant = Tenant.objects.get(slug="fabrikam-inc")
-    membership = Membership.objects.get(tenant=tenant)
+def test_create_organization_makes_the_organization_and_a_verified_admin_with_a_set_password_link(capsys):
+    call_command("create_organization", "Fabrikam Inc", "--admin", "Boss@Fabrikam.test")
+    organization = Organization.objects.get(slug="fabrikam-inc")
+    membership = Membership.objects.get(organization=organization)
     assert membership.user.email == "boss@fabrikam.test"
     assert membership.role == Role.ADMIN
     assert not membership.user.has_usable_password()
     assert EmailAddress.objects.get(user=membership.user).verified
-    assert ProtectedService.objects.filter(tenant=tenant).count() == 4
+    assert ProtectedService.objects.filter(organization=organization).count() == 4
     link = capsys.readouterr().out.split("Set-password link (also emailed): ")[1].strip()
     assert link in mail.outbox[0].body
     client = Client()
@@ -59,10 +59,10 @@ def test_create_tenant_makes_the_organization_and_a_verified_admin_with_a_set_pa
     assert membership.user.check_password("a long new password")
 
 
-def test_create_tenant_refuses_a_bad_email_and_a_taken_slug():
+def test_create_organization_refuses_a_bad_email_and_a_taken_slug():
     with pytest.raises(CommandError, match="not an email"):
-        call_command("create_tenant", "Fabrikam", "--admin", "nobody")
-    call_command("create_tenant", "Fabrikam", "--admin", "a@fabrikam.test")
+        call_command("create_organization", "Fabrikam", "--admin", "nobody")
+    call_command("create_organization", "Fabrikam", "--admin", "a@fabrikam.test")
     with pytest.raises(CommandError, match="already taken"):
-        call_command("create_tenant", "Other", "--admin", "b@fabrikam.test", "--slug", "fabrikam")
+        call_command("create_organization", "Other", "--admin", "b@fabrikam.test", "--slug", "fabrikam")
     assert not User.objects.filter(email="b@fabrikam.test").exists()

@@ -4,14 +4,14 @@ from django.urls import reverse
 
 from audit.models import Action, AuditEvent
 from organizations.models import Policy, PolicyType, ProtectedService, ServiceKind, ServiceStatus
-from tests.factories import TenantFactory
+from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def test_a_new_organization_has_every_service_and_the_default_policies(db):
-    tenant = TenantFactory()
-    services = ProtectedService.objects.filter(tenant=tenant)
+    organization = OrganizationFactory()
+    services = ProtectedService.objects.filter(organization=organization)
     assert sorted(services.values_list("kind", flat=True)) == sorted(ServiceKind.values)
     assert all(service.status == ServiceStatus.NOT_GRANTED for service in services)
     for service in services:
@@ -21,59 +21,61 @@ def test_a_new_organization_has_every_service_and_the_default_policies(db):
             ("Default ATP policy (monitor only)", PolicyType.ATP, 99998, False),
             ("Default DLP policy", PolicyType.DLP, 99999, False),
         }
-    assert AuditEvent.objects.filter(action=Action.ORGANIZATION_CREATED, tenant=tenant).exists()
+    assert AuditEvent.objects.filter(action=Action.ORGANIZATION_CREATED, organization=organization).exists()
 
 
 def test_enabling_a_policy_is_applied_and_audited(cast, owner_client):
-    policy = Policy.objects.filter(tenant=cast.tenant, name="Default DLP policy").first()
-    response = owner_client.post(reverse("policy_toggle", args=[cast.tenant.slug, policy.public_id]), {"enabled": "1"})
+    policy = Policy.objects.filter(organization=cast.organization, name="Default DLP policy").first()
+    response = owner_client.post(
+        reverse("policy_toggle", args=[cast.organization.slug, policy.public_id]), {"enabled": "1"}
+    )
     assert response.status_code == 302
     policy.refresh_from_db()
     assert policy.enabled
     event = AuditEvent.objects.get(action=Action.POLICY_ENABLED)
-    assert event.tenant == cast.tenant
+    assert event.organization == cast.organization
     assert event.actor == cast.owner.user
     assert event.details["policy"] == str(policy.public_id)
 
-    owner_client.post(reverse("policy_toggle", args=[cast.tenant.slug, policy.public_id]), {"enabled": "0"})
+    owner_client.post(reverse("policy_toggle", args=[cast.organization.slug, policy.public_id]), {"enabled": "0"})
     policy.refresh_from_db()
     assert not policy.enabled
     assert AuditEvent.objects.filter(action=Action.POLICY_DISABLED).count() == 1
 
 
 def test_a_malformed_toggle_changes_nothing(cast, owner_client):
-    policy = Policy.objects.filter(tenant=cast.tenant).first()
-    owner_client.post(reverse("policy_toggle", args=[cast.tenant.slug, policy.public_id]), {"enabled": "maybe"})
+    policy = Policy.objects.filter(organization=cast.organization).first()
+    owner_client.post(reverse("policy_toggle", args=[cast.organization.slug, policy.public_id]), {"enabled": "maybe"})
     policy.refresh_from_db()
     assert not policy.enabled
     assert not AuditEvent.objects.filter(action__startswith="policy.").exists()
 
 
 def test_another_organizations_policy_is_404(cast, owner_client):
-    foreign = Policy.objects.filter(tenant=cast.outsider.tenant).first()
-    url = reverse("policy_toggle", args=[cast.tenant.slug, foreign.public_id])
+    foreign = Policy.objects.filter(organization=cast.outsider.organization).first()
+    url = reverse("policy_toggle", args=[cast.organization.slug, foreign.public_id])
     assert owner_client.post(url, {"enabled": "1"}).status_code == 404
     foreign.refresh_from_db()
     assert not foreign.enabled
 
 
 def test_read_only_member_sees_policies_without_actions(cast, reader_client):
-    body = reader_client.get(reverse("policies", args=[cast.tenant.slug])).content.decode()
+    body = reader_client.get(reverse("policies", args=[cast.organization.slug])).content.decode()
     assert body.count("Default ATP policy (monitor only)") == 4
     assert "Enable" not in body
 
 
 def test_priorities_are_unique_per_service_and_type_and_defaults_stay_lowest(cast):
-    service = ProtectedService.objects.get(tenant=cast.tenant, kind=ServiceKind.EXCHANGE_ONLINE)
+    service = ProtectedService.objects.get(organization=cast.organization, kind=ServiceKind.EXCHANGE_ONLINE)
     with pytest.raises(IntegrityError):
         Policy.objects.create(
-            tenant=cast.tenant, service=service, name="Custom", policy_type=PolicyType.ATP, priority=99998
+            organization=cast.organization, service=service, name="Custom", policy_type=PolicyType.ATP, priority=99998
         )
 
 
 def test_priority_is_within_range(cast):
-    service = ProtectedService.objects.get(tenant=cast.tenant, kind=ServiceKind.EXCHANGE_ONLINE)
+    service = ProtectedService.objects.get(organization=cast.organization, kind=ServiceKind.EXCHANGE_ONLINE)
     with pytest.raises(IntegrityError):
         Policy.objects.create(
-            tenant=cast.tenant, service=service, name="Custom", policy_type=PolicyType.ATP, priority=0
+            organization=cast.organization, service=service, name="Custom", policy_type=PolicyType.ATP, priority=0
         )

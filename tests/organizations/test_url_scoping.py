@@ -44,17 +44,17 @@ def _fill(route: str, values: dict[str, str]) -> str:
 
 @pytest.fixture
 def url_values(cast) -> dict[str, str]:
-    policy = Policy.objects.filter(tenant=cast.tenant).first()
-    other_member = MembershipFactory(tenant=cast.tenant, user=UserFactory(), role=Role.ADMIN)
+    policy = Policy.objects.filter(organization=cast.organization).first()
+    other_member = MembershipFactory(organization=cast.organization, user=UserFactory(), role=Role.ADMIN)
     invitation = Invitation.objects.create(
-        tenant=cast.tenant,
+        organization=cast.organization,
         email="invitee@contoso.test",
         token_hash="x" * 64,
         expires_at="2999-01-01T00:00:00Z",
     )
-    service = ProtectedService.objects.get(tenant=cast.tenant, kind=ServiceKind.EXCHANGE_ONLINE)
+    service = ProtectedService.objects.get(organization=cast.organization, kind=ServiceKind.EXCHANGE_ONLINE)
     attempt = GrantAttempt.objects.create(
-        tenant=cast.tenant,
+        organization=cast.organization,
         service=service,
         user=cast.owner.user,
         session_key_hash="0" * 64,
@@ -62,17 +62,17 @@ def url_values(cast) -> dict[str, str]:
         expires_at=timezone.now() + timedelta(minutes=10),
     )
     selected = SelectedUser.objects.create(
-        tenant=cast.tenant, microsoft_id=uuid.uuid4(), user_principal_name="alex@contoso.onmicrosoft.com"
+        organization=cast.organization, microsoft_id=uuid.uuid4(), user_principal_name="alex@contoso.onmicrosoft.com"
     )
     group = DirectoryGroup.objects.create(
-        tenant=cast.tenant,
+        organization=cast.organization,
         microsoft_id=uuid.uuid4(),
         display_name="Sales",
         group_type=GroupType.SECURITY,
         synced_at=timezone.now(),
     )
     return {
-        "org_slug": cast.tenant.slug,
+        "org_slug": cast.organization.slug,
         "group_id": str(group.microsoft_id),
         "policy_id": str(policy.public_id),
         "member_id": str(other_member.public_id),
@@ -137,4 +137,4 @@ def test_anonymous_visitor_is_sent_to_login(cast, client, url_values):
 
 def test_unknown_organization_is_the_same_404_as_a_foreign_one(cast, outsider_client):
     assert outsider_client.get("/o/does-not-exist/").status_code == 404
-    assert outsider_client.get(f"/o/{cast.tenant.slug}/").status_code == 404
+    assert outsider_client.get(f"/o/{cast.organization.slug}/").status_code == 404

@@ -4,34 +4,34 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from organizations.models import ProtectedService, Role, ServiceStatus
-from tests.factories import MembershipFactory, TenantFactory, UserFactory
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def test_every_catalog_service_has_a_row_with_grant_access_for_admins(cast, owner_client):
-    response = owner_client.get(reverse("service_status", args=[cast.tenant.slug]))
+    response = owner_client.get(reverse("service_status", args=[cast.organization.slug]))
     assert response.status_code == 200
     body = response.content.decode()
     for label in ("Exchange Online", "SharePoint Online", "OneDrive", "Microsoft Teams"):
         assert label in body
     assert body.count(">Grant Access<") == 4
     for kind in ("exchange-online", "sharepoint-online", "onedrive", "teams"):
-        assert f'href="/o/{cast.tenant.slug}/services/{kind}/grant/"' in body
+        assert f'href="/o/{cast.organization.slug}/services/{kind}/grant/"' in body
 
 
 def test_read_only_member_sees_statuses_but_no_action(cast, reader_client):
-    response = reader_client.get(reverse("service_status", args=[cast.tenant.slug]))
+    response = reader_client.get(reverse("service_status", args=[cast.organization.slug]))
     assert response.status_code == 200
     assert "Not granted" in response.content.decode()
     assert "Grant Access" not in response.content.decode()
 
 
 def test_protected_service_shows_authorized_account_and_no_grant_action(cast, owner_client):
-    ProtectedService.objects.filter(tenant=cast.tenant, kind="exchange-online").update(
+    ProtectedService.objects.filter(organization=cast.organization, kind="exchange-online").update(
         status=ServiceStatus.PROTECTED, authorized_account="admin@contoso.onmicrosoft.com"
     )
-    body = owner_client.get(reverse("service_status", args=[cast.tenant.slug])).content.decode()
+    body = owner_client.get(reverse("service_status", args=[cast.organization.slug])).content.decode()
     assert "admin@contoso.onmicrosoft.com" in body
     assert "Protected" in body
     assert body.count(">Grant Access<") == 3
@@ -40,22 +40,22 @@ def test_protected_service_shows_authorized_account_and_no_grant_action(cast, ow
 def test_service_status_runs_a_bounded_number_of_queries(cast, owner_client):
     def count_queries() -> int:
         with CaptureQueriesContext(connection) as ctx:
-            assert owner_client.get(reverse("service_status", args=[cast.tenant.slug])).status_code == 200
+            assert owner_client.get(reverse("service_status", args=[cast.organization.slug])).status_code == 200
         return len(ctx.captured_queries)
 
     count_queries()  # the first visit remembers the organization; later visits do not write
     baseline = count_queries()
     # Many more organizations, members and policies must not add queries.
     for _ in range(15):
-        other = TenantFactory()
-        MembershipFactory(tenant=other, user=cast.owner.user, role=Role.READ_ONLY)
-        MembershipFactory(tenant=cast.tenant, user=UserFactory(), role=Role.READ_ONLY)
+        other = OrganizationFactory()
+        MembershipFactory(organization=other, user=cast.owner.user, role=Role.READ_ONLY)
+        MembershipFactory(organization=cast.organization, user=UserFactory(), role=Role.READ_ONLY)
     grown = count_queries()
     assert grown == baseline
 
 
 def test_service_status_reads_each_table_once(cast, owner_client):
-    url = reverse("service_status", args=[cast.tenant.slug])
+    url = reverse("service_status", args=[cast.organization.slug])
     owner_client.get(url)  # remembers the organization
     with CaptureQueriesContext(connection) as ctx:
         assert owner_client.get(url).status_code == 200

@@ -38,7 +38,7 @@ class Command(BaseCommand):
         User = get_user_model()
         with transaction.atomic():
             try:
-                tenant = services.create_tenant(name=name, slug=slug, region=region, actor=None)
+                organization = services.create_organization(name=name, slug=slug, region=region, actor=None)
             except ValidationError as exc:
                 raise CommandError(exc.messages[0]) from exc
             user = User.objects.filter(email__iexact=email).first()
@@ -46,13 +46,15 @@ class Command(BaseCommand):
             if user is None:
                 user = User.objects.create_user(email=email, password=None)
             EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
-            services.add_member(tenant=tenant, user=user, role=Role.ADMIN, actor=None)
-        self.stdout.write(f"Created organization {tenant.name} (/o/{tenant.slug}/) with administrator {email}.")
+            services.add_member(organization=organization, user=user, role=Role.ADMIN, actor=None)
+        self.stdout.write(
+            f"Created organization {organization.name} (/o/{organization.slug}/) with administrator {email}."
+        )
         if new_user:
             link = set_password_link(user)
             send_mail(
-                subject=f"Your casportal account for {tenant.name}",
-                message=f"An account was created for you as administrator of {tenant.name}.\n\n"
+                subject=f"Your casportal account for {organization.name}",
+                message=f"An account was created for you as administrator of {organization.name}.\n\n"
                 f"Choose your password: {link}\n",
                 from_email=None,
                 recipient_list=[email],
