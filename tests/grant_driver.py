@@ -10,7 +10,7 @@ import pytest
 import requests
 from django.test import Client
 
-from tests.conftest import Cast, TaskQueue
+from tests.cast import Cast, TaskQueue
 from tests.m365sim.browser import sign_in, submit
 
 PORTAL = "http://127.0.0.1:8000"

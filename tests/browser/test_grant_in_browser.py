@@ -9,7 +9,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Screenshots, Stack
+from tests.browser.stack import Screenshots, Stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 

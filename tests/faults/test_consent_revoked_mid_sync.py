@@ -6,11 +6,11 @@ from connection.health import CONSENT_BROKEN
 from directory.models import SyncStatus
 from m365sim import services as sim
 from organizations.models import ProtectedService, ServiceStatus
-from tests.faults.conftest import (
+from tests.connected import connect
+from tests.faults.live import (
     assert_no_stuck_lease,
     assert_nothing_invented,
     assert_progress_tells_failure,
-    connect,
     fast_env,
     finished,
     syncing,
@@ -22,7 +22,7 @@ pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default"
 
 
 def test_consent_revoked_mid_sync_fails_the_run_with_the_explanation_and_keeps_the_data(cast, m365sim_live):
-    connected = connect(cast, users=3000)
+    connected = connect(cast.organization, users=3000)
     sim.set_faults(connected.sim_tenant, latency_ms=10)
     env = fast_env(SYNC_PAGE_SIZE="100", SYNC_PAGES_PER_BATCH="2", SYNC_MAX_RETRIES="3")
     run = connected.run()

@@ -4,11 +4,11 @@ import pytest
 
 from directory.models import SyncStatus
 from m365sim import services as sim
-from tests.faults.conftest import (
+from tests.connected import connect
+from tests.faults.live import (
     assert_exactly_the_simulators_users,
     assert_no_stuck_lease,
     assert_progress_tells_success,
-    connect,
     fast_env,
     finished,
     syncing,
@@ -19,7 +19,7 @@ pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default"
 
 
 def test_a_sync_with_30_percent_of_graph_requests_throttled_completes(cast, m365sim_live):
-    connected = connect(cast, users=2000)
+    connected = connect(cast.organization, users=2000)
     # The first two for certain, then 30 % at random: never a lucky run with none throttled.
     sim.set_faults(connected.sim_tenant, throttle_next=2, throttle_fraction=0.3, throttle_retry_after=1)
     env = fast_env(SYNC_PAGE_SIZE="200", SYNC_PAGES_PER_BATCH="2", SYNC_MAX_RETRIES="30")

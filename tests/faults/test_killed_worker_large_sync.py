@@ -4,11 +4,11 @@ import pytest
 
 from directory.models import SyncRun, SyncStatus
 from organizations.models import ProtectedService, ServiceStatus
-from tests.faults.conftest import (
+from tests.connected import connect
+from tests.faults.live import (
     assert_exactly_the_simulators_users,
     assert_no_stuck_lease,
     assert_progress_tells_success,
-    connect,
     fast_env,
     syncing,
     wait_for_pages,
@@ -23,7 +23,7 @@ pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default"
 def test_a_worker_killed_mid_sync_of_20000_users_is_replaced_and_the_sync_completes_once(
     cast, m365sim_live, repetition
 ):
-    connected = connect(cast, users=20_000, groups=10, members_per_group=20)
+    connected = connect(cast.organization, users=20_000, groups=10, members_per_group=20)
     env = fast_env(SYNC_PAGE_SIZE="999", SYNC_PAGES_PER_BATCH="3")
     run = connected.run()
     with flushed_redis():

@@ -7,11 +7,11 @@ from django.db import connection
 
 from directory.models import SyncStatus
 from m365sim import services as sim
-from tests.faults.conftest import (
+from tests.connected import connect
+from tests.faults.live import (
     assert_exactly_the_simulators_users,
     assert_no_stuck_lease,
     assert_progress_tells_success,
-    connect,
     fast_env,
     syncing,
     wait_for_pages,
@@ -33,7 +33,7 @@ def terminate_worker_connections() -> int:
 
 
 def test_terminated_database_connections_mid_page_lose_nothing_and_the_sync_completes(cast, m365sim_live):
-    connected = connect(cast, users=1500)
+    connected = connect(cast.organization, users=1500)
     sim.set_faults(connected.sim_tenant, latency_ms=10)
     env = fast_env(SYNC_PAGE_SIZE="100", SYNC_PAGES_PER_BATCH="2")
     run = connected.run()

@@ -4,11 +4,11 @@ import pytest
 
 from directory.models import SyncStatus
 from m365sim import services as sim
-from tests.faults.conftest import (
+from tests.connected import connect
+from tests.faults.live import (
     assert_exactly_the_simulators_users,
     assert_no_stuck_lease,
     assert_progress_tells_success,
-    connect,
     fast_env,
     syncing,
     wait_for_pages,
@@ -20,7 +20,7 @@ pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default"
 
 
 def test_a_redis_restart_mid_sync_loses_no_data_and_the_sync_completes(cast, m365sim_live):
-    connected = connect(cast, users=1500)
+    connected = connect(cast.organization, users=1500)
     sim.set_faults(connected.sim_tenant, latency_ms=10)
     server = PrivateRedis()
     try:

@@ -6,11 +6,11 @@ from directory.models import SyncStatus
 from m365sim import services as sim
 from m365sim.models import Tenant as SimTenant
 from organizations.models import ProtectedService, ServiceStatus
-from tests.faults.conftest import (
+from tests.connected import connect
+from tests.faults.live import (
     assert_exactly_the_simulators_users,
     assert_no_stuck_lease,
     assert_progress_tells_success,
-    connect,
     fast_env,
     finished,
     syncing,
@@ -21,7 +21,7 @@ pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default"
 
 
 def test_a_sync_outlives_a_failing_token_endpoint(cast, m365sim_live):
-    connected = connect(cast, users=1000)
+    connected = connect(cast.organization, users=1000)
     sim.set_faults(connected.sim_tenant, token_failures_next=3)
     env = fast_env(SYNC_PAGE_SIZE="200", SYNC_PAGES_PER_BATCH="2", SYNC_MAX_RETRIES="10")
     run = connected.run()

@@ -13,7 +13,7 @@ from connection.models import ConnectionIncident
 from directory.models import SyncRun, SyncStatus
 from organizations.models import Membership, Organization, ProtectedService, Role, ServiceKind, ServiceStatus
 from organizations.views import ORGANIZATIONS_PAGE_SIZE
-from tests.conftest import client_for
+from tests.cast import client_for
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

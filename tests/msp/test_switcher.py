@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from organizations.models import Role
 from organizations.scoping import SWITCHER_SIZE
-from tests.conftest import client_for
+from tests.cast import client_for
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from directory.models import DirectoryUser
 from directory.writes import apply_user_page
 from microsoft import graph
 from tests.admin.staff import mfa_client, staff_user
-from tests.conftest import client_for
+from tests.cast import client_for
 
 pytestmark = pytest.mark.django_db
 

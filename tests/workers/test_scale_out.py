@@ -11,13 +11,11 @@ import redis
 from django.db import connections
 
 from audit.models import Action, AuditEvent
-from directory.models import DirectoryUser, SyncKind, SyncRun, SyncStatus, SyncTrigger
-from m365sim import services as sim
-from m365sim.models import Application
+from directory.models import DirectoryUser, SyncRun, SyncStatus
 from m365sim.models import User as SimUser
-from m365sim.seed import seed_tenant
-from organizations.models import ProtectedService, ServiceStatus
-from tests.factories import OrganizationFactory, ServiceAccountFactory
+from organizations.models import Organization
+from tests.connected import connect
+from tests.factories import OrganizationFactory
 from tests.processes import Worker, manage, process_env, redis_url, requires_real_services, wait_for
 
 pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default", "m365sim"], transaction=True)]
@@ -28,30 +26,16 @@ SMALL_ORGANIZATIONS = 19
 REDIS_DB = 12
 
 
-def connect(slug: str, *, users: int) -> SyncRun:
-    """An organization bound to a consented simulated tenant, its first (full) sync queued but not yet sent."""
-    seeded = seed_tenant(slug, users=users, groups=10, members_per_group=20)
-    admin = SimUser.objects.get(user_principal_name=f"admin@{slug}.onmicrosoft.com")
-    sim.grant_admin_consent(seeded.organization, Application.objects.get(), user=admin)
-    organization = OrganizationFactory(name=slug.title(), slug=slug)
-    organization.microsoft_tenant_id = seeded.organization.id
-    organization.save(update_fields=["microsoft_tenant_id"])
-    service = ProtectedService.objects.get(organization=organization, kind="exchange-online")
-    ServiceAccountFactory(
-        service=service,
-        microsoft_tenant_id=seeded.organization.id,
-        authorized_account=admin.user_principal_name,
-        authorized_object_id=admin.id,
-    )
-    ProtectedService.objects.filter(pk=service.pk).update(status=ServiceStatus.PROVISIONING)
-    return SyncRun.objects.create(
-        organization=organization, service=service, kind=SyncKind.FULL, trigger=SyncTrigger.GRANT
-    )
+def organization(slug: str) -> Organization:
+    return OrganizationFactory(name=slug.title(), slug=slug)
 
 
 def test_two_workers_sync_twenty_organizations_fairly_and_each_once(m365sim_live):
-    large = connect("large", users=LARGE_USERS)
-    small = [connect(f"small{i:02}", users=50 + 20 * i) for i in range(SMALL_ORGANIZATIONS)]
+    large = connect(organization("large"), slug="large", users=LARGE_USERS).run()
+    small = [
+        connect(organization(slug), slug=slug, users=50 + 20 * i).run()
+        for i, slug in enumerate(f"small{i:02}" for i in range(SMALL_ORGANIZATIONS))
+    ]
     runs = [large, *small]
     env = process_env(
         REDIS_URL=f"{redis_url().rsplit('/', 1)[0]}/{REDIS_DB}",
