@@ -4,9 +4,9 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.http import HttpRequest
 
-from accounts import support
 from accounts.models import User
 from audit.admin_log import AuditedAdminMixin
+from support import mfa as support
 from support.staff import SupportActionsMixin, support_action
 
 

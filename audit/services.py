@@ -1,28 +1,31 @@
-from typing import Any
+from typing import Any, TypeAlias
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
+from django.db import models
 
-from accounts.models import User
 from audit.context import current_request
 from audit.models import Action, AuditEvent
-from organizations.models import Organization
+
+# Who did it: a signed-in user (customer or staff), an anonymous visitor, or the portal itself (None).
+Actor: TypeAlias = AbstractBaseUser | AnonymousUser | None
 
 
 def record_event(
     action: Action,
     *,
-    actor: User | AnonymousUser | None,
-    organization: Organization | None = None,
+    actor: Actor,
+    organization: models.Model | None = None,
     target: str = "",
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append an audit event; call it inside the transaction of the change it records."""
     context = current_request.get()
-    user = actor if isinstance(actor, User) else None
+    user = actor if isinstance(actor, AbstractBaseUser) else None
     return AuditEvent.objects.create(
         action=action,
         actor=user,
-        actor_email=user.email if user else "",
+        actor_email=getattr(user, "email", "") if user else "",
         organization=organization,
         target=target[:300],
         ip_address=context.ip_address if context else None,

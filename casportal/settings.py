@@ -18,6 +18,7 @@ from casportal.env import (
     env_bool,
     env_choice,
     env_int,
+    env_int_list,
     env_list,
     env_required,
     env_secret,

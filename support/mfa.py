@@ -1,4 +1,4 @@
-"""Support actions on portal users."""
+"""Support actions on portal users: their two-factor authentication."""
 
 from allauth.mfa.models import Authenticator
 from django.db import transaction

@@ -1,0 +1,20 @@
+"""Sign-up is an invitation's last step: allauth's account adapter opens it to the invitation's holder only."""
+
+from allauth.account.adapter import DefaultAccountAdapter
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+
+from organizations.invitations import pending_invitation
+
+
+class InvitationAccountAdapter(DefaultAccountAdapter):
+    """Sign-up is closed except to the holder of a valid invitation."""
+
+    def is_open_for_signup(self, request: HttpRequest) -> bool:
+        return pending_invitation(request) is not None
+
+    def clean_email(self, email: str) -> str:
+        invitation = pending_invitation(self.request) if self.request else None
+        if invitation is not None and email.lower() != invitation.email.lower():
+            raise ValidationError(f"This invitation is for {invitation.email}: sign up with that address.")
+        return email
