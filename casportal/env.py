@@ -68,3 +68,12 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ImproperlyConfigured(f"{name}={value!r} must be one of: {', '.join(choices)}.")
     return value
+
+
+def env_int_list(name: str, default: list[int]) -> list[int]:
+    """Comma-separated integers, e.g. `30,7`."""
+    items = env_list(name, [str(number) for number in default])
+    try:
+        return [int(item) for item in items]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={','.join(items)!r} is not a comma-separated list of integers.") from exc

@@ -374,13 +374,18 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Microsoft identity platform and Graph.
-# The portal's app registration (DESIGN.md): one multi-tenant application, its secret and the secret's expiry,
+# The portal's app registration: one multi-tenant application, its secret and the secret's expiry,
 # so operators are warned ahead of it. Development defaults match the simulator's seeded registration.
 MICROSOFT_CLIENT_ID = env_str("MICROSOFT_CLIENT_ID", None if PRODUCTION else "6f1e4a52-3c1b-4f3e-9a57-2b8d0c5e7a11")
 MICROSOFT_CLIENT_SECRET = env_secret("MICROSOFT_CLIENT_SECRET", None if PRODUCTION else "m365sim-development-secret")
 if PRODUCTION and not (MICROSOFT_CLIENT_ID and MICROSOFT_CLIENT_SECRET):
     raise ImproperlyConfigured("MICROSOFT_CLIENT_ID and MICROSOFT_CLIENT_SECRET must be set in production.")
 MICROSOFT_CLIENT_SECRET_EXPIRES_ON = env_str("MICROSOFT_CLIENT_SECRET_EXPIRES_ON", "")  # ISO date, e.g. 2027-01-31
+# Days before that expiry when staff are emailed, once each; the admin banner shows from the first.
+_warning_days = env_int_list("MICROSOFT_CLIENT_SECRET_WARNING_DAYS", [30, 7])
+if not _warning_days or _warning_days[-1] <= 0 or _warning_days != sorted(set(_warning_days), reverse=True):
+    raise ImproperlyConfigured("MICROSOFT_CLIENT_SECRET_WARNING_DAYS must be positive days, descending: e.g. 30,7.")
+MICROSOFT_CLIENT_SECRET_WARNING_DAYS = tuple(_warning_days)
 MICROSOFT_HTTP_TIMEOUT = env_int("MICROSOFT_HTTP_TIMEOUT", 30)  # seconds, on every call to Microsoft
 # The local simulator (development and tests only): MSAL and Graph calls to Microsoft's https hosts are rerouted
 # there, and the browser is sent there for sign-in. Empty: talk to Microsoft.

@@ -61,6 +61,13 @@ def test_a_bad_boolean_fails_at_start_up():
     assert "DEBUG='perhaps' is not a boolean" in result.stderr
 
 
+@pytest.mark.parametrize("value", ["7,30", "30,30", "30,0", "thirty", ""])
+def test_the_secret_warning_days_must_be_positive_and_descending(value):
+    result = run_manage("check", extra_env={"MICROSOFT_CLIENT_SECRET_WARNING_DAYS": value})
+    assert result.returncode != 0
+    assert "MICROSOFT_CLIENT_SECRET_WARNING_DAYS" in result.stderr
+
+
 def test_env_helpers(monkeypatch, tmp_path):
     monkeypatch.setenv("FLAG", "yes")
     assert env.env_bool("FLAG", default=False) is True
@@ -72,6 +79,10 @@ def test_env_helpers(monkeypatch, tmp_path):
         env.env_int("COUNT", 1)
     monkeypatch.setenv("HOSTS", "a.example, b.example,")
     assert env.env_list("HOSTS", []) == ["a.example", "b.example"]
+    monkeypatch.setenv("DAYS", "14, 3")
+    assert env.env_int_list("DAYS", [30]) == [14, 3]
+    monkeypatch.delenv("DAYS")
+    assert env.env_int_list("DAYS", [30, 7]) == [30, 7]
 
 
 def test_secrets_can_come_from_files(monkeypatch, tmp_path):
