@@ -3,8 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts.views import account
-from casportal.health import readyz
 from casportal.metrics import metrics
+from casportal.readiness import readyz
 from casportal.views import healthz
 from directory import urls as directory_urls
 from grant import urls as grant_urls

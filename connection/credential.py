@@ -23,6 +23,11 @@ def credential_rejected() -> bool:
     return health is not None and health.status == CredentialStatus.REJECTED
 
 
+def readiness_check() -> str:
+    """/readyz's credential check, not critical: a rejected secret degrades the portal but leaves it serving."""
+    return "rejected" if credential_rejected() else "ok"
+
+
 @transaction.atomic
 def record_credential_rejected(*, error_code: str, description: str) -> AppCredentialHealth:
     """Microsoft refused the portal's client secret: no customer can fix that, so staff are told once."""

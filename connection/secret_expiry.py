@@ -15,36 +15,40 @@ from connection.models import AppCredentialHealth
 
 logger = logging.getLogger(__name__)
 
-# Days before the client secret expires when staff are emailed, each once per expiry date.
-SECRET_EXPIRY_WARNING_DAYS = (30, 7)
-
 
 def secret_expiry_date() -> date | None:
+    """MICROSOFT_CLIENT_SECRET_EXPIRES_ON, or None when unset; ValueError when it is not an ISO date."""
     value = settings.MICROSOFT_CLIENT_SECRET_EXPIRES_ON
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        logger.error("MICROSOFT_CLIENT_SECRET_EXPIRES_ON is not an ISO date: %r", value)
-        return None
+    return date.fromisoformat(value) if value else None
+
+
+def warning_threshold(days_left: int) -> int | None:
+    """The nearest of MICROSOFT_CLIENT_SECRET_WARNING_DAYS reached with `days_left` days to go, if any."""
+    due = [days for days in settings.MICROSOFT_CLIENT_SECRET_WARNING_DAYS if days_left <= days]
+    return min(due) if due else None
 
 
 def warn_of_secret_expiry(today: date | None = None) -> int | None:
-    """Email staff when the client secret expires within 30, then 7 days; returns the threshold warned of, if any.
+    """Email staff at each of MICROSOFT_CLIENT_SECRET_WARNING_DAYS (30, then 7) before the client secret expires;
+    returns the threshold warned of, if any.
 
     Each threshold is warned of once per expiry date, and the audit event is the memory of it. A check that
     starts late (5 days left) sends only the nearest warning (7 days), never a stale 30-day one as well.
     """
-    expiry = secret_expiry_date()
+    try:
+        expiry = secret_expiry_date()
+    except ValueError:
+        logger.error(
+            "MICROSOFT_CLIENT_SECRET_EXPIRES_ON is not an ISO date: %r", settings.MICROSOFT_CLIENT_SECRET_EXPIRES_ON
+        )
+        return None
     if expiry is None:
         return None
     today = today or timezone.now().date()
     days_left = (expiry - today).days
-    due = [days for days in SECRET_EXPIRY_WARNING_DAYS if days_left <= days]
-    if not due:
+    threshold = warning_threshold(days_left)
+    if threshold is None:
         return None
-    threshold = min(due)
     with transaction.atomic():
         # One check at a time: the row lock serializes concurrent runs of the task.
         AppCredentialHealth.objects.select_for_update().get_or_create(client_id=settings.MICROSOFT_CLIENT_ID)

@@ -5,7 +5,7 @@ The groups are created by a data migration (accounts 0002); their permissions ar
 """
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, TypeVar
 
 from django import forms
@@ -21,6 +21,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from connection.credential import credential_rejected
+from connection.secret_expiry import secret_expiry_date, warning_threshold
 
 READ_ONLY_GROUP = "Support (read-only)"
 OPERATOR_GROUP = "Support (operator)"
@@ -32,7 +33,6 @@ VISIBLE_APPS = frozenset(
     {"accounts", "tenants", "provisioning", "audit", "mfa", "account", "auth", "django_celery_beat"}
 )
 OPERATOR_CODENAMES = {"provisioning": ("change_syncsettings", SUPPORT_ACTIONS_CODENAME)}
-SECRET_EXPIRY_WARNING = timedelta(days=30)
 
 
 def sync_group_permissions(
@@ -74,21 +74,21 @@ def credential_warnings(today: date | None = None) -> list[str]:
             "Microsoft rejects the portal's application credential: no organization can grant access or "
             "synchronize until MICROSOFT_CLIENT_SECRET holds a valid secret."
         )
-    expires_on = settings.MICROSOFT_CLIENT_SECRET_EXPIRES_ON
-    if expires_on:
-        today = today or timezone.now().date()
-        try:
-            expiry = date.fromisoformat(expires_on)
-        except ValueError:
-            warnings.append(f"MICROSOFT_CLIENT_SECRET_EXPIRES_ON is not an ISO date ({expires_on!r}).")
-        else:
-            if expiry < today:
-                warnings.append(f"The portal's client secret expired on {expiry:%Y-%m-%d}: create a new one.")
-            elif expiry - today <= SECRET_EXPIRY_WARNING:
-                warnings.append(
-                    f"The portal's client secret expires on {expiry:%Y-%m-%d} ({(expiry - today).days} days): "
-                    "create a new one and update MICROSOFT_CLIENT_SECRET and MICROSOFT_CLIENT_SECRET_EXPIRES_ON."
-                )
+    try:
+        expiry = secret_expiry_date()
+    except ValueError:
+        value = settings.MICROSOFT_CLIENT_SECRET_EXPIRES_ON
+        return [*warnings, f"MICROSOFT_CLIENT_SECRET_EXPIRES_ON is not an ISO date ({value!r})."]
+    if expiry is None:
+        return warnings
+    days_left = (expiry - (today or timezone.now().date())).days
+    if days_left < 0:
+        warnings.append(f"The portal's client secret expired on {expiry:%Y-%m-%d}: create a new one.")
+    elif warning_threshold(days_left) is not None:
+        warnings.append(
+            f"The portal's client secret expires on {expiry:%Y-%m-%d} ({days_left} days): "
+            "create a new one and update MICROSOFT_CLIENT_SECRET and MICROSOFT_CLIENT_SECRET_EXPIRES_ON."
+        )
     return warnings
 
 

@@ -33,3 +33,12 @@ def test_banner_from_30_days_before_the_secret_expires(settings):
     assert "expired on 2026-12-31" in credential_warnings(today)[0]
     settings.MICROSOFT_CLIENT_SECRET_EXPIRES_ON = "next year"
     assert "not an ISO date" in credential_warnings(today)[0]
+
+
+def test_the_banner_shows_from_the_first_configured_warning(settings):
+    today = datetime.date(2027, 1, 1)
+    settings.MICROSOFT_CLIENT_SECRET_WARNING_DAYS = (14, 3)
+    settings.MICROSOFT_CLIENT_SECRET_EXPIRES_ON = "2027-01-16"
+    assert credential_warnings(today) == []
+    settings.MICROSOFT_CLIENT_SECRET_EXPIRES_ON = "2027-01-15"
+    assert "expires on 2027-01-15 (14 days)" in credential_warnings(today)[0]

@@ -107,6 +107,14 @@ def test_a_new_secret_is_warned_of_again(settings):
     assert warn_of_secret_expiry(dt.date(2028, 6, 10)) == 30
 
 
+def test_the_warnings_follow_the_configured_days(settings):
+    settings.MICROSOFT_CLIENT_SECRET_WARNING_DAYS = (14, 3)
+    settings.MICROSOFT_CLIENT_SECRET_EXPIRES_ON = "2027-07-01"
+    expiry = dt.date(2027, 7, 1)
+    sent = [warn_of_secret_expiry(expiry - dt.timedelta(days=days)) for days in (30, 15, 14, 4, 3, 1)]
+    assert [threshold for threshold in sent if threshold] == [14, 3]
+
+
 @pytest.mark.parametrize("value", ["", "next spring"])
 def test_no_warning_without_a_valid_expiry_date(settings, value):
     settings.MICROSOFT_CLIENT_SECRET_EXPIRES_ON = value
