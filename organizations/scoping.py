@@ -11,7 +11,7 @@ from typing import TypeVar
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import models
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -46,6 +46,11 @@ def membership_for(user, slug: str) -> Membership:
         return Membership.objects.select_related("organization").get(organization__slug=slug, user=user)
     except Membership.DoesNotExist:
         raise Http404 from None
+
+
+def scoped(request: OrganizationRequest, model: type[M]) -> QuerySet[M]:
+    """The tenant-owned rows of the request's organization: how views list them."""
+    return model._default_manager.filter(organization=request.organization)
 
 
 def scoped_get_or_404(request: OrganizationRequest, model: type[M], **lookup) -> M:

@@ -27,7 +27,13 @@ from organizations.models import (
     ServiceKind,
     ServiceStatus,
 )
-from organizations.scoping import OrganizationRequest, organization_view, recent_memberships, scoped_get_or_404
+from organizations.scoping import (
+    OrganizationRequest,
+    organization_view,
+    recent_memberships,
+    scoped,
+    scoped_get_or_404,
+)
 
 ACTIVITY_PAGE_SIZE = 50
 
@@ -46,10 +52,8 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("dashboard", org_slug=recent[0].organization.slug)
 
 
-def services_in_catalog_order(organization) -> list[ProtectedService]:
-    return sorted(
-        ProtectedService.objects.filter(organization=organization), key=lambda service: service.catalog_position
-    )
+def services_in_catalog_order(organization: Organization) -> list[ProtectedService]:
+    return sorted(organization.services.all(), key=lambda service: service.catalog_position)
 
 
 # All organizations (MSPs): the sorts and filters the page offers, by their query-string values.
@@ -136,7 +140,7 @@ def all_organizations(request: HttpRequest) -> HttpResponse:
 def dashboard(request: OrganizationRequest) -> HttpResponse:
     service_list = services_in_catalog_order(request.organization)
     protected = sum(1 for service in service_list if service.status == ServiceStatus.PROTECTED)
-    recent = AuditEvent.objects.filter(organization=request.organization).select_related("actor")[:5]
+    recent = scoped(request, AuditEvent).select_related("actor")[:5]
     return render(
         request,
         "organizations/dashboard.html",
@@ -148,7 +152,7 @@ def dashboard(request: OrganizationRequest) -> HttpResponse:
 @require_GET
 def policies(request: OrganizationRequest) -> HttpResponse:
     by_service: dict[str, list[Policy]] = {kind: [] for kind in ServiceKind.values}
-    for policy in Policy.objects.filter(organization=request.organization).select_related("service"):
+    for policy in scoped(request, Policy).select_related("service"):
         by_service[policy.service.kind].append(policy)
     groups = [(ServiceKind(kind).label, items) for kind, items in by_service.items()]
     return render(request, "organizations/policies.html", {"policy_groups": groups})
@@ -171,18 +175,18 @@ def policy_toggle(request: OrganizationRequest, policy_id: str) -> HttpResponse:
 @organization_view
 @require_GET
 def activity(request: OrganizationRequest) -> HttpResponse:
-    events = AuditEvent.objects.filter(organization=request.organization).select_related("actor")
+    events = scoped(request, AuditEvent).select_related("actor")
     page = Paginator(events, ACTIVITY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "organizations/activity.html", {"page": page})
 
 
 def _members_page(request: OrganizationRequest, invite_form: InviteMemberForm, status: int = 200) -> HttpResponse:
-    memberships = (
-        Membership.objects.filter(organization=request.organization).select_related("user").order_by("user__email")
+    memberships = scoped(request, Membership).select_related("user").order_by("user__email")
+    invitations = (
+        scoped(request, Invitation)
+        .filter(accepted_at__isnull=True, revoked_at__isnull=True)
+        .select_related("invited_by")
     )
-    invitations = Invitation.objects.filter(
-        organization=request.organization, accepted_at__isnull=True, revoked_at__isnull=True
-    ).select_related("invited_by")
     admin_count = sum(1 for membership in memberships if membership.is_admin)
     return render(
         request,
