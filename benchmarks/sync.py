@@ -285,7 +285,7 @@ def delta(slug: str, changes: int) -> None:
         sim.delete_user(user)
     for n in range(deletions):
         sim.add_user(
-            users[0].organization, user_principal_name=f"new{n}@{slug}.onmicrosoft.com", display_name=f"New {n}"
+            users[0].tenant, user_principal_name=f"new{n}@{slug}.onmicrosoft.com", display_name=f"New {n}"
         )
     for user in users[renames + deletions : changes - deletions]:
         sim.add_member(groups[user.id.int % len(groups)], user)
@@ -432,9 +432,9 @@ def main() -> None:
     if args.command == "ingest":
         ingest(args.users, args.groups, args.members, args.sample)
     elif args.command == "e2e":
-        end_to_end(args.organization)
+        end_to_end(args.tenant)
     elif args.command == "delta":
-        delta(args.organization, args.changes)
+        delta(args.tenant, args.changes)
     else:
         everything(getattr(args, "small", 10_000), getattr(args, "large", 100_000), getattr(args, "changes", 500))
 

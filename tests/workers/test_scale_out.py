@@ -68,7 +68,7 @@ def test_two_workers_sync_twenty_organizations_fairly_and_each_once(m365sim_live
     for run in finished.values():
         assert run.status == SyncStatus.SUCCEEDED, (run.organization.slug, run.error_detail)
         live = SimUser.objects.filter(
-            organization_id=run.organization.microsoft_tenant_id, deleted_at__isnull=True
+            tenant_id=run.organization.microsoft_tenant_id, deleted_at__isnull=True
         ).count()
         assert DirectoryUser.objects.filter(organization=run.organization).count() == run.users_synced == live, (
             run.organization.slug
