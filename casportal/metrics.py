@@ -1,10 +1,10 @@
 """Prometheus metrics at /metrics, behind METRICS_TOKEN or METRICS_ALLOWED_NETWORKS.
 
 Request figures are counted in this process (or, under gunicorn with PROMETHEUS_MULTIPROC_DIR, in files
-shared by its workers). Everything that Celery workers produce is read at scrape time instead, by the collectors
-that apps register with `register_collector` (sync runs, services and incidents from the database, Graph answers
-from the shared cache counters) and by this module's own for the queue lengths in Redis. Those reads are a
-handful of aggregate queries per scrape.
+shared by its workers). Everything that Celery workers produce is read at scrape time instead: by the collectors
+apps register in casportal.collectors (sync runs, services and incidents from the database, Graph answers from
+the shared cache counters), and by this module's own for the queue lengths in Redis. Those reads are a handful
+of aggregate queries per scrape.
 """
 
 import hmac
@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
 from casportal.broker import broker_is_redis, broker_redis
+from casportal.collectors import RegisteredCollectors
 
 logger = logging.getLogger(__name__)
 
@@ -85,17 +86,7 @@ class QueueCollector(Collector):
 
 
 registry.register(QueueCollector())
-_registered: dict[type, Collector] = {}
-
-
-def register_collector(collector: Collector) -> None:
-    """Add an app's figures to /metrics, read at each scrape. Registering another collector of the same class
-    replaces the first, so an app's ready() may run twice."""
-    previous = _registered.pop(type(collector), None)
-    if previous is not None:
-        registry.unregister(previous)
-    registry.register(collector)
-    _registered[type(collector)] = collector
+registry.register(RegisteredCollectors())
 
 
 def _allowed(request: HttpRequest) -> bool:

@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
-from casportal.metrics import register_collector
+from casportal.collectors import register_collector
 from casportal.readiness import register_check
 
 

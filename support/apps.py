@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
-from casportal.metrics import register_collector
+from casportal.collectors import register_collector
 
 
 class SupportConfig(AppConfig):

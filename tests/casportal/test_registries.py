@@ -3,7 +3,7 @@
 import pytest
 from prometheus_client.core import GaugeMetricFamily
 
-from casportal import metrics, readiness
+from casportal import collectors, readiness
 
 pytestmark = pytest.mark.django_db
 
@@ -57,11 +57,11 @@ class LedgerCollector:
 def test_a_collector_registered_again_replaces_the_first(client, settings):
     settings.METRICS_TOKEN = "token"
     try:
-        metrics.register_collector(LedgerCollector(1))
-        metrics.register_collector(LedgerCollector(2))
+        collectors.register_collector(LedgerCollector(1))
+        collectors.register_collector(LedgerCollector(2))
         body = client.get("/metrics", HTTP_AUTHORIZATION="Bearer token").content.decode()
     finally:
-        metrics.registry.unregister(metrics._registered.pop(LedgerCollector))
+        del collectors._registered[LedgerCollector]
     assert [line for line in body.splitlines() if line.startswith("casportal_test_ledger")] == [
         "casportal_test_ledger 2.0"
     ]
