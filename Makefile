@@ -23,7 +23,7 @@ run: $(BIN)/.installed
 	@echo "casportal: http://127.0.0.1:$(PORT)/   Microsoft 365 simulator: http://localhost:$(SIM_PORT)/   (Ctrl-C stops all)"
 	@trap 'kill 0' INT TERM; \
 	$(BIN)/python manage.py m365sim_serve --port $(SIM_PORT) & \
-	$(BIN)/celery -A casportal worker -Q default,sync,health --concurrency 2 --loglevel INFO & \
+	$(BIN)/celery -A casportal worker --concurrency 2 --loglevel INFO & \
 	$(BIN)/celery -A casportal beat --loglevel INFO & \
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) & \
 	wait

@@ -14,6 +14,7 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from casportal import queues
 from casportal.env import (
     env_bool,
     env_choice,
@@ -187,12 +188,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = "default"
-# Queues: `sync` (directory synchronization), `health` (connection probes), `default` (the rest).
+CELERY_TASK_DEFAULT_QUEUE = queues.DEFAULT
 CELERY_TASK_ROUTES = {
-    "provisioning.sync_batch": {"queue": "sync"},
-    "provisioning.probe_connection": {"queue": "health"},
-    "provisioning.probe_connections": {"queue": "health"},
+    "provisioning.sync_batch": {"queue": queues.SYNC},
+    "provisioning.probe_connection": {"queue": queues.HEALTH},
+    "provisioning.probe_connections": {"queue": queues.HEALTH},
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
