@@ -10,6 +10,7 @@ from django.utils import timezone
 from audit.models import Action
 from audit.services import record_event
 from connection.models import AppCredentialHealth, CredentialStatus
+from microsoft.errors import AppCredentialInvalid
 
 logger = logging.getLogger(__name__)
 
@@ -75,3 +76,8 @@ def email_staff(subject: str, body: str) -> None:
         send_mail(subject, body, None, settings.STAFF_ALERT_EMAILS)
     else:
         logger.error("%s; set STAFF_ALERT_EMAILS to be emailed. %s", subject, body)
+
+
+def record_credential_rejected_by(exc: AppCredentialInvalid) -> AppCredentialHealth:
+    """Record Microsoft's refusal of the portal's credential as Microsoft worded it."""
+    return record_credential_rejected(error_code=f"AADSTS{exc.code}", description=exc.message)

@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from audit.models import Action
 from audit.services import record_event
-from connection.credential import record_credential_accepted, record_credential_rejected
+from connection.credential import record_credential_accepted, record_credential_rejected_by
 from connection.models import ConnectionIncident, ServiceAccount
-from microsoft import graph
+from microsoft import errors, graph
 from organizations.models import Membership, Organization, ProtectedService, Role, ServiceStatus
 from organizations.services import lock_organization
 
@@ -99,13 +99,13 @@ def probe_connection(organization_id: int) -> str:
     client = graph.GraphClient(str(organization.microsoft_tenant_id), fresh_token=True)
     try:
         client.tenant_details()
-    except graph.AppCredentialInvalid as exc:
-        record_credential_rejected(error_code=f"AADSTS{exc.code}", description=exc.message)
+    except errors.AppCredentialInvalid as exc:
+        record_credential_rejected_by(exc)
         return "credential-rejected"
-    except graph.ConsentRevoked as exc:
+    except errors.ConsentRevoked as exc:
         record_connection_broken(organization=organization, reason=CONSENT_BROKEN, error_code=str(exc.code or ""))
         return "consent-broken"
-    except (graph.Throttled, graph.TransientError):
+    except (errors.Throttled, errors.TransientError):
         return "unknown"
     record_credential_accepted()
     return "ok"

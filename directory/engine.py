@@ -24,12 +24,13 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from audit.models import Action
 from audit.services import record_event
 from casportal.logcontext import bind
-from connection.credential import record_credential_accepted, record_credential_rejected
+from connection.credential import record_credential_accepted, record_credential_rejected_by
 from connection.health import CONSENT_BROKEN, record_connection_broken, record_connection_restored
 from connection.models import ServiceAccount
 from directory.models import (
     ACTIVE_SYNC_STATUSES,
     CERTAIN_USERS_REFUSED,
+    TERMINAL_SYNC_STATUSES,
     DirectoryDomain,
     SelectedUser,
     SyncKind,
@@ -50,14 +51,12 @@ from directory.writes import (
     write_memberships,
     write_users,
 )
-from microsoft import graph
+from microsoft import errors, graph
 from organizations import services as organization_services
 from organizations.models import ProtectedService, ServiceStatus
 from organizations.services import lock_organization
 
 logger = logging.getLogger(__name__)
-
-TERMINAL = (SyncStatus.SUCCEEDED, SyncStatus.FAILED)
 
 
 class SyncFailed(Exception):
@@ -108,7 +107,7 @@ def request_sync(*, service: ProtectedService, kind: str, trigger: str, actor, c
 
 
 def _capped(seconds: float) -> float:
-    # Below the broker's visibility timeout, or Redis would redeliver the waiting message (DESIGN.md).
+    # Below the broker's visibility timeout, or Redis would redeliver the waiting message.
     return max(0.0, min(seconds, settings.SYNC_MAX_COUNTDOWN_SECONDS))
 
 
@@ -117,7 +116,7 @@ def _claim(run_id: int, fence: int) -> tuple[SyncRun | None, Next]:
     now = timezone.now()
     with transaction.atomic():
         run = SyncRun.objects.select_for_update(of=("self",)).select_related("organization", "service").get(pk=run_id)
-        if run.status in TERMINAL:
+        if run.status in TERMINAL_SYNC_STATUSES:
             return None, STOP
         held = run.lease_expires_at is not None and run.lease_expires_at > now
         if held:
@@ -177,14 +176,14 @@ def run_batch(run_id: int, fence: int) -> Next:
     except SyncFailed as failure:
         _fail(run, failure)
         return STOP
-    except graph.DeltaTokenExpired:
+    except errors.DeltaTokenExpired:
         _restart_as_full(run, "Microsoft no longer knows the last delta token (it expires after about 7 days).")
         return Next(fence=run.fence)
-    except graph.Throttled as exc:
+    except errors.Throttled as exc:
         return _back_off(run, exc, exc.retry_after, throttled=True)
-    except graph.TransientError as exc:
+    except errors.TransientError as exc:
         return _back_off(run, exc, 2 ** min(run.retries + 1, 8))
-    except graph.MicrosoftError as exc:
+    except errors.MicrosoftError as exc:
         _fail(run, _explain(run, exc))
         return STOP
     if finished:
@@ -195,7 +194,7 @@ def run_batch(run_id: int, fence: int) -> Next:
     return Next(fence=run.fence, countdown=_capped(1.0 + random.random()) if slow else 0.0)  # noqa: S311
 
 
-def _back_off(run: SyncRun, exc: graph.MicrosoftError, seconds: float, *, throttled: bool = False) -> Next:
+def _back_off(run: SyncRun, exc: errors.MicrosoftError, seconds: float, *, throttled: bool = False) -> Next:
     retries = run.retries + 1
     if retries > settings.SYNC_MAX_RETRIES:
         _fail(run, _explain(run, exc))
@@ -240,7 +239,7 @@ def _advance(run: SyncRun, client: graph.GraphClient) -> bool:
 
 
 def _start(run: SyncRun, client: graph.GraphClient) -> None:
-    sync_settings = SyncSettings.objects.get_or_create(organization=run.organization)[0]
+    sync_settings = SyncSettings.objects.get(organization=run.organization)
     certain = sync_settings.mode == SyncMode.CERTAIN
     if certain and run.trigger in (SyncTrigger.MANUAL, SyncTrigger.SCHEDULED):
         raise SyncFailed(CERTAIN_USERS_REFUSED)
@@ -422,19 +421,19 @@ def _fail(run: SyncRun, failure: SyncFailed) -> None:
         )
 
 
-def _explain(run: SyncRun, exc: graph.MicrosoftError) -> SyncFailed:
+def _explain(run: SyncRun, exc: errors.MicrosoftError) -> SyncFailed:
     step = SyncStep(run.step).label
-    if isinstance(exc, graph.AppCredentialInvalid):
-        record_credential_rejected(error_code=f"AADSTS{exc.code}", description=exc.message)
+    if isinstance(exc, errors.AppCredentialInvalid):
+        record_credential_rejected_by(exc)
         return SyncFailed(
             f"{step} failed: the service is temporarily unavailable and the service team has been alerted. "
             "Nothing in your Microsoft 365 tenant needs to change.",
             repr(exc),
         )
-    if isinstance(exc, graph.ConsentRevoked):
+    if isinstance(exc, errors.ConsentRevoked):
         record_connection_broken(organization=run.organization, reason=CONSENT_BROKEN, error_code=str(exc.code or ""))
         return SyncFailed(f"{step} failed: {CONSENT_BROKEN}", repr(exc))
-    if isinstance(exc, graph.TransientError):
+    if isinstance(exc, errors.TransientError):
         return SyncFailed(
             f"{step} failed: Microsoft 365 stayed too busy to answer, even after waiting. Try again later.", repr(exc)
         )
@@ -447,7 +446,7 @@ def stalled_runs(now=None) -> list[SyncRun]:
     now = now or timezone.now()
     quiet_since = now - timedelta(seconds=settings.SYNC_STALL_SECONDS)
     return list(
-        SyncRun.objects.filter(status__in=(SyncStatus.QUEUED, SyncStatus.RUNNING))
+        SyncRun.objects.filter(status__in=ACTIVE_SYNC_STATUSES)
         .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
         .filter(Q(progressed_at__lt=quiet_since) | Q(progressed_at__isnull=True, queued_at__lt=quiet_since))
     )

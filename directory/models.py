@@ -47,6 +47,12 @@ class SyncSettings(models.Model):
         return f"{self.organization}: {self.get_mode_display()}"
 
 
+def create_sync_settings(sender, instance: Organization, created: bool, raw: bool = False, **kwargs) -> None:
+    """A new organization starts with the default sync settings; a fixture being loaded brings its own."""
+    if created and not raw:
+        SyncSettings.objects.create(organization=instance)
+
+
 class SelectedUser(models.Model):
     """A user chosen for certain-users mode (at most MAX_SELECTED_USERS per organization)."""
 
@@ -100,7 +106,9 @@ class SyncStep(models.TextChoices):
     DONE = "done", "Done"
 
 
-ACTIVE_SYNC_STATUSES = ("queued", "running")
+# A run is active until it ends in success or failure; an organization has one active run at most.
+ACTIVE_SYNC_STATUSES = (SyncStatus.QUEUED, SyncStatus.RUNNING)
+TERMINAL_SYNC_STATUSES = (SyncStatus.SUCCEEDED, SyncStatus.FAILED)
 
 
 class SyncRun(models.Model):

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from directory.models import SyncRun, SyncStatus, SyncStep
+from directory.models import ACTIVE_SYNC_STATUSES, TERMINAL_SYNC_STATUSES, SyncRun, SyncStatus, SyncStep
 
 STEP_ORDER = [SyncStep.DOMAINS, SyncStep.USERS, SyncStep.GROUPS, SyncStep.POLICY, SyncStep.DONE]
 SUCCESS_SENTENCE = "Successfully created a service account and synced data."
@@ -45,7 +45,7 @@ def describe_progress(run: SyncRun, policy_name: str | None) -> Progress:
     start = run.started_at or run.queued_at
     elapsed = (run.finished_at or now) - start
     remaining = None
-    if run.status in (SyncStatus.QUEUED, SyncStatus.RUNNING):
+    if run.status in ACTIVE_SYNC_STATUSES:
         total = (run.users_total or 0) + (run.groups_total or 0)
         done = run.users_synced + run.groups_synced
         if total and done:
@@ -60,5 +60,5 @@ def describe_progress(run: SyncRun, policy_name: str | None) -> Progress:
             policy_name or "No policy was chosen",
         ),
     ]
-    finished = run.status in (SyncStatus.SUCCEEDED, SyncStatus.FAILED)
+    finished = run.status in TERMINAL_SYNC_STATUSES
     return Progress(steps, elapsed, remaining, finished, run.status == SyncStatus.SUCCEEDED)

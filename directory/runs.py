@@ -21,7 +21,8 @@ from organizations.models import Organization, ProtectedService, ServiceStatus
 
 
 def sync_settings_for(organization: Organization) -> SyncSettings:
-    return SyncSettings.objects.get_or_create(organization=organization)[0]
+    """Every organization has its sync settings from the moment it exists (`directory.apps`)."""
+    return SyncSettings.objects.get(organization=organization)
 
 
 def fixed_sync_mode(organization: Organization) -> str | None:
@@ -40,13 +41,19 @@ def latest_run(organization: Organization) -> SyncRun | None:
     return SyncRun.objects.filter(organization=organization).order_by("-queued_at", "-pk").first()
 
 
-def _connected_service(organization: Organization) -> ProtectedService:
-    service = (
-        ProtectedService.objects.filter(organization=organization, service_account__isnull=False)
-        .exclude(status=ServiceStatus.ACCESS_TOKEN_INVALID)
-        .order_by("kind")
-        .first()
+def first_connected_service(organization: Organization, *, synchronized: bool = False) -> ProtectedService | None:
+    """The service a sync of the organization's directory runs under: the first that holds a grant with a valid
+    access token; with `synchronized`, the first whose first synchronization has also succeeded (Protected)."""
+    services = ProtectedService.objects.filter(organization=organization, service_account__isnull=False).exclude(
+        status=ServiceStatus.ACCESS_TOKEN_INVALID
     )
+    if synchronized:
+        services = services.filter(status=ServiceStatus.PROTECTED)
+    return services.order_by("kind").first()
+
+
+def _connected_service(organization: Organization) -> ProtectedService:
+    service = first_connected_service(organization)
     if service is None:
         if ProtectedService.objects.filter(
             organization=organization, status=ServiceStatus.ACCESS_TOKEN_INVALID
@@ -69,7 +76,7 @@ def sync_now(*, organization: Organization, actor) -> SyncRequest:
 @transaction.atomic
 def extend_to_all_users(*, organization: Organization, actor) -> SyncRequest:
     """Certain users → all users and groups, for every Microsoft 365 service at once, without a new grant."""
-    settings_row = SyncSettings.objects.select_for_update().get_or_create(organization=organization)[0]
+    settings_row = SyncSettings.objects.select_for_update().get(organization=organization)
     if settings_row.mode != SyncMode.CERTAIN:
         raise SyncRefused("This organization already synchronizes all users and groups.")
     service = _connected_service(organization)

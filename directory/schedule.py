@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from directory.engine import request_sync
 from directory.models import SyncKind, SyncMode, SyncSettings, SyncTrigger
-from organizations.models import Organization, ProtectedService, Region, ServiceStatus
+from directory.runs import first_connected_service
+from organizations.models import Organization, Region
 
 # UTC, in each data centre's night.
 DEFAULT_DAILY_SYNC_TIMES = {
@@ -68,11 +69,7 @@ def dispatch_due_syncs(now: dt.datetime | None = None) -> int:
     for sync_settings in candidates.iterator():
         if now < due_at(sync_settings, today):
             continue
-        service = (
-            ProtectedService.objects.filter(organization=sync_settings.organization, status=ServiceStatus.PROTECTED)
-            .order_by("kind")
-            .first()
-        )
+        service = first_connected_service(sync_settings.organization, synchronized=True)
         if service is None:
             continue
         with transaction.atomic():

@@ -7,10 +7,11 @@ from django.db import transaction
 from audit.models import Action
 from audit.services import record_event
 from casportal.errors import ActionRefused
+from directory import runs
 from directory.engine import request_sync
 from directory.models import MAX_SELECTED_USERS, SelectedUser, SyncKind, SyncTrigger
 from microsoft import graph
-from organizations.models import Organization, ProtectedService, ServiceStatus
+from organizations.models import Organization
 
 
 class SelectionError(ActionRefused):
@@ -49,11 +50,7 @@ def add_selected_users(*, organization: Organization, users: list[graph.Director
 
 def _sync_edited_list(organization: Organization, actor) -> None:
     """Once the first synchronization is done, each change of the chosen users is synchronized at once."""
-    service = (
-        ProtectedService.objects.filter(organization=organization, status=ServiceStatus.PROTECTED)
-        .order_by("kind")
-        .first()
-    )
+    service = runs.first_connected_service(organization, synchronized=True)
     if service is not None:
         request_sync(service=service, kind=SyncKind.CERTAIN_USERS, trigger=SyncTrigger.LIST_EDIT, actor=actor)
 

@@ -27,9 +27,9 @@ from directory.models import (
 )
 from directory.progress import SUCCESS_SENTENCE, describe_progress
 from grant import services as grants
-from microsoft import graph
+from microsoft import errors, graph
 from organizations.models import ProtectedService, ServiceKind
-from organizations.scoping import OrganizationRequest, organization_view, scoped_get_or_404
+from organizations.scoping import OrganizationRequest, organization_view, scoped, scoped_get_or_404
 
 TOO_MANY_LOOKUPS = "Too many directory lookups in a minute; wait a moment and try again."
 
@@ -60,7 +60,7 @@ def _group_users(request: OrganizationRequest, group_id: str) -> list[graph.Dire
     try:
         members = _picker_client(request).iter_group_members(group_id)
         return [member for member in islice(members, GROUP_MEMBERS_SHOWN) if isinstance(member, graph.DirectoryUser)]
-    except graph.GraphError as exc:
+    except errors.GraphError as exc:
         if exc.status == 404:
             raise GroupNotFound from exc
         raise
@@ -72,7 +72,7 @@ def selected_users(request: OrganizationRequest, service_kind: str) -> HttpRespo
     service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
     if not _picker_available(request, service):
         return redirect("service_status", org_slug=request.organization.slug)
-    chosen = list(SelectedUser.objects.filter(organization=request.organization))
+    chosen = list(scoped(request, SelectedUser))
     search = GroupSearchForm(request.GET if "q" in request.GET else None)
     groups: list[graph.DirectoryGroup] = []
     members: list[graph.DirectoryUser] = []
@@ -90,7 +90,7 @@ def selected_users(request: OrganizationRequest, service_kind: str) -> HttpRespo
                     groups = _picker_client(request).search_groups(search.cleaned_data["q"], limit=25)
             except GroupNotFound:
                 messages.error(request, "That group does not exist in your directory.")
-            except graph.MicrosoftError as exc:
+            except errors.MicrosoftError as exc:
                 messages.error(request, f"The directory could not be searched: {exc.message}")
     elif search.is_bound:
         status = 400
@@ -150,7 +150,7 @@ def selected_user_add(request: OrganizationRequest, service_kind: str) -> HttpRe
             messages.success(request, f"{user.user_principal_name} will be synchronized.")
     except selection.SelectionError as exc:
         messages.error(request, str(exc))
-    except graph.MicrosoftError as exc:
+    except errors.MicrosoftError as exc:
         messages.error(request, f"{upn} could not be looked up: {exc.message}")
     return _back_to_picker(request, service)
 
@@ -169,7 +169,7 @@ def selected_users_add_from_group(request: OrganizationRequest, service_kind: st
     except GroupNotFound:
         messages.error(request, "That group does not exist in your directory.")
         return _back_to_picker(request, service)
-    except graph.MicrosoftError as exc:
+    except errors.MicrosoftError as exc:
         messages.error(request, f"The group could not be read: {exc.message}")
         return _back_to_picker(request, service)
     form = AddFromGroupForm(request.POST, member_choices=[(user_id, user_id) for user_id in members])
@@ -213,7 +213,7 @@ def selected_users_start(request: OrganizationRequest, service_kind: str) -> Htt
 def sync_progress(request: OrganizationRequest, service_kind: str) -> HttpResponse:
     service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
     run = runs.latest_run(service.organization)
-    account = ServiceAccount.objects.filter(service=service).select_related("auto_enable_policy").first()
+    account = scoped(request, ServiceAccount).filter(service=service).select_related("auto_enable_policy").first()
     policy = account.auto_enable_policy if account else None
     context = {
         "service": service,
@@ -262,7 +262,7 @@ DIRECTORY_PAGE_SIZE = 50
 @require_GET
 def directory_users(request: OrganizationRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
-    users = DirectoryUser.objects.filter(organization=request.organization)
+    users = scoped(request, DirectoryUser)
     if query:
         users = users.filter(Q(user_principal_name__icontains=query) | Q(display_name__icontains=query))
     page = Paginator(users.order_by("user_principal_name", "pk"), DIRECTORY_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -273,7 +273,7 @@ def directory_users(request: OrganizationRequest) -> HttpResponse:
 @require_GET
 def directory_groups(request: OrganizationRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
-    groups = DirectoryGroup.objects.filter(organization=request.organization)
+    groups = scoped(request, DirectoryGroup)
     if query:
         groups = groups.filter(display_name__icontains=query)
     page = Paginator(groups.order_by("display_name", "pk"), DIRECTORY_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -284,14 +284,18 @@ def directory_groups(request: OrganizationRequest) -> HttpResponse:
 @require_GET
 def directory_group(request: OrganizationRequest, group_id: str) -> HttpResponse:
     group = scoped_get_or_404(request, DirectoryGroup, microsoft_id=group_id)
-    member_ids = GroupMembership.objects.filter(organization=request.organization, group_id=group.microsoft_id)
-    users = DirectoryUser.objects.filter(
-        organization=request.organization, microsoft_id__in=member_ids.values("member_id")
-    ).order_by("user_principal_name", "pk")
+    member_ids = scoped(request, GroupMembership).filter(group_id=group.microsoft_id)
+    users = (
+        scoped(request, DirectoryUser)
+        .filter(microsoft_id__in=member_ids.values("member_id"))
+        .order_by("user_principal_name", "pk")
+    )
     page = Paginator(users, DIRECTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    subgroups = DirectoryGroup.objects.filter(
-        organization=request.organization, microsoft_id__in=member_ids.values("member_id")
-    ).order_by("display_name")[:DIRECTORY_PAGE_SIZE]
+    subgroups = (
+        scoped(request, DirectoryGroup)
+        .filter(microsoft_id__in=member_ids.values("member_id"))
+        .order_by("display_name")[:DIRECTORY_PAGE_SIZE]
+    )
     return render(request, "directory/directory_group.html", {"group": group, "page": page, "subgroups": subgroups})
 
 
@@ -301,7 +305,5 @@ SYNC_HISTORY_SHOWN = 30
 @organization_view
 @require_GET
 def sync_history(request: OrganizationRequest) -> HttpResponse:
-    runs = list(
-        SyncRun.objects.filter(organization=request.organization).select_related("service")[:SYNC_HISTORY_SHOWN]
-    )
+    runs = list(scoped(request, SyncRun).select_related("service")[:SYNC_HISTORY_SHOWN])
     return render(request, "directory/sync_history.html", {"runs": runs, "chart": history_chart(runs)})

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from audit.models import Action
 from audit.services import record_event
-from connection.credential import record_credential_accepted, record_credential_rejected
+from connection.credential import record_credential_accepted, record_credential_rejected_by
 from connection.models import ServiceAccount
 from directory.engine import request_sync
 from directory.models import (
@@ -39,7 +39,7 @@ from directory.normalize import clean_text
 from directory.runs import fixed_sync_mode, sync_settings_for
 from directory.selection import SelectionError
 from grant.models import IN_FLIGHT_STEPS, GrantAttempt, GrantStep
-from microsoft import graph, identity
+from microsoft import errors, graph, identity
 from organizations.models import Membership, Organization, Policy, ProtectedService, Role, ServiceStatus
 from organizations.services import lock_organization
 
@@ -47,9 +47,6 @@ STATE_TTL = timedelta(minutes=10)
 
 
 _STATE_SHAPE = re.compile(r"^[A-Za-z0-9_\-.~]{16,200}$")
-
-
-GRANTABLE = (ServiceStatus.NOT_GRANTED, ServiceStatus.FAILED)
 
 
 class GrantRefused(Exception):
@@ -120,11 +117,11 @@ def start_grant(
     organization = service.organization
     if not _is_admin(actor, organization):
         raise GrantRuleViolation("Only an administrator of the organization can grant access.")
-    is_recreate = service.status == ServiceStatus.ACCESS_TOKEN_INVALID
-    if service.status not in GRANTABLE and not is_recreate:
+    if not service.can_be_granted:
         raise GrantRuleViolation(f"{service.get_kind_display()} already has access ({service.get_status_display()}).")
     if policy is not None and policy.service_id != service.pk:
         raise GrantRuleViolation("Choose one of this service's policies.")
+    is_recreate = service.status == ServiceStatus.ACCESS_TOKEN_INVALID
     fixed = fixed_sync_mode(organization)
     if fixed is not None:
         if not is_recreate and sync_mode != fixed:
@@ -254,9 +251,9 @@ def _take_attempt(params: Mapping[str, str], *, user, session_key: str, step: Gr
     return attempt
 
 
-def _microsoft_refusal(attempt: GrantAttempt, user, exc: identity.MicrosoftError) -> GrantRefused:
+def _microsoft_refusal(attempt: GrantAttempt, user, exc: errors.MicrosoftError) -> GrantRefused:
     """Explain what Microsoft answered at either leg, in the admin's terms."""
-    if isinstance(exc, identity.ConsentDeclined):
+    if isinstance(exc, errors.ConsentDeclined):
         return _reject(
             attempt,
             user,
@@ -264,13 +261,13 @@ def _microsoft_refusal(attempt: GrantAttempt, user, exc: identity.MicrosoftError
             "Access was not granted: the administrator declined the permissions.",
             "To protect this service, grant access again and choose Accept at Microsoft.",
         )
-    if isinstance(exc, identity.AppCredentialInvalid):
+    if isinstance(exc, errors.AppCredentialInvalid):
         return _credential_rejected(attempt, user, exc)
-    if isinstance(exc, identity.InvalidState):
+    if isinstance(exc, errors.InvalidState):
         return _reject(
             attempt, user, "state_mismatch", "This sign-in link is not valid.", "Start again from Service Status."
         )
-    if isinstance(exc, identity.TransientError):
+    if isinstance(exc, errors.TransientError):
         return _reject(
             attempt,
             user,
@@ -322,7 +319,7 @@ def handle_consent_callback(
     attempt = _take_attempt(params, user=user, session_key=session_key, step=GrantStep.CONSENT)
     try:
         consent = identity.parse_admin_consent(params, expected_state=params["state"])
-    except identity.MicrosoftError as exc:
+    except errors.MicrosoftError as exc:
         raise _microsoft_refusal(attempt, user, exc) from exc
     microsoft_tenant_id = _parse_guid(consent.tenant_id)
     if microsoft_tenant_id is None:
@@ -345,7 +342,7 @@ def _start_identity_leg(
         flow = identity.start_identity_leg(
             tenant_id=str(microsoft_tenant_id), redirect_uri=redirect_uri, prompt=None if interactive else "none"
         )
-    except identity.MicrosoftError as exc:
+    except errors.MicrosoftError as exc:
         raise _microsoft_refusal(attempt, user, exc) from exc
     with transaction.atomic():
         attempt.step = GrantStep.IDENTITY
@@ -378,22 +375,20 @@ def handle_identity_callback(
         admin = identity.finish_identity_leg(
             json.loads(attempt.auth_flow), params, tenant_id=str(attempt.microsoft_tenant_id)
         )
-    except identity.InteractionRequired as exc:
+    except errors.InteractionRequired as exc:
         if attempt.interactive:
             raise _microsoft_refusal(attempt, user, exc) from exc
         url = _start_identity_leg(attempt, user, attempt.microsoft_tenant_id, identity_redirect_uri, interactive=True)
         return CallbackResult(attempt=attempt, redirect_to=url)
-    except identity.SignInFailed as exc:
-        if "another tenant" in exc.message:
-            raise _reject(
-                attempt,
-                user,
-                "identity_organization_mismatch",
-                "You signed in to a different Microsoft 365 tenant than the one you granted the permissions in.",
-                "Sign in with the same Global Administrator account at both steps.",
-            ) from exc
-        raise _microsoft_refusal(attempt, user, exc) from exc
-    except identity.MicrosoftError as exc:
+    except errors.TenantMismatch as exc:
+        raise _reject(
+            attempt,
+            user,
+            "identity_organization_mismatch",
+            "You signed in to a different Microsoft 365 tenant than the one you granted the permissions in.",
+            "Sign in with the same Global Administrator account at both steps.",
+        ) from exc
+    except errors.MicrosoftError as exc:
         raise _microsoft_refusal(attempt, user, exc) from exc
     if admin.roles_in_token and not admin.is_global_admin:
         raise _not_global_admin(attempt, user, admin.username)
@@ -428,8 +423,8 @@ def _not_global_admin(attempt: GrantAttempt, user, username: str) -> GrantRefuse
     )
 
 
-def _credential_rejected(attempt: GrantAttempt, user, exc: identity.AppCredentialInvalid) -> GrantRefused:
-    record_credential_rejected(error_code=f"AADSTS{exc.code}", description=exc.message)
+def _credential_rejected(attempt: GrantAttempt, user, exc: errors.AppCredentialInvalid) -> GrantRefused:
+    record_credential_rejected_by(exc)
     return _reject(
         attempt,
         user,
@@ -479,9 +474,9 @@ def _verify_grant_access(attempt_id: int, user) -> GrantOutcome:
             members = client.directory_role_member_ids(identity.GLOBAL_ADMINISTRATOR)
             if str(attempt.admin_object_id) not in members:
                 raise _not_global_admin(attempt, actor, attempt.admin_upn)
-    except graph.AppCredentialInvalid as exc:
+    except errors.AppCredentialInvalid as exc:
         raise _credential_rejected(attempt, actor, exc) from exc
-    except (graph.ConsentRevoked, graph.Throttled, graph.TransientError) as exc:
+    except (errors.ConsentRevoked, errors.Throttled, errors.TransientError) as exc:
         if timezone.now() < attempt.access_deadline:
             return GrantOutcome.WAITING
         raise _reject(
@@ -491,7 +486,7 @@ def _verify_grant_access(attempt_id: int, user) -> GrantOutcome:
             "Microsoft did not activate the permissions in time, so access could not be verified.",
             "This sometimes takes Microsoft a few minutes. Wait a little, then grant access again.",
         ) from exc
-    except graph.MicrosoftError as exc:
+    except errors.MicrosoftError as exc:
         raise _reject(
             attempt,
             actor,
@@ -526,7 +521,7 @@ def _bind_service(attempt: GrantAttempt, actor, microsoft_tenant_details_id: str
                 )
             elif organization.microsoft_tenant_id != microsoft_tenant_id:
                 raise GrantRefusedLater("This organization is connected to another Microsoft 365 tenant.")
-            settings_row = SyncSettings.objects.select_for_update().get_or_create(organization=organization)[0]
+            settings_row = SyncSettings.objects.select_for_update().get(organization=organization)
             first_service = (
                 not ServiceAccount.objects.filter(organization=organization).exclude(service=attempt.service).exists()
             )

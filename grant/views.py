@@ -45,8 +45,7 @@ def _session_key(request: HttpRequest) -> str:
 @require_http_methods(["GET", "POST"])
 def grant_start(request: OrganizationRequest, service_kind: str) -> HttpResponse:
     service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
-    is_recreate = service.status == ServiceStatus.ACCESS_TOKEN_INVALID
-    if service.status not in grants.GRANTABLE and not is_recreate:
+    if not service.can_be_granted:
         messages.info(request, f"{service.get_kind_display()} already has access.")
         return redirect("service_status", org_slug=request.organization.slug)
     fixed_mode = runs.fixed_sync_mode(request.organization)
@@ -77,7 +76,7 @@ def grant_start(request: OrganizationRequest, service_kind: str) -> HttpResponse
             "form": form,
             "mode_fixed": fixed_mode is not None,
             "in_flight": in_flight,
-            "is_recreate": is_recreate,
+            "is_recreate": service.status == ServiceStatus.ACCESS_TOKEN_INVALID,
         },
         status=400 if request.method == "POST" else 200,
     )

@@ -16,35 +16,17 @@ import requests
 from django.conf import settings
 
 from microsoft import request_counts as metrics_store
-from microsoft.http import MicrosoftSession
-from microsoft.identity import (
-    AppCredentialInvalid,
-    AppToken,
+from microsoft.errors import (
     ConsentRevoked,
     DeltaTokenExpired,
     GraphError,
-    MicrosoftError,
     NotFound,
     PermissionMissing,
     Throttled,
     TransientError,
-    acquire_app_token,
 )
-
-__all__ = [
-    "AppCredentialInvalid",
-    "ConsentRevoked",
-    "DeltaTokenExpired",
-    "DirectoryGroup",
-    "DirectoryUser",
-    "GraphClient",
-    "GraphError",
-    "MicrosoftError",
-    "NotFound",
-    "PermissionMissing",
-    "Throttled",
-    "TransientError",
-]
+from microsoft.http import MicrosoftSession
+from microsoft.identity import AppToken, acquire_app_token
 
 MAX_PAGE_SIZE = 999
 DEFAULT_RETRY_AFTER = 10.0

@@ -3,9 +3,6 @@
 A ConfidentialClientApplication is built per use. Between processes only two things are shared, both through
 Django's cache: the app-only token cache (encrypted) and the discovery documents. MSAL's own http_cache stays
 per use, so a cached failure (a 400 for 60 s, a 429/5xx for Retry-After) never answers for another process.
-
-The errors every Microsoft client raises live here too; `provisioning.graph` re-exports them. Callers catch
-the named ones they act on, then `MicrosoftError` for the rest.
 """
 
 import datetime as dt
@@ -28,6 +25,17 @@ from django.utils import timezone
 from requests.structures import CaseInsensitiveDict
 
 from casportal.crypto import decrypt_str, encrypt_str
+from microsoft.errors import (
+    AppCredentialInvalid,
+    ConsentDeclined,
+    ConsentRevoked,
+    IdentityError,
+    InteractionRequired,
+    InvalidState,
+    SignInFailed,
+    TenantMismatch,
+    TransientError,
+)
 from microsoft.http import MicrosoftSession
 
 logger = logging.getLogger(__name__)
@@ -54,70 +62,6 @@ CUSTOMER_CODES = frozenset(
     }
 )
 INTERACTION_ERRORS = frozenset({"login_required", "interaction_required", "consent_required"})
-
-
-class MicrosoftError(Exception):
-    """Something went wrong talking to Microsoft; `code` is the AADSTS number or Graph's error code."""
-
-    def __init__(self, message: str, *, code: int | str | None = None, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message, self.code, self.status = message, code, status
-
-
-class ConsentRevoked(MicrosoftError):
-    """The customer's consent is broken: revoked, or the service principal deleted or disabled in their tenant."""
-
-
-class PermissionMissing(ConsentRevoked):
-    """Graph refused an operation (403): the consent lacks a permission, or has been withdrawn."""
-
-
-class AppCredentialInvalid(MicrosoftError):
-    """The portal's own client secret is wrong or expired (AADSTS7000215, 7000222): no customer can fix it."""
-
-
-class TransientError(MicrosoftError):
-    """Try again later: a timeout, a connection failure, a 5xx."""
-
-
-class Throttled(TransientError):
-    def __init__(
-        self, message: str, *, retry_after: float, code: int | str | None = None, status: int | None = None
-    ) -> None:
-        super().__init__(message, code=code, status=status)
-        self.retry_after = retry_after
-
-
-class DeltaTokenExpired(MicrosoftError):
-    """The deltaLink is too old (about seven days) or unknown: start a full round again."""
-
-
-class GraphError(MicrosoftError):
-    """Any other error Graph answered."""
-
-
-class NotFound(GraphError):
-    """Graph has no such object (404)."""
-
-
-class IdentityError(MicrosoftError):
-    """Any other error the identity platform answered (a replayed or expired code, for instance)."""
-
-
-class SignInFailed(MicrosoftError):
-    """A browser leg (consent or sign-in) came back without what the portal asked for."""
-
-
-class ConsentDeclined(SignInFailed):
-    """The administrator pressed Cancel, or could not grant consent (not an administrator)."""
-
-
-class InteractionRequired(SignInFailed):
-    """`prompt=none` could not sign the admin in silently: repeat the leg interactively."""
-
-
-class InvalidState(SignInFailed):
-    """The callback's state is not the one the portal sent: forged, replayed or from another browser."""
 
 
 # Results.
@@ -186,7 +130,7 @@ def start_identity_leg(*, tenant_id: str, redirect_uri: str, prompt: str | None 
     """MSAL's flow (JSON-serializable), to keep server-side until the callback; the browser goes to `auth_uri`."""
     app = _build_app(tenant_id, exclude_scopes=["offline_access"])
     with warnings.catch_warnings():
-        # A cross-site form_post loses the portal's SameSite=Lax session cookie (DESIGN.md): query it is.
+        # A cross-site form_post loses the portal's SameSite=Lax session cookie: query it is.
         warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended")
         return _call(
             lambda: app.initiate_auth_code_flow(
@@ -210,7 +154,7 @@ def finish_identity_leg(flow: Mapping[str, Any], params: Mapping[str, str], *, t
     if claims.get("aud") != settings.MICROSOFT_CLIENT_ID or claims.get("exp", 0) < timezone.now().timestamp():
         raise SignInFailed("The ID token is not for this application or has expired.")
     if claims.get("tid") != tenant_id:
-        raise SignInFailed("The administrator signed in to another tenant than the one that consented.")
+        raise TenantMismatch("The administrator signed in to another tenant than the one that consented.")
     return AdminIdentity(
         tenant_id=claims["tid"],
         object_id=claims["oid"],
@@ -323,7 +267,8 @@ def _aadsts_codes(result: Mapping[str, Any]) -> set[int]:
 
 
 def _raise_token_error(result: Mapping[str, Any]) -> NoReturn:
-    """Classify by `error` and the AADSTS code together (DESIGN.md: two kinds of broken access)."""
+    """Classify by `error` and the AADSTS code together: the customer's broken consent is not the portal's
+    broken credential."""
     error, codes = result.get("error", ""), _aadsts_codes(result)
     description = str(result.get("error_description", error)).split(" Trace ID:")[0]
     code = min(codes) if codes else None

@@ -149,6 +149,12 @@ class ProtectedService(models.Model):
     def catalog_position(self) -> int:
         return list(ServiceKind.values).index(self.kind)
 
+    @property
+    def can_be_granted(self) -> bool:
+        """Grant Access is open: never granted, the first synchronization failed, or the access token is invalid
+        (Recreate Access Token)."""
+        return self.status in (ServiceStatus.NOT_GRANTED, ServiceStatus.FAILED, ServiceStatus.ACCESS_TOKEN_INVALID)
+
 
 class PolicyType(models.TextChoices):
     ATP = "atp", "Advanced Threat Protection"

@@ -1,7 +1,9 @@
 """Every way a grant is refused: a page that says what happened, nothing bound, an audit event."""
 
 import time
+import uuid
 
+import msal
 import pytest
 from django.core import mail
 from django.urls import reverse
@@ -230,3 +232,19 @@ def test_a_rejection_shows_at_once_on_pages_seen_before_it(cast, owner_client, d
     with django_capture_on_commit_callbacks(execute=True):
         record_credential_rejected(error_code="AADSTS7000222", description="The client secret keys are expired.")
     assert "temporarily unavailable; the service team has been alerted" in page_text(owner_client.get(url))
+
+
+def test_an_identity_leg_signed_in_to_another_tenant_is_refused(cast, driver, monkeypatch):
+    redeem = msal.ConfidentialClientApplication.acquire_token_by_auth_code_flow
+
+    def from_elsewhere(self, *args, **kwargs):
+        result = redeem(self, *args, **kwargs)
+        result["id_token_claims"]["tid"] = str(uuid.uuid4())
+        return result
+
+    monkeypatch.setattr(msal.ConfidentialClientApplication, "acquire_token_by_auth_code_flow", from_elsewhere)
+    response = driver.grant()
+    assert response.status_code == 400
+    assert "different Microsoft 365 tenant than the one you granted the permissions in" in page_text(response)
+    assert_nothing_bound(cast)
+    assert refusal_reasons() == ["identity_organization_mismatch"]

@@ -1,4 +1,4 @@
-"""App-only tokens and the two kinds of broken access, told apart (DESIGN.md)."""
+"""App-only tokens and the two kinds of broken access, told apart: the customer's consent, the portal's credential."""
 
 import datetime as dt
 
@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from m365sim import services as sim
 from m365sim.models import ServicePrincipal
-from microsoft import identity
+from microsoft import errors, identity
 from microsoft.graph import GraphClient
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
@@ -48,7 +48,7 @@ def test_discovery_is_shared_between_applications(m365sim, contoso_consented):
 def test_expired_secret_is_app_credential_invalid(m365sim, contoso_consented, portal_app):
     sim.expire_secrets(portal_app)
 
-    with pytest.raises(identity.AppCredentialInvalid) as excinfo:
+    with pytest.raises(errors.AppCredentialInvalid) as excinfo:
         identity.acquire_app_token(tid(contoso_consented))
     assert excinfo.value.code == 7000222
 
@@ -56,7 +56,7 @@ def test_expired_secret_is_app_credential_invalid(m365sim, contoso_consented, po
 def test_wrong_secret_is_app_credential_invalid(m365sim, contoso_consented, settings):
     settings.MICROSOFT_CLIENT_SECRET = "not-the-secret"
 
-    with pytest.raises(identity.AppCredentialInvalid) as excinfo:
+    with pytest.raises(errors.AppCredentialInvalid) as excinfo:
         identity.acquire_app_token(tid(contoso_consented))
     assert excinfo.value.code == 7000215
 
@@ -66,7 +66,7 @@ def test_revoked_consent_is_consent_revoked(m365sim, contoso_consented):
     client.tenant_details()
     sim.revoke_consent(ServicePrincipal.objects.get())
 
-    with pytest.raises(identity.ConsentRevoked):
+    with pytest.raises(errors.ConsentRevoked):
         client.tenant_details()
 
 
@@ -76,14 +76,14 @@ def test_deleted_or_disabled_service_principal_is_consent_revoked(m365sim, conto
         "POST", f"tenants/contoso/service-principals/{identity.settings.MICROSOFT_CLIENT_ID}", {"action": change}
     )
 
-    with pytest.raises(identity.ConsentRevoked) as excinfo:
+    with pytest.raises(errors.ConsentRevoked) as excinfo:
         identity.acquire_app_token(tid(contoso_consented))
     assert excinfo.value.code == code
-    assert not isinstance(excinfo.value, identity.AppCredentialInvalid)
+    assert not isinstance(excinfo.value, errors.AppCredentialInvalid)
 
 
 def test_a_tenant_that_never_consented_is_consent_revoked(m365sim, contoso):
-    with pytest.raises(identity.ConsentRevoked) as excinfo:
+    with pytest.raises(errors.ConsentRevoked) as excinfo:
         identity.acquire_app_token(tid(contoso))
     assert excinfo.value.code == 7000229
 
@@ -91,7 +91,7 @@ def test_a_tenant_that_never_consented_is_consent_revoked(m365sim, contoso):
 def test_permissions_lag_behind_consent_then_arrive(m365sim, contoso_consented):
     sim.set_faults(contoso_consented, consent_propagation_seconds=120)
 
-    with pytest.raises(identity.PermissionMissing):
+    with pytest.raises(errors.PermissionMissing):
         GraphClient(tid(contoso_consented), fresh_token=True).tenant_details()
 
     ServicePrincipal.objects.update(admin_consented_at=timezone.now() - dt.timedelta(minutes=3))
@@ -101,11 +101,11 @@ def test_permissions_lag_behind_consent_then_arrive(m365sim, contoso_consented):
 def test_token_endpoint_failures_are_transient(m365sim, contoso_consented):
     sim.set_faults(contoso_consented, token_failures_next=1)
 
-    with pytest.raises(identity.TransientError):
+    with pytest.raises(errors.TransientError):
         identity.acquire_app_token(tid(contoso_consented))
     assert identity.acquire_app_token(tid(contoso_consented)).access_token
 
 
 def test_an_unknown_tenant_is_consent_revoked(m365sim, contoso):
-    with pytest.raises(identity.ConsentRevoked):
+    with pytest.raises(errors.ConsentRevoked):
         identity.acquire_app_token("00000000-0000-0000-0000-000000000001")

@@ -1,8 +1,11 @@
 """The two grant legs and app-only access, with the portal's own clients against the simulator."""
 
+import uuid
+
+import msal
 import pytest
 
-from microsoft import identity
+from microsoft import errors, identity
 from microsoft.graph import GraphClient
 from tests.m365sim.browser import IDENTITY_CALLBACK, admin_consent, callback_params, submit
 
@@ -44,7 +47,7 @@ def test_prompt_none_without_a_session_is_login_required(m365sim, contoso):
 
     assert params["error"] == "login_required"
     assert params["error_description"].startswith("AADSTS50058")
-    with pytest.raises(identity.InteractionRequired):
+    with pytest.raises(errors.InteractionRequired):
         identity.finish_identity_leg(flow, params, tenant_id=str(contoso.id))
 
 
@@ -53,9 +56,9 @@ def test_forged_state_is_refused(consented):
     flow = identity.start_identity_leg(tenant_id=consent.tenant_id, redirect_uri=IDENTITY_CALLBACK)
     params = callback_params(browser.get(flow["auth_uri"], allow_redirects=False), IDENTITY_CALLBACK)
 
-    with pytest.raises(identity.InvalidState):
+    with pytest.raises(errors.InvalidState):
         identity.finish_identity_leg(flow, {**params, "state": "forged"}, tenant_id=consent.tenant_id)
-    with pytest.raises(identity.InvalidState):
+    with pytest.raises(errors.InvalidState):
         identity.parse_admin_consent(
             {"admin_consent": "True", "tenant": consent.tenant_id, "state": "x"}, expected_state="leg-1"
         )
@@ -67,7 +70,7 @@ def test_replayed_code_is_refused(consented):
     params = callback_params(browser.get(flow["auth_uri"], allow_redirects=False), IDENTITY_CALLBACK)
     identity.finish_identity_leg(flow, params, tenant_id=consent.tenant_id)
 
-    with pytest.raises(identity.IdentityError) as excinfo:
+    with pytest.raises(errors.IdentityError) as excinfo:
         identity.finish_identity_leg(flow, params, tenant_id=consent.tenant_id)
     assert excinfo.value.code == 54005
 
@@ -82,3 +85,20 @@ def test_interactive_identity_leg_signs_in_again(consented):
         flow, callback_params(response, IDENTITY_CALLBACK), tenant_id=consent.tenant_id
     )
     assert admin.is_global_admin
+
+
+def test_an_id_token_of_another_tenant_is_a_tenant_mismatch(consented, monkeypatch):
+    browser, consent = consented
+    flow = identity.start_identity_leg(tenant_id=consent.tenant_id, redirect_uri=IDENTITY_CALLBACK)
+    params = callback_params(browser.get(flow["auth_uri"], allow_redirects=False), IDENTITY_CALLBACK)
+    redeem = msal.ConfidentialClientApplication.acquire_token_by_auth_code_flow
+
+    def from_elsewhere(self, *args, **kwargs):
+        result = redeem(self, *args, **kwargs)
+        result["id_token_claims"]["tid"] = str(uuid.uuid4())
+        return result
+
+    monkeypatch.setattr(msal.ConfidentialClientApplication, "acquire_token_by_auth_code_flow", from_elsewhere)
+    with pytest.raises(errors.TenantMismatch) as excinfo:
+        identity.finish_identity_leg(flow, params, tenant_id=consent.tenant_id)
+    assert isinstance(excinfo.value, errors.SignInFailed)

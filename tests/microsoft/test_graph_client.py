@@ -5,7 +5,7 @@ import pytest
 from m365sim import services as sim
 from m365sim.models import Group, User
 from m365sim.seed import seed_tenant
-from microsoft import graph
+from microsoft import errors, graph
 from microsoft.graph import GraphClient
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
@@ -37,7 +37,7 @@ def test_2500_users_at_999_a_page_are_three_pages(m365sim, portal_app):
 
 
 def test_a_page_of_1000_is_a_400(client):
-    with pytest.raises(graph.GraphError) as excinfo:
+    with pytest.raises(errors.GraphError) as excinfo:
         client.users_page(page_size=1000)
     assert excinfo.value.status == 400
     assert "Must be between 1 and 999" in excinfo.value.message
@@ -64,7 +64,7 @@ def test_unknown_user_is_none(client):
 
 
 def test_unknown_group_is_not_found(client):
-    with pytest.raises(graph.NotFound):
+    with pytest.raises(errors.NotFound):
         list(client.iter_group_members("00000000-0000-0000-0000-000000000003"))
 
 
@@ -119,14 +119,14 @@ def test_expired_delta_token_must_start_over(m365sim, client, contoso):
     _, delta_link = _round(client.users_delta)
     m365sim.control("POST", "tenants/contoso/delta-tokens/expire")
 
-    with pytest.raises(graph.DeltaTokenExpired):
+    with pytest.raises(errors.DeltaTokenExpired):
         client.users_delta(delta_link)
 
 
 def test_throttling_gives_throttled_with_retry_after(client, contoso):
     sim.set_faults(contoso, throttle_next=1, throttle_retry_after=7)
 
-    with pytest.raises(graph.Throttled) as excinfo:
+    with pytest.raises(errors.Throttled) as excinfo:
         client.tenant_details()
     assert excinfo.value.retry_after == 7
     assert client.tenant_details().display_name == "Contoso"
@@ -135,7 +135,7 @@ def test_throttling_gives_throttled_with_retry_after(client, contoso):
 def test_service_unavailable_is_throttled_too(client, contoso):
     sim.set_faults(contoso, throttle_next=1, throttle_status=503, throttle_retry_after=2)
 
-    with pytest.raises(graph.Throttled) as excinfo:
+    with pytest.raises(errors.Throttled) as excinfo:
         client.tenant_details()
     assert excinfo.value.status == 503
-    assert isinstance(excinfo.value, graph.TransientError)
+    assert isinstance(excinfo.value, errors.TransientError)

@@ -7,7 +7,7 @@ import pytest
 import requests
 import responses
 
-from microsoft import graph
+from microsoft import errors
 from microsoft.graph import GraphClient
 from microsoft.identity import AppToken
 
@@ -53,7 +53,7 @@ def test_a_401_is_retried_once_with_a_fresh_token(client, tokens):
 def test_a_401_with_a_fresh_token_is_consent_revoked(client):
     responses.get(f"{BASE}/organization", **graph_error(401, "InvalidAuthenticationToken"))
 
-    with pytest.raises(graph.ConsentRevoked):
+    with pytest.raises(errors.ConsentRevoked):
         client.tenant_details()
 
 
@@ -61,7 +61,7 @@ def test_a_401_with_a_fresh_token_is_consent_revoked(client):
 def test_a_403_is_permission_missing(client):
     responses.get(f"{BASE}/organization", **graph_error(403, "Authorization_RequestDenied"))
 
-    with pytest.raises(graph.PermissionMissing) as excinfo:
+    with pytest.raises(errors.PermissionMissing) as excinfo:
         client.tenant_details()
     assert excinfo.value.code == "Authorization_RequestDenied"
 
@@ -71,7 +71,7 @@ def test_retry_after_as_an_http_date(client):
     when = email.utils.format_datetime(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30), usegmt=True)
     responses.get(f"{BASE}/organization", **graph_error(429, "TooManyRequests", **{"Retry-After": when}))
 
-    with pytest.raises(graph.Throttled) as excinfo:
+    with pytest.raises(errors.Throttled) as excinfo:
         client.tenant_details()
     assert 25 < excinfo.value.retry_after <= 30
 
@@ -80,16 +80,16 @@ def test_retry_after_as_an_http_date(client):
 def test_a_5xx_without_retry_after_or_json_is_transient(client):
     responses.get(f"{BASE}/organization", status=502, body="<html>Bad gateway</html>")
 
-    with pytest.raises(graph.TransientError) as excinfo:
+    with pytest.raises(errors.TransientError) as excinfo:
         client.tenant_details()
-    assert not isinstance(excinfo.value, graph.Throttled)
+    assert not isinstance(excinfo.value, errors.Throttled)
 
 
 @responses.activate
 def test_a_timeout_is_transient(client):
     responses.get(f"{BASE}/organization", body=requests.Timeout())
 
-    with pytest.raises(graph.TransientError):
+    with pytest.raises(errors.TransientError):
         client.tenant_details()
 
 
@@ -104,7 +104,7 @@ def test_every_call_has_a_timeout(client, settings):
 def test_other_errors_are_graph_errors(client):
     responses.get(f"{BASE}/users", **graph_error(400, "Request_UnsupportedQuery"))
 
-    with pytest.raises(graph.GraphError) as excinfo:
+    with pytest.raises(errors.GraphError) as excinfo:
         client.users_page()
     assert (excinfo.value.status, excinfo.value.code) == (400, "Request_UnsupportedQuery")
 

@@ -11,7 +11,7 @@ import redis
 from django.db import connections
 
 from audit.models import Action, AuditEvent
-from directory.models import DirectoryUser, SyncRun, SyncStatus
+from directory.models import ACTIVE_SYNC_STATUSES, DirectoryUser, SyncRun, SyncStatus
 from m365sim.models import User as SimUser
 from organizations.models import Organization
 from tests.connected import connect
@@ -53,7 +53,7 @@ def test_two_workers_sync_twenty_organizations_fairly_and_each_once(m365sim_live
         ids = [run.pk for run in runs]
         manage(env, f"from directory.engine import sync_batch\nfor pk in {ids * 2}: sync_batch.delay(pk, 0)")
         wait_for(
-            lambda: not SyncRun.objects.filter(status__in=("queued", "running")).exists(),
+            lambda: not SyncRun.objects.filter(status__in=ACTIVE_SYNC_STATUSES).exists(),
             timeout=150,
             what="every organization's sync to finish",
             log=lambda: "\n".join(worker.output()[-2000:] for worker in workers),
@@ -67,9 +67,7 @@ def test_two_workers_sync_twenty_organizations_fairly_and_each_once(m365sim_live
     assert len(finished) == len(runs)  # exactly one run per organization
     for run in finished.values():
         assert run.status == SyncStatus.SUCCEEDED, (run.organization.slug, run.error_detail)
-        live = SimUser.objects.filter(
-            tenant_id=run.organization.microsoft_tenant_id, deleted_at__isnull=True
-        ).count()
+        live = SimUser.objects.filter(tenant_id=run.organization.microsoft_tenant_id, deleted_at__isnull=True).count()
         assert DirectoryUser.objects.filter(organization=run.organization).count() == run.users_synced == live, (
             run.organization.slug
         )
