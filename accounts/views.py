@@ -5,7 +5,6 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.models import User
-from organizations.models import Membership
 
 
 @login_required
@@ -13,7 +12,7 @@ from organizations.models import Membership
 def account(request: HttpRequest) -> HttpResponse:
     user = request.user
     assert isinstance(user, User)  # login_required
-    memberships = Membership.objects.filter(user=user).select_related("organization")
+    memberships = user.memberships.select_related("organization")
     return render(
         request,
         "accounts/account.html",
