@@ -24,9 +24,9 @@ def record_event(
     user = actor if isinstance(actor, AbstractBaseUser) else None
     return AuditEvent.objects.create(
         action=action,
-        actor=user,
+        actor_id=user.pk if user else None,
         actor_email=getattr(user, "email", "") if user else "",
-        organization=organization,
+        organization_id=organization.pk if organization else None,
         target=target[:300],
         ip_address=context.ip_address if context else None,
         user_agent=context.user_agent if context else "",

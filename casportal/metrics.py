@@ -24,12 +24,12 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
+from casportal import queues
 from casportal.broker import broker_is_redis, broker_redis
 from casportal.collectors import RegisteredCollectors
 
 logger = logging.getLogger(__name__)
 
-QUEUES = ("default", "sync", "health")
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 # Prometheus' multiprocess mode: values live in files that every gunicorn worker writes and any of them reads.
@@ -74,13 +74,13 @@ class QueueCollector(Collector):
         family = GaugeMetricFamily("casportal_celery_queue_length", "Tasks waiting, by queue.", labels=["queue"])
         try:
             with broker_redis() as client, client.pipeline(transaction=False) as pipe:
-                for queue in QUEUES:
+                for queue in queues.ALL:
                     pipe.llen(queue)
                 lengths = pipe.execute()
         except RedisError:
             logger.warning("Metrics: the broker is unreachable.", exc_info=True)
             return
-        for queue, length in zip(QUEUES, lengths, strict=True):
+        for queue, length in zip(queues.ALL, lengths, strict=True):
             family.add_metric([queue], length)
         yield family
 

@@ -177,7 +177,7 @@ if CELERY_BROKER_URL == "filesystem://":
     for _folder in ("queue", "control"):  # kombu's file-system transport expects them to exist
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 else:
-    # Above the longest task and the longest countdown (DESIGN.md: redelivery after the timeout).
+    # Above the longest task and the longest countdown: Redis redelivers an unacknowledged task after it.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
         # Sweep for a dead worker's messages every few seconds (kombu's default is 10 x 10 s).

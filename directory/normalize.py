@@ -1,4 +1,5 @@
-"""Directory strings as PostgreSQL can store them: no NUL, no lone surrogates (DESIGN.md)."""
+"""Directory strings as PostgreSQL can store them: no NUL (PostgreSQL text cannot hold it), no lone surrogates
+(not encodable as UTF-8)."""
 
 import re
 

@@ -16,7 +16,7 @@ GRAPH_HOST = "https://graph.microsoft.com/"
 
 
 class MicrosoftSession(requests.Session):
-    # Tests mount the simulator's in-process transport here (see tests/provisioning/conftest.py).
+    # Tests mount the simulator's in-process transport here (the m365sim pytest fixtures).
     transport_overrides: ClassVar[dict[str, BaseAdapter]] = {}
 
     def __init__(self, *, timeout: float | None = None, simulator_url: str | None = None) -> None:

@@ -76,8 +76,6 @@ class Worker:
                 "-A",
                 "casportal",
                 "worker",
-                "-Q",
-                "default,sync,health",
                 "-c",
                 str(concurrency),
                 "-n",

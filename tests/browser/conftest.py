@@ -2,7 +2,7 @@
 
 The portal (`runserver`), the Microsoft 365 simulator (`m365sim_serve`) and a Celery worker run as separate
 OS processes on PostgreSQL and Redis, as in production; a SQLite file shared by several processes is not
-what these tests prove (DESIGN.md), so on SQLite they are skipped. Each session starts from fresh databases
+what these tests prove, so on SQLite they are skipped. Each session starts from fresh databases
 (`casportal_browser` and `casportal_browser_m365sim` next to DATABASE_URL's) and a private Redis database.
 """
 
@@ -76,7 +76,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         python, celery = str(VENV_BIN / "python"), str(VENV_BIN / "celery")
         stack.start("simulator", [python, "manage.py", "m365sim_serve", "--port", str(sim_port)])
         stack.start("portal", [python, "manage.py", "runserver", "--noreload", f"127.0.0.1:{portal_port}"])
-        worker_argv = [celery, "-A", "casportal", "worker", "-Q", "default,sync,health", "-c", "1", "-P", "solo"]
+        worker_argv = [celery, "-A", "casportal", "worker", "-c", "1", "-P", "solo"]
         worker = stack.start("worker", [*worker_argv, "--loglevel", "INFO", "--without-mingle", "--without-gossip"])
         stack.wait_until("the simulator", lambda: http_ok(f"{sim_url}/_m365sim/tenants/contoso"))
         stack.wait_until("the portal", lambda: http_ok(f"{portal_url}/healthz"))

@@ -7,13 +7,13 @@ from contextlib import contextmanager
 
 from django.test import Client
 
-from directory.models import DirectoryUser, SyncRun, SyncStatus
+from directory.models import TERMINAL_SYNC_STATUSES, DirectoryUser, SyncRun
 from directory.progress import SUCCESS_SENTENCE
 from m365sim.models import Tenant as SimTenant
 from m365sim.models import User as SimUser
 from tests.processes import Worker, manage, process_env, wait_for
 
-# Small enough for CI: leases, countdowns and the broker's redelivery in seconds (DESIGN.md).
+# Small enough for CI: leases, countdowns and the broker's redelivery in seconds.
 FAST = {
     "CELERY_VISIBILITY_TIMEOUT": "8",
     "CELERY_UNACKED_RESTORE_INTERVAL": "1",
@@ -52,7 +52,7 @@ def wait_for_pages(run: SyncRun, pages: int, *, worker: Worker, timeout: float =
 
 
 def finished(run: SyncRun) -> bool:
-    return SyncRun.objects.get(pk=run.pk).status in (SyncStatus.SUCCEEDED, SyncStatus.FAILED)
+    return SyncRun.objects.get(pk=run.pk).status in TERMINAL_SYNC_STATUSES
 
 
 def wait_with_watchdog(env: dict[str, str], run: SyncRun, *, timeout: float, log) -> None:
@@ -82,7 +82,7 @@ def assert_nothing_invented(cast, sim_tenant: SimTenant) -> None:
 
 def assert_no_stuck_lease(run: SyncRun) -> None:
     run.refresh_from_db()
-    assert run.status in (SyncStatus.SUCCEEDED, SyncStatus.FAILED), f"run left {run.status}"
+    assert run.status in TERMINAL_SYNC_STATUSES, f"run left {run.status}"
     assert run.lease_expires_at is None, "lease still held by a finished run"
 
 
