@@ -2,24 +2,16 @@ import uuid
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.admin_log import AuditedAdminMixin
-from connection.models import ServiceAccount
-from directory import runs
-from directory.models import (
-    MAX_SELECTED_USERS,
-    DirectoryGroup,
-    DirectoryUser,
-    SelectedUser,
-    SyncMode,
-    SyncRun,
-    SyncSettings,
-)
-from support.admin_base import BoundedCountPaginator, ReadOnlyAdmin
+from directory.models import MAX_SELECTED_USERS, DirectoryGroup, DirectoryUser, SelectedUser, SyncRun, SyncSettings
+from directory.settings import RULE, change_sync_settings, check_sync_settings
+from support.admin_base import BoundedCountPaginator, ReadOnlyAdmin, ServiceRefusalsMixin
 
 
 class DirectoryAdmin(ReadOnlyAdmin):
@@ -77,15 +69,8 @@ class SelectedUserAdmin(ReadOnlyAdmin):
     list_select_related = ["organization", "added_by"]
 
 
-RULE = (
-    "The option is stored once per organization and shared by Exchange Online, SharePoint Online, OneDrive and "
-    "Microsoft Teams."
-)
-
-
 class SyncSettingsForm(forms.ModelForm):
-    """The sync-mode rule (DESIGN.md): no change to certain users, no schedule in certain-users mode, at most
-    100 chosen users; certain → all is Extend to all users."""
+    """Collects the option and the time; the rule is the service's, shown here on the fields it concerns."""
 
     class Meta:
         model = SyncSettings
@@ -93,38 +78,20 @@ class SyncSettingsForm(forms.ModelForm):
         help_texts = {"mode": RULE}
 
     def clean(self) -> dict[str, Any]:
-        super().clean()
-        cleaned = self.cleaned_data
-        before, after = self.initial.get("mode"), cleaned.get("mode")
-        organization = self.instance.organization
-        if before != after and not ServiceAccount.objects.filter(organization=organization).exists():
-            self.add_error(
-                "mode",
-                "No Microsoft 365 service of this organization has access yet: the option is chosen when the "
-                "first one is granted.",
-            )
-        elif before == SyncMode.ALL and after == SyncMode.CERTAIN:
-            self.add_error(
-                "mode",
-                f"An organization that synchronizes all users cannot go back to certain users. {RULE}",
-            )
-        if after == SyncMode.CERTAIN:
-            if cleaned.get("daily_sync_time") is not None:
-                self.add_error(
-                    "daily_sync_time",
-                    "There is no scheduled synchronization in certain-users mode: leave the time empty.",
+        cleaned = super().clean()
+        if "mode" in cleaned:
+            try:
+                # The instance is still as stored: the form's values are copied onto it after clean().
+                check_sync_settings(
+                    sync_settings=self.instance, mode=cleaned["mode"], daily_sync_time=cleaned.get("daily_sync_time")
                 )
-            chosen = SelectedUser.objects.filter(organization=organization).count()
-            if chosen > MAX_SELECTED_USERS:
-                raise forms.ValidationError(
-                    f"At most {MAX_SELECTED_USERS} users can be synchronized in certain-users mode; "
-                    f"{chosen} are chosen."
-                )
+            except ValidationError as refusal:
+                self.add_error(None, refusal)
         return cleaned
 
 
 @admin.register(SyncSettings)
-class SyncSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class SyncSettingsAdmin(ServiceRefusalsMixin, AuditedAdminMixin, admin.ModelAdmin):
     form = SyncSettingsForm
     list_display = ["organization", "mode", "daily_sync_time", "region", "updated_at"]
     list_filter = ["mode"]
@@ -149,19 +116,12 @@ class SyncSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool) -> None:
-        if form.initial.get("mode") == SyncMode.CERTAIN and obj.mode == SyncMode.ALL:
-            # What Extend to all users does in the portal: every service at once, audited, then a full round.
-            runs.extend_to_all_users(organization=obj.organization, actor=request.user)
-            obj.refresh_from_db(fields=["users_delta_link", "groups_delta_link"])
-        super().save_model(request, obj, form, change)
-
-    def changeform_view(self, request: HttpRequest, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except runs.SyncRefused as refusal:
-            # Raised while saving, inside the view's transaction: nothing was saved. Say why on the same page.
-            self.message_user(request, str(refusal), messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
+        change_sync_settings(
+            sync_settings=obj,
+            mode=form.cleaned_data["mode"],
+            daily_sync_time=form.cleaned_data["daily_sync_time"],
+            actor=request.user,
+        )
 
 
 @admin.register(SyncRun)

@@ -1,8 +1,9 @@
-"""Remove a service's access grant; with the last one, the Microsoft tenant is unbound and the directory deleted."""
+"""Remove a service's access grant; with the last one, the connection to the Microsoft tenant is torn down."""
 
 from django.db import transaction
 from django.utils import timezone
 
+from audit.admin_log import record_support_event
 from audit.models import Action
 from audit.services import record_event
 from connection.models import ConnectionIncident, ServiceAccount
@@ -19,13 +20,54 @@ from directory.models import (
 )
 from directory.runs import SyncRefused
 from grant.models import IN_FLIGHT_STEPS, GrantAttempt, GrantStep
-from organizations.models import ProtectedService, ServiceStatus
+from organizations.models import Organization, ProtectedService, ServiceStatus
 from organizations.services import lock_organization
+
+# What the Microsoft tenant brought, deleted when the connection ends; children before what they name.
+CONNECTION_MODELS = (GroupMembership, DirectoryUser, DirectoryGroup, DirectoryDomain, SelectedUser, ServiceAccount)
+
+
+def tear_down_connection(*, organization: Organization, actor, reason: str = "") -> dict[str, int]:
+    """End the organization's connection to its Microsoft tenant; the caller holds the organization's lock.
+
+    Sync runs under way stop, grants in flight are cancelled, the service accounts and the directory are
+    deleted, open connection incidents close, every service reads Not granted and the tenant is unbound
+    (audited; as done by support when a reason is given). Members, policies and sync settings stay. Returns how
+    many rows of each kind were deleted.
+    """
+    now = timezone.now()
+    SyncRun.objects.filter(organization=organization, status__in=ACTIVE_SYNC_STATUSES).update(
+        status=SyncStatus.FAILED, finished_at=now, error="Access was removed.", lease_expires_at=None
+    )
+    GrantAttempt.objects.filter(organization=organization, step__in=IN_FLIGHT_STEPS).update(
+        step=GrantStep.CANCELLED, state_hash=None, finished_at=now
+    )
+    deleted = {
+        str(model._meta.verbose_name_plural): model._default_manager.filter(organization=organization).delete()[0]
+        for model in CONNECTION_MODELS
+    }
+    ProtectedService.objects.filter(organization=organization).update(
+        status=ServiceStatus.NOT_GRANTED, authorized_account="", granted_at=None, last_synced_at=None, last_error=""
+    )
+    SyncSettings.objects.filter(organization=organization).update(
+        users_delta_link="", groups_delta_link="", last_scheduled_on=None
+    )
+    ConnectionIncident.objects.filter(organization=organization, closed_at__isnull=True).update(closed_at=now)
+    unbound = organization.microsoft_tenant_id
+    if unbound is not None:
+        organization.microsoft_tenant_id = None
+        organization.save(update_fields=["microsoft_tenant_id"])
+        unbind = Action.MICROSOFT_TENANT_UNBOUND
+        if reason:
+            record_support_event(unbind, actor=actor, reason=reason, organization=organization, target=str(unbound))
+        else:
+            record_event(unbind, actor=actor, organization=organization, target=str(unbound))
+    return deleted
 
 
 @transaction.atomic
 def remove_service(*, service: ProtectedService, actor) -> bool:
-    """Delete the service account; with the last one, unbind the Microsoft tenant and delete the directory.
+    """Delete the service account; with the last one, tear the connection down.
 
     Returns whether it was the last. Policies stay (they are the organization's configuration).
     """
@@ -45,17 +87,5 @@ def remove_service(*, service: ProtectedService, actor) -> bool:
     record_event(Action.SERVICE_REMOVED, actor=actor, organization=organization, target=service.get_kind_display())
     last = not ServiceAccount.objects.filter(organization=organization).exists()
     if last:
-        SyncRun.objects.filter(organization=organization, status__in=ACTIVE_SYNC_STATUSES).update(
-            status=SyncStatus.FAILED, finished_at=timezone.now(), error="Access was removed.", lease_expires_at=None
-        )
-        for model in (GroupMembership, DirectoryUser, DirectoryGroup, DirectoryDomain, SelectedUser):
-            model.objects.filter(organization=organization).delete()
-        SyncSettings.objects.filter(organization=organization).update(users_delta_link="", groups_delta_link="")
-        ConnectionIncident.objects.filter(organization=organization, closed_at__isnull=True).update(
-            closed_at=timezone.now()
-        )
-        unbound = organization.microsoft_tenant_id
-        organization.microsoft_tenant_id = None
-        organization.save(update_fields=["microsoft_tenant_id"])
-        record_event(Action.MICROSOFT_TENANT_UNBOUND, actor=actor, organization=organization, target=str(unbound))
+        tear_down_connection(organization=organization, actor=actor)
     return last

@@ -14,7 +14,9 @@ from directory import engine, runs
 from directory.models import SyncRun
 from grant import services as grants
 from grant.models import IN_FLIGHT_STEPS, GrantAttempt
+from grant.removal import tear_down_connection
 from organizations.models import Organization, ProtectedService
+from organizations.services import lock_organization
 from support.staff import SupportActionRefused
 
 
@@ -116,3 +118,16 @@ def resend_invalid_token_email(*, organization: Organization, actor, reason: str
         recipients=sent,
     )
     return sent
+
+
+@transaction.atomic
+def release_microsoft_tenant(*, organization: Organization, actor, reason: str) -> dict[str, int]:
+    """Unbind the organization's Microsoft 365 tenant so that another organization can grant it; members stay.
+
+    What a grant refused with microsoft_tenant_taken leads to: the connection is torn down as by removing the
+    last service, and the unbinding shows on the customer's Activity page as done by support, with the reason.
+    """
+    organization = lock_organization(organization.pk)
+    if organization.microsoft_tenant_id is None:
+        raise SupportActionRefused("This organization is not connected to a Microsoft 365 tenant.")
+    return tear_down_connection(organization=organization, actor=actor, reason=reason)

@@ -12,62 +12,40 @@ from django.utils import timezone
 
 from audit.admin_log import record_support_event
 from audit.models import Action, AuditEvent
-from connection.models import ConnectionIncident, ServiceAccount
-from directory.models import (
-    ACTIVE_SYNC_STATUSES,
-    DirectoryDomain,
-    DirectoryGroup,
-    DirectoryUser,
-    GroupMembership,
-    SelectedUser,
-    SyncRun,
-    SyncSettings,
-)
+from connection.models import ConnectionIncident
+from directory.models import ACTIVE_SYNC_STATUSES, SyncRun
 from grant.models import GrantAttempt
-from organizations.models import Invitation, Membership, Organization, ProtectedService, ServiceStatus
+from grant.removal import tear_down_connection
+from organizations.models import Invitation, Membership, Organization
 from organizations.services import lock_organization
 
 logger = logging.getLogger(__name__)
 
 
-# Deleted at offboarding, in this order (children before what they name).
-OFFBOARDED_MODELS = (
-    GroupMembership,
-    DirectoryUser,
-    DirectoryGroup,
-    DirectoryDomain,
-    SelectedUser,
-    SyncRun,
-    ServiceAccount,
-    GrantAttempt,
-    ConnectionIncident,
-    Invitation,
-    Membership,
-)
+# Deleted at offboarding after the connection's tear-down, in this order (children before what they name).
+OFFBOARDED_MODELS = (SyncRun, GrantAttempt, ConnectionIncident, Invitation, Membership)
 
 
 @transaction.atomic
 def offboard_organization(*, organization: Organization, actor, reason: str) -> dict[str, int]:
     """Delete what the organization's customers and Microsoft tenant brought; keep the organization and its audit.
 
-    The Tenant row, its policies and sync settings (configuration) stay, every service reads Not granted and the
-    Microsoft 365 tenant is unbound, so it could be granted again, to this or another organization. Returns how
-    many rows of each kind were deleted. A sync batch in flight finds its run gone and writes nothing.
+    The connection is torn down as by removing the last service (every service reads Not granted, the Microsoft
+    365 tenant is unbound, so it could be granted again, to this or another organization), then the sync runs,
+    grant attempts, incidents, invitations and members go. The Organization row, its policies and sync settings
+    (configuration) stay. Returns how many rows of each kind were deleted. A sync batch in flight finds its run
+    gone and writes nothing.
+
+    Deleting every member, administrators included, is the one exception to the rule that an organization keeps
+    at least one administrator: offboarding ends the organization's use of the portal.
     """
     organization = lock_organization(organization.pk)
-    deleted = {
-        str(model._meta.verbose_name_plural): model._default_manager.filter(organization=organization).delete()[0]
-        for model in OFFBOARDED_MODELS
-    }
-    ProtectedService.objects.filter(organization=organization).update(
-        status=ServiceStatus.NOT_GRANTED, authorized_account="", granted_at=None, last_synced_at=None, last_error=""
-    )
-    SyncSettings.objects.filter(organization=organization).update(
-        users_delta_link="", groups_delta_link="", last_scheduled_on=None
-    )
     unbound = organization.microsoft_tenant_id
-    organization.microsoft_tenant_id = None
-    organization.save(update_fields=["microsoft_tenant_id"])
+    deleted = tear_down_connection(organization=organization, actor=actor, reason=reason)
+    for model in OFFBOARDED_MODELS:
+        deleted[str(model._meta.verbose_name_plural)] = model._default_manager.filter(
+            organization=organization
+        ).delete()[0]
     record_support_event(
         Action.ORGANIZATION_OFFBOARDED,
         actor=actor,

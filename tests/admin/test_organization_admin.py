@@ -6,7 +6,8 @@ from django.utils import timezone
 
 from audit.models import Action, AuditEvent
 from directory.models import DirectoryDomain, DirectoryGroup, DirectoryUser
-from organizations.models import Membership, Role
+from organizations.models import Membership
+from tests.admin.forms import posted_back
 
 pytestmark = pytest.mark.django_db
 
@@ -45,16 +46,15 @@ def test_an_organization_shows_its_members_services_sync_settings_and_directory_
 
 
 def test_admin_changes_are_audited_with_before_and_after(cast, superuser_client):
-    url = reverse("admin:tenants_membership_change", args=[cast.reader.pk])
-    response = superuser_client.post(
-        url, {"user": cast.reader.user.pk, "organization": cast.organization.pk, "role": Role.ADMIN}
-    )
+    url = reverse("admin:tenants_organization_change", args=[cast.organization.pk])
+    data = posted_back(superuser_client.get(url)) | {"name": "Contoso Ltd"}
+    response = superuser_client.post(url, data)
     assert response.status_code == 302
     event = AuditEvent.objects.get(action=Action.ADMIN_CHANGED)
     assert event.actor_email == "root@casportal.test"
     assert event.organization == cast.organization
-    assert event.details["changes"] == {"role": ["read-only", "admin"]}
-    assert event.details["model"] == "tenants.Membership"
+    assert event.details["changes"] == {"name": ["Contoso", "Contoso Ltd"]}
+    assert event.details["model"] == "tenants.Organization"
 
 
 def test_admin_additions_deletions_and_inline_rows_are_audited(cast, superuser_client):
@@ -70,8 +70,8 @@ def test_admin_additions_deletions_and_inline_rows_are_audited(cast, superuser_c
     membership = Membership.objects.get(pk=cast.reader.pk)
     delete = superuser_client.post(reverse("admin:tenants_membership_delete", args=[membership.pk]), {"post": "yes"})
     assert delete.status_code == 302
-    deleted = AuditEvent.objects.get(action=Action.ADMIN_DELETED)
-    assert (deleted.organization, deleted.details["model"]) == (cast.organization, "tenants.Membership")
+    deleted = AuditEvent.objects.get(action=Action.MEMBER_REMOVED)
+    assert (deleted.organization, deleted.target) == (cast.organization, "reader@contoso.test")
 
 
 def test_a_change_that_fails_records_nothing(cast, superuser_client):

@@ -26,6 +26,7 @@ SUPPORT_ACTIONS = {
         "check_connection_now",
         "mark_access_token_invalid",
         "resend_invalid_token_email",
+        "release_microsoft_tenant",
         "offboard_organization",
     },
 }

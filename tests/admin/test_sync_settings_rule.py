@@ -2,11 +2,13 @@ import datetime
 import uuid
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from audit.models import Action, AuditEvent
 from directory.models import SelectedUser, SyncMode, SyncRun, SyncSettings, SyncTrigger
 from directory.runs import sync_settings_for
+from directory.settings import change_sync_settings
 from organizations.models import ProtectedService
 from tests.factories import ServiceAccountFactory
 
@@ -83,3 +85,37 @@ def test_the_daily_time_can_change_in_all_users_mode(cast, operator_client):
     change = AuditEvent.objects.get(action=Action.ADMIN_CHANGED)
     assert change.details["changes"] == {"daily_sync_time": ["", "05:15:00"]}
     assert change.organization == cast.organization
+
+
+def test_the_service_holds_the_rule_whoever_calls_it(cast, operator_staff):
+    sync_settings = granted(cast, SyncMode.ALL)
+    with pytest.raises(ValidationError) as refusal:
+        change_sync_settings(
+            sync_settings=sync_settings, mode=SyncMode.CERTAIN, daily_sync_time=None, actor=operator_staff
+        )
+    assert "cannot go back to certain users" in str(refusal.value.message_dict["mode"])
+    SyncSettings.objects.filter(pk=sync_settings.pk).update(mode=SyncMode.CERTAIN)
+    with pytest.raises(ValidationError) as refusal:
+        change_sync_settings(
+            sync_settings=sync_settings,
+            mode=SyncMode.CERTAIN,
+            daily_sync_time=datetime.time(5, 15),
+            actor=operator_staff,
+        )
+    assert "no scheduled synchronization" in str(refusal.value.message_dict["daily_sync_time"])
+    sync_settings.refresh_from_db()
+    assert (sync_settings.mode, sync_settings.daily_sync_time) == (SyncMode.CERTAIN, None)
+    assert not AuditEvent.objects.filter(action=Action.ADMIN_CHANGED).exists()
+
+
+def test_a_refused_extension_changes_nothing(cast, operator_client):
+    sync_settings = granted(cast, SyncMode.CERTAIN)
+    SyncRun.objects.create(organization=cast.organization, kind="full", trigger="grant", status="running")
+    response = save(operator_client, sync_settings, mode=SyncMode.ALL)
+    assert response.status_code == 302
+    assert "extend to all users when it has finished" in " ".join(
+        str(message) for message in response.wsgi_request._messages
+    )
+    sync_settings.refresh_from_db()
+    assert sync_settings.mode == SyncMode.CERTAIN
+    assert not AuditEvent.objects.filter(action__in=[Action.ADMIN_CHANGED, Action.SYNC_MODE_EXTENDED]).exists()

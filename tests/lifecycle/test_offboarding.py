@@ -62,6 +62,15 @@ def test_offboarding_deletes_the_directory_runs_and_members_and_keeps_the_audit(
     assert SyncRun.objects.filter(organization=cast.outsider.organization).count() == 1
 
 
+def test_offboarding_unbinds_the_tenant_as_the_release_does(synchronized, db):
+    cast = synchronized
+    microsoft_tenant_id = Organization.objects.get(pk=cast.organization.pk).microsoft_tenant_id
+    offboard_organization(organization=cast.organization, actor=None, reason=REASON)
+    event = AuditEvent.objects.get(action=Action.MICROSOFT_TENANT_UNBOUND)
+    assert (event.organization, event.target) == (cast.organization, str(microsoft_tenant_id))
+    assert event.details == {"support": True, "reason": REASON}
+
+
 def test_a_member_of_several_organizations_keeps_the_others(synchronized):
     cast = synchronized
     elsewhere = MembershipFactory(user=cast.owner.user)
