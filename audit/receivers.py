@@ -1,4 +1,4 @@
-"""Authentication events come from Django's and allauth's signals."""
+"""Authentication events come from Django's and allauth's signals, which pass their arguments by keyword."""
 
 from allauth.mfa.models import Authenticator
 from allauth.mfa.signals import authenticator_added, authenticator_removed
@@ -10,30 +10,30 @@ from audit.services import record_event
 
 
 @receiver(user_logged_in)
-def on_login(sender, request, user, **kwargs) -> None:
+def on_login(*, user, **kwargs) -> None:
     record_event(Action.LOGIN, actor=user, target=user.email)
 
 
 @receiver(user_logged_out)
-def on_logout(sender, request, user, **kwargs) -> None:
+def on_logout(*, user, **kwargs) -> None:
     if user is not None:
         record_event(Action.LOGOUT, actor=user, target=user.email)
 
 
 @receiver(user_login_failed)
-def on_login_failed(sender, credentials, request=None, **kwargs) -> None:
+def on_login_failed(*, credentials, **kwargs) -> None:
     # Credentials are cleansed by Django; only the identifier is kept.
     attempted = credentials.get("email") or credentials.get("username") or ""
     record_event(Action.LOGIN_FAILED, actor=None, target=str(attempted))
 
 
 @receiver(authenticator_added)
-def on_authenticator_added(sender, request, user, authenticator: Authenticator, **kwargs) -> None:
+def on_authenticator_added(*, user, authenticator: Authenticator, **kwargs) -> None:
     if authenticator.type == Authenticator.Type.TOTP:
         record_event(Action.MFA_ENABLED, actor=user, target=user.email, details={"type": authenticator.type})
 
 
 @receiver(authenticator_removed)
-def on_authenticator_removed(sender, request, user, authenticator: Authenticator, **kwargs) -> None:
+def on_authenticator_removed(*, user, authenticator: Authenticator, **kwargs) -> None:
     if authenticator.type == Authenticator.Type.TOTP:
         record_event(Action.MFA_DISABLED, actor=user, target=user.email, details={"type": authenticator.type})

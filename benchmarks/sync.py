@@ -284,9 +284,7 @@ def delta(slug: str, changes: int) -> None:
     for user in users[renames : renames + deletions]:
         sim.delete_user(user)
     for n in range(deletions):
-        sim.add_user(
-            users[0].tenant, user_principal_name=f"new{n}@{slug}.onmicrosoft.com", display_name=f"New {n}"
-        )
+        sim.add_user(users[0].tenant, user_principal_name=f"new{n}@{slug}.onmicrosoft.com", display_name=f"New {n}")
     for user in users[renames + deletions : changes - deletions]:
         sim.add_member(groups[user.id.int % len(groups)], user)
     run, seconds = _run_sync(service, SyncKind.DELTA, SyncTrigger.MANUAL)

@@ -41,6 +41,10 @@ def _set(**fields: object) -> Token[MappingProxyType[str, object]]:
     return _fields.set(MappingProxyType({**_fields.get(), **fields}))
 
 
+# Shorter configured values (an empty or toy setting) would redact ordinary words from every line.
+MIN_SECRET_LENGTH = 8
+
+
 class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         for name, value in _fields.get().items():
@@ -67,7 +71,7 @@ class RedactSecretsFilter(logging.Filter):
             return []
         values = [getattr(settings, name, None) for name in self.SECRET_SETTINGS]
         values += getattr(settings, "FIELD_ENCRYPTION_KEYS", [])
-        return [value for value in values if isinstance(value, str) and len(value) >= 8]
+        return [value for value in values if isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH]
 
 
 class RequestContextMiddleware:
@@ -88,8 +92,12 @@ class RequestContextMiddleware:
         response["X-Request-ID"] = request_id
         return response
 
-    def process_view(
-        self, request: HttpRequest, view_func: Callable[..., Any], view_args: tuple[Any, ...], view_kwargs: dict
+    def process_view(  # Django's middleware signature: only the URL's keyword arguments are read
+        self,
+        request: HttpRequest,  # noqa: ARG002
+        view_func: Callable[..., Any],  # noqa: ARG002
+        view_args: tuple[Any, ...],  # noqa: ARG002
+        view_kwargs: dict,
     ) -> None:
         if "org_slug" in view_kwargs:  # organization pages: /o/<org_slug>/...
             _set(organization=view_kwargs["org_slug"])

@@ -19,19 +19,19 @@ class NotConnected(ActionRefused):
 
 
 @transaction.atomic
-def mark_access_token_invalid(*, organization: Organization, actor, reason: str) -> None:
+def mark_access_token_invalid(*, organization: Organization, actor) -> None:
     if not ServiceAccount.objects.filter(organization=organization).exists():
         raise NotConnected("This organization has no Microsoft 365 service with access.")
     record_connection_broken(organization=organization, reason=CONSENT_BROKEN, error_code="support", actor=actor)
 
 
-def resend_invalid_token_email(*, organization: Organization, actor) -> int:
+def resend_invalid_token_email(*, organization: Organization) -> int:
     incident = open_incident(organization)
     if incident is None:
         raise NotConnected("The access token of this organization is not invalid.")
     return send_invalid_token_email(incident.pk)
 
 
-def check_connection_now(*, organization: Organization, actor) -> str:
+def check_connection_now(*, organization: Organization) -> str:
     """Probe the connection at once (as the hourly health probe does); returns what it found."""
     return probe_connection(organization.pk)

@@ -233,7 +233,7 @@ def _advance(run: SyncRun, client: graph.GraphClient) -> bool:
         _next_page(run, client)
         pages += 1
     if run.step == SyncStep.POLICY:
-        _finish(run, client)
+        _finish(run)
         return True
     return False
 
@@ -337,7 +337,7 @@ def _certain_users(run: SyncRun, client: graph.GraphClient) -> None:
         )
 
 
-def _finish(run: SyncRun, client: graph.GraphClient) -> None:
+def _finish(run: SyncRun) -> None:
     now = timezone.now()
     with transaction.atomic():
         # The organization's lock first, as request_sync takes it: a list edit either reaches this run before it

@@ -1,6 +1,7 @@
 """The certain-users picker, a sync's progress, Sync now, Extend to all users, the Directory and Sync history."""
 
 import uuid
+from http import HTTPStatus
 from itertools import islice
 
 from django.conf import settings
@@ -61,7 +62,7 @@ def _group_users(request: OrganizationRequest, group_id: str) -> list[graph.Dire
         members = _picker_client(request).iter_group_members(group_id)
         return [member for member in islice(members, GROUP_MEMBERS_SHOWN) if isinstance(member, graph.DirectoryUser)]
     except errors.GraphError as exc:
-        if exc.status == 404:
+        if exc.status == HTTPStatus.NOT_FOUND:
             raise GroupNotFound from exc
         raise
 

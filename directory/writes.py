@@ -100,7 +100,7 @@ def _merge(
 
 
 def _merge_with_copy(
-    table: str, organization_id: int, columns: tuple[str, ...], rows: Sequence[tuple], conflict: tuple[str, ...], now
+    table: str, organization_id: int, columns: tuple[str, ...], rows: Sequence[tuple], *, conflict: tuple[str, ...], now
 ) -> Changes:
     counted = conflict == ("microsoft_id",)
     stage = f"stage_{table}"

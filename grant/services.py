@@ -465,7 +465,8 @@ def _verify_grant_access(attempt_id: int, user) -> GrantOutcome:
         bound = attempt.step in (GrantStep.CHOOSING_USERS, GrantStep.PROVISIONING)
         return GrantOutcome.BOUND if bound else GrantOutcome.ENDED
     actor = user or attempt.user
-    assert attempt.microsoft_tenant_id is not None and attempt.access_deadline is not None
+    assert attempt.microsoft_tenant_id is not None
+    assert attempt.access_deadline is not None
     try:
         # Fresh tokens every try: a cached one from before the permissions were active would keep failing.
         client = graph.GraphClient(str(attempt.microsoft_tenant_id), fresh_token=True)

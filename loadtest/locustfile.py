@@ -8,6 +8,7 @@ front door, which only finds the admin's organization and redirects: what any si
 import itertools
 import json
 import os
+from http import HTTPStatus
 
 from locust import HttpUser, constant, task
 
@@ -26,13 +27,13 @@ class _Admin(HttpUser):
 
     def service_status(self) -> None:
         with self.client.get(f"/o/{self.org}/service-status/", name="service status", catch_response=True) as r:
-            if r.status_code != 200 or "Exchange Online" not in r.text:
+            if r.status_code != HTTPStatus.OK or "Exchange Online" not in r.text:
                 r.failure(f"status {r.status_code}")
 
     def progress(self) -> None:
         url = f"/o/{self.org}/services/exchange-online/progress/"
         with self.client.get(url, name="progress poll", headers={"HX-Request": "true"}, catch_response=True) as r:
-            if r.status_code != 200 or "Users synchronized" not in r.text:
+            if r.status_code != HTTPStatus.OK or "Users synchronized" not in r.text:
                 r.failure(f"status {r.status_code}")
 
 
@@ -56,7 +57,7 @@ class FrontDoor(_Admin):
     @task
     def home(self) -> None:
         with self.client.get("/", name="front door", allow_redirects=False, catch_response=True) as r:
-            if r.status_code != 302 or f"/o/{self.org}/" not in r.headers.get("Location", ""):
+            if r.status_code != HTTPStatus.FOUND or f"/o/{self.org}/" not in r.headers.get("Location", ""):
                 r.failure(f"status {r.status_code}")
 
 

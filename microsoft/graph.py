@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, Generic, TypeVar
 
 import requests
@@ -287,7 +288,7 @@ class GraphClient:
             self._requests += 1
             metrics_store.count_graph_request(response.status_code)
             self.throttle_percentage = _float_header(response, "x-ms-throttle-limit-percentage")
-            if response.status_code == 401 and attempt == 0:
+            if response.status_code == HTTPStatus.UNAUTHORIZED and attempt == 0:
                 continue  # the cached token may be stale: once more with a fresh one
             return _parse(response)
         raise AssertionError("unreachable")
@@ -359,17 +360,19 @@ def _parse(response: requests.Response) -> dict[str, Any]:
     if response.ok:
         raise TransientError("Microsoft Graph answered something that is not JSON.", status=status)
     # Graph's error body: https://learn.microsoft.com/graph/errors
-    if status == 429 or (status == 503 and "Retry-After" in response.headers):
+    if status == HTTPStatus.TOO_MANY_REQUESTS or (
+        status == HTTPStatus.SERVICE_UNAVAILABLE and "Retry-After" in response.headers
+    ):
         raise Throttled(message, retry_after=_retry_after(response), code=code, status=status)
-    if status >= 500:
+    if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         raise TransientError(message, code=code, status=status)
-    if status == 401:
+    if status == HTTPStatus.UNAUTHORIZED:
         raise ConsentRevoked(message, code=code, status=status)
-    if status == 403:
+    if status == HTTPStatus.FORBIDDEN:
         raise PermissionMissing(message, code=code, status=status)
-    if status == 404:
+    if status == HTTPStatus.NOT_FOUND:
         raise NotFound(message, code=code, status=status)
     # Expired delta token: 400 syncStateNotFound for directory objects; 410 Gone elsewhere.
-    if status == 410 or code.lower() in ("syncstatenotfound", "resyncrequired"):
+    if status == HTTPStatus.GONE or code.lower() in ("syncstatenotfound", "resyncrequired"):
         raise DeltaTokenExpired(message, code=code, status=status)
     raise GraphError(message, code=code, status=status)

@@ -12,6 +12,7 @@ import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlencode
 
@@ -221,7 +222,7 @@ class _DiscoverySharingSession(MicrosoftSession):
             response.headers = CaseInsensitiveDict({"Content-Type": "application/json"})
             return response
         response = super().get(url, *args, **kwargs)
-        if response.status_code == 200:
+        if response.status_code == HTTPStatus.OK:
             cache.set(key, response.text, DISCOVERY_TTL)
         return response
 

@@ -6,7 +6,7 @@ from organizations.invitations import PENDING_INVITATION_SESSION_KEY, pending_in
 
 
 @receiver(user_signed_up)
-def join_invited_organization(sender, request, user, **kwargs) -> None:
+def join_invited_organization(*, request, user, **kwargs) -> None:
     """Sign-up is only open to an invitation's holder; joining its organization completes it."""
     invitation = pending_invitation(request)
     request.session.pop(PENDING_INVITATION_SESSION_KEY, None)

@@ -80,7 +80,7 @@ def sync_now(*, organization: Organization, actor, reason: str) -> engine.SyncRe
 
 @transaction.atomic
 def check_connection_now(*, organization: Organization, actor, reason: str) -> str:
-    found = connections.check_connection_now(organization=organization, actor=actor)
+    found = connections.check_connection_now(organization=organization)
     record_support_event(
         Action.SUPPORT_CONNECTION_CHECKED,
         actor=actor,
@@ -95,7 +95,7 @@ def check_connection_now(*, organization: Organization, actor, reason: str) -> s
 @transaction.atomic
 def mark_access_token_invalid(*, organization: Organization, actor, reason: str) -> None:
     with _refused_as_for_customers():
-        connections.mark_access_token_invalid(organization=organization, actor=actor, reason=reason)
+        connections.mark_access_token_invalid(organization=organization, actor=actor)
     record_support_event(
         Action.SUPPORT_TOKEN_MARKED_INVALID,
         actor=actor,
@@ -108,7 +108,7 @@ def mark_access_token_invalid(*, organization: Organization, actor, reason: str)
 @transaction.atomic
 def resend_invalid_token_email(*, organization: Organization, actor, reason: str) -> int:
     with _refused_as_for_customers():
-        sent = connections.resend_invalid_token_email(organization=organization, actor=actor)
+        sent = connections.resend_invalid_token_email(organization=organization)
     record_support_event(
         Action.SUPPORT_INVALID_TOKEN_EMAIL_RESENT,
         actor=actor,

@@ -21,7 +21,7 @@ def _clear_cache():
 
 
 @pytest.fixture
-def cast(db) -> Cast:
+def cast(db) -> Cast:  # noqa: ARG001 (needed for its side effect: fixtures cannot take usefixtures)
     organization = OrganizationFactory(name="Contoso", slug="contoso")
     owner = MembershipFactory(organization=organization, user=UserFactory(email="owner@contoso.test"), role=Role.ADMIN)
     reader = MembershipFactory(

@@ -21,7 +21,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
-    def verified_email(self, create, extracted, **kwargs):
+    def verified_email(self, create, _extracted, **kwargs):
         if create:
             self.save()
             EmailAddress.objects.create(user=self, email=self.email, verified=True, primary=True)
@@ -37,7 +37,7 @@ class OrganizationFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"org-{n}")
 
     @classmethod
-    def _create(cls, model_class, *args, **kwargs):
+    def _create(cls, _model_class, *args, **kwargs):
         return services.create_organization(name=kwargs["name"], slug=kwargs["slug"], actor=None)
 
 

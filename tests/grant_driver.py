@@ -72,7 +72,7 @@ class GrantDriver:
 
 
 @pytest.fixture
-def driver(cast: Cast, m365sim, contoso, django_capture_on_commit_callbacks, task_queue) -> GrantDriver:
+def driver(cast: Cast, m365sim, contoso, django_capture_on_commit_callbacks, task_queue) -> GrantDriver:  # noqa: ARG001 (needed for its side effect: fixtures cannot take usefixtures)
     return GrantDriver(
         client=portal_client(cast.owner.user),
         browser=m365sim.browser(),

@@ -5,6 +5,7 @@ They need PostgreSQL (SQLite's test databases live in memory) and Redis; on SQLi
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -131,8 +132,6 @@ def wait_for(condition: Callable[[], bool], *, timeout: float, what: str, log: C
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

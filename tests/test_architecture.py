@@ -80,7 +80,7 @@ def module_names() -> frozenset[str]:
 
 
 def app_of(name: str) -> str | None:
-    first = name.split(".")[0]
+    first = name.split(".", maxsplit=1)[0]
     return first if first in APPS else None
 
 

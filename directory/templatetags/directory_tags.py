@@ -6,13 +6,15 @@ from directory.models import SyncRun
 
 register = template.Library()
 
+TENTHS_BELOW_SECONDS = 10  # short durations keep a decimal: '0.4 s'
+
 
 @register.filter
 def duration(value: timedelta | None) -> str:
     """A short human duration: '0.4 s', '45 s', '3 min 05 s', '1 h 02 min'."""
     if value is None:
         return ""
-    if value.total_seconds() < 10:
+    if value.total_seconds() < TENTHS_BELOW_SECONDS:
         return f"{max(value.total_seconds(), 0):.1f} s"
     seconds = int(value.total_seconds())
     hours, rest = divmod(seconds, 3600)

@@ -116,7 +116,8 @@ def test_disabling_totp_is_audited(cast):
     assert AuditEvent.objects.filter(action=Action.MFA_DISABLED, actor=cast.owner.user).exists()
 
 
-def test_admin_login_goes_through_allauth(db):
+@pytest.mark.usefixtures("db")
+def test_admin_login_goes_through_allauth():
     response = Client().get("/admin/login/?next=/admin/")
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("account_login"))

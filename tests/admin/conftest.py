@@ -6,17 +6,17 @@ from tests.admin.staff import mfa_client, staff_user
 
 
 @pytest.fixture
-def superuser_client(db) -> Client:
+def superuser_client(db) -> Client:  # noqa: ARG001 (needed for its side effect: fixtures cannot take usefixtures)
     return mfa_client(staff_user("root@casportal.test", superuser=True))
 
 
 @pytest.fixture
-def reader_staff(db):
+def reader_staff(db):  # noqa: ARG001 (needed for its side effect: fixtures cannot take usefixtures)
     return staff_user("reader@casportal.test", group=READ_ONLY_GROUP)
 
 
 @pytest.fixture
-def operator_staff(db):
+def operator_staff(db):  # noqa: ARG001 (needed for its side effect: fixtures cannot take usefixtures)
     return staff_user("operator@casportal.test", group=OPERATOR_GROUP)
 
 

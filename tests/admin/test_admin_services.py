@@ -199,7 +199,8 @@ def test_the_microsoft_tenant_cannot_be_rebound_by_the_change_form(cast, superus
     assert (cast.organization.name, cast.organization.microsoft_tenant_id) == ("Contoso Ltd", bound)
 
 
-def test_a_new_organization_is_not_bound_by_the_add_form(db, superuser_client):
+@pytest.mark.usefixtures("db")
+def test_a_new_organization_is_not_bound_by_the_add_form(superuser_client):
     add = reverse("admin:tenants_organization_add")
     data = posted_back(superuser_client.get(add))
     data |= {"name": "Northwind", "slug": "northwind", "region": "us", "microsoft_tenant_id": str(uuid.uuid4())}

@@ -52,5 +52,6 @@ def test_the_export_stops_at_the_cap(cast, reader_staff_client):
     assert len(rows(reader_staff_client.get(EXPORT))) == EXPORT_LIMIT + 1
 
 
-def test_customers_cannot_export(cast, owner_client):
+@pytest.mark.usefixtures("cast")
+def test_customers_cannot_export(owner_client):
     assert owner_client.get(EXPORT).status_code == 302  # to the login page

@@ -42,7 +42,8 @@ def test_an_organization_shows_its_members_services_sync_settings_and_directory_
     ).content.decode()
     assert "owner@contoso.test" in body
     assert "Exchange Online" in body
-    assert "Synchronized users" in body and "Synchronized groups" in body
+    assert "Synchronized users" in body
+    assert "Synchronized groups" in body
 
 
 def test_admin_changes_are_audited_with_before_and_after(cast, superuser_client):

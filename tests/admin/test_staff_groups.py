@@ -50,7 +50,8 @@ def actions(user, model_admin) -> set[str]:
 
 
 @pytest.mark.parametrize(("model", "model_admin"), MODEL_ADMINS, ids=[m._meta.label for m, _ in MODEL_ADMINS])
-def test_read_only_support_views_everything_and_changes_nothing(reader_staff, model, model_admin):
+@pytest.mark.usefixtures("model")
+def test_read_only_support_views_everything_and_changes_nothing(reader_staff, model_admin):
     assert permissions(reader_staff, model_admin) == {"view": True, "add": False, "change": False, "delete": False}
     assert actions(reader_staff, model_admin) == set()
 
@@ -66,7 +67,8 @@ def test_operators_view_everything_change_sync_settings_and_run_support_actions(
     assert actions(operator_staff, model_admin) == SUPPORT_ACTIONS.get(model._meta.label, set())
 
 
-def test_every_changelist_opens_for_both_groups(cast, reader_staff_client, operator_client):
+@pytest.mark.usefixtures("cast")
+def test_every_changelist_opens_for_both_groups(reader_staff_client, operator_client):
     for client in (reader_staff_client, operator_client):
         for model, _ in MODEL_ADMINS:
             url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")

@@ -83,7 +83,8 @@ def test_cancelling_a_finished_attempt_is_refused_and_records_nothing(cast, oper
     assert not AuditEvent.objects.filter(action=Action.SUPPORT_GRANT_CANCELLED).exists()
 
 
-def test_retry_a_failed_provisioning_queues_a_sync(cast, operator_client, failed_service, task_queue):
+@pytest.mark.usefixtures("task_queue")
+def test_retry_a_failed_provisioning_queues_a_sync(cast, operator_client, failed_service):
     response = run_action(
         operator_client, "admin:tenants_protectedservice_changelist", "retry_failed_provisioning", failed_service.pk
     )
@@ -118,7 +119,8 @@ def test_reset_a_users_mfa_after_an_identity_check(cast, operator_client):
     assert "video call" in activity
 
 
-def test_read_only_support_cannot_run_support_actions(cast, reader_staff_client, stuck_attempt):
+@pytest.mark.usefixtures("cast")
+def test_read_only_support_cannot_run_support_actions(reader_staff_client, stuck_attempt):
     run_action(
         reader_staff_client, "admin:provisioning_grantattempt_changelist", "cancel_stuck_grant", stuck_attempt.pk
     )
@@ -127,7 +129,8 @@ def test_read_only_support_cannot_run_support_actions(cast, reader_staff_client,
     assert not AuditEvent.objects.filter(action=Action.SUPPORT_GRANT_CANCELLED).exists()
 
 
-def test_sync_now_queues_a_manual_sync_in_all_users_mode_only(cast, operator_client, failed_service, task_queue):
+@pytest.mark.usefixtures("task_queue")
+def test_sync_now_queues_a_manual_sync_in_all_users_mode_only(cast, operator_client, failed_service):
     failed_service.status = ServiceStatus.PROTECTED
     failed_service.save()
     run_action(operator_client, "admin:tenants_organization_changelist", "sync_now", cast.organization.pk)
@@ -137,7 +140,8 @@ def test_sync_now_queues_a_manual_sync_in_all_users_mode_only(cast, operator_cli
     assert "Support started a synchronization" in activity_of(cast)
 
 
-def test_sync_now_is_refused_in_certain_users_mode(cast, operator_client, failed_service):
+@pytest.mark.usefixtures("failed_service")
+def test_sync_now_is_refused_in_certain_users_mode(cast, operator_client):
     sync_settings = runs.sync_settings_for(cast.organization)
     sync_settings.mode = "certain"
     sync_settings.save()
@@ -146,7 +150,8 @@ def test_sync_now_is_refused_in_certain_users_mode(cast, operator_client, failed
     assert not AuditEvent.objects.filter(action=Action.SUPPORT_SYNC_NOW).exists()
 
 
-def test_mark_the_access_token_invalid_then_resend_the_email(cast, operator_client, failed_service, mailoutbox):
+@pytest.mark.usefixtures("failed_service")
+def test_mark_the_access_token_invalid_then_resend_the_email(cast, operator_client, mailoutbox):
     changelist = "admin:tenants_organization_changelist"
     run_action(operator_client, changelist, "resend_invalid_token_email", cast.organization.pk)
     assert not AuditEvent.objects.filter(action=Action.SUPPORT_INVALID_TOKEN_EMAIL_RESENT).exists()

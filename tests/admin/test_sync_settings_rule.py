@@ -65,7 +65,8 @@ def test_the_option_is_chosen_at_the_first_grant(cast, operator_client):
     assert "chosen when the first one is granted" in errors(save(operator_client, sync_settings, mode=SyncMode.CERTAIN))
 
 
-def test_certain_to_all_extends_to_all_users_audited(cast, operator_client, task_queue):
+@pytest.mark.usefixtures("task_queue")
+def test_certain_to_all_extends_to_all_users_audited(cast, operator_client):
     sync_settings = granted(cast, SyncMode.CERTAIN)
     response = save(operator_client, sync_settings, mode=SyncMode.ALL)
     assert response.status_code == 302

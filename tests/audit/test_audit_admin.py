@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def superuser_client(db) -> Client:
+def superuser_client(db) -> Client:  # noqa: ARG001 (needed for its side effect: fixtures cannot take usefixtures)
     return mfa_client(UserFactory(email="root@casportal.test", is_staff=True, is_superuser=True))
 
 
@@ -49,7 +49,8 @@ def test_bulk_delete_is_not_offered(superuser_client, event):
     assert response.status_code in (200, 302)
 
 
-def test_changelist_filters_and_searches(superuser_client, event, cast):
+@pytest.mark.usefixtures("event")
+def test_changelist_filters_and_searches(superuser_client, cast):
     url = reverse("admin:audit_auditevent_changelist")
     assert "Default DLP policy" in superuser_client.get(url, {"q": cast.owner.user.email}).content.decode()
     assert "Default DLP policy" not in superuser_client.get(url, {"q": "nobody@nowhere"}).content.decode()
@@ -69,7 +70,8 @@ def test_events_cannot_be_changed_or_deleted_through_the_orm(event):
         AuditEvent.objects.all().delete()
 
 
-def test_activity_page_shows_the_organizations_events_newest_first(cast, reader_client, event):
+@pytest.mark.usefixtures("event")
+def test_activity_page_shows_the_organizations_events_newest_first(cast, reader_client):
     record_event(Action.POLICY_DISABLED, actor=cast.owner.user, organization=cast.organization, target="Second")
     record_event(
         Action.POLICY_DISABLED, actor=cast.outsider.user, organization=cast.outsider.organization, target="Foreign"

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import redis
+from playwright.sync_api import sync_playwright
 
 from tests.browser.stack import (
     CHROMIUM,
@@ -87,12 +88,10 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="package")
-def browser(stack: Stack) -> Iterator[Any]:
+def browser(stack: Stack) -> Iterator[Any]:  # noqa: ARG001 (needed for its side effect: fixtures cannot take usefixtures)
     """Debian's Chromium, headless; never a browser downloaded by Playwright."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    from playwright.sync_api import sync_playwright
-
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # this run's screenshots only
 
     # Playwright runs an event loop in this thread; Django's ORM guard would refuse any call made here.
@@ -133,7 +132,7 @@ def _process_logs_on_failure(request) -> Iterator[None]:
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item, call):
+def pytest_runtest_makereport(item):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import dj_database_url
+import psycopg
 import pytest
 import requests
 
@@ -49,8 +50,6 @@ def free_port() -> int:
 
 def recreate_databases(url: str) -> str:
     """Fresh portal and simulator databases on the server DATABASE_URL names; the portal's URL."""
-    import psycopg
-
     config = dj_database_url.parse(url)
     conninfo = {
         "host": config["HOST"] or "127.0.0.1",

@@ -67,7 +67,7 @@ def expect_protected(page: Page, shot: Screenshots, service: str) -> None:
     shot(page, "protected")
 
 
-def create_organization(stack: Stack, name: str, admin: str, sim_tenant: str, users: int, groups: int) -> None:
+def create_organization(stack: Stack, name: str, admin: str, sim_tenant: str, *, users: int, groups: int) -> None:
     """A portal organization with its first administrator (password set), and its simulated Microsoft 365 tenant."""
     stack.manage("create_organization", name, "--admin", admin)
     stack.manage(

@@ -28,7 +28,7 @@ def run_manage(*args: str, extra_env: dict[str, str]) -> subprocess.CompletedPro
     clean = {
         k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV and not k.startswith(("DJANGO_", "MICROSOFT_"))
     }
-    return subprocess.run(
+    return subprocess.run(  # noqa: PLW1510 (the caller checks the exit status)
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env={**clean, "DJANGO_SETTINGS_MODULE": "casportal.settings", **extra_env},
@@ -68,7 +68,8 @@ def test_the_secret_warning_days_must_be_positive_and_descending(value):
     assert "MICROSOFT_CLIENT_SECRET_WARNING_DAYS" in result.stderr
 
 
-def test_env_helpers(monkeypatch, tmp_path):
+@pytest.mark.usefixtures("tmp_path")
+def test_env_helpers(monkeypatch):
     monkeypatch.setenv("FLAG", "yes")
     assert env.env_bool("FLAG", default=False) is True
     monkeypatch.setenv("FLAG", "nope")

@@ -100,5 +100,6 @@ def assert_progress_tells_success(cast) -> None:
 
 def assert_progress_tells_failure(cast, run: SyncRun) -> None:
     page = progress_page(cast)
-    assert run.error and run.error in page
+    assert run.error
+    assert run.error in page
     assert SUCCESS_SENTENCE not in page

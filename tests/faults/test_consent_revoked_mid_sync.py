@@ -21,7 +21,8 @@ from tests.processes import flushed_redis, requires_real_services, wait_for
 pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default", "m365sim"], transaction=True)]
 
 
-def test_consent_revoked_mid_sync_fails_the_run_with_the_explanation_and_keeps_the_data(cast, m365sim_live):
+@pytest.mark.usefixtures("m365sim_live")
+def test_consent_revoked_mid_sync_fails_the_run_with_the_explanation_and_keeps_the_data(cast):
     connected = connect(cast.organization, users=3000)
     sim.set_faults(connected.sim_tenant, latency_ms=10)
     env = fast_env(SYNC_PAGE_SIZE="100", SYNC_PAGES_PER_BATCH="2", SYNC_MAX_RETRIES="3")

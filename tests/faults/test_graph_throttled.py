@@ -18,7 +18,8 @@ from tests.processes import flushed_redis, requires_real_services, wait_for
 pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default", "m365sim"], transaction=True)]
 
 
-def test_a_sync_with_30_percent_of_graph_requests_throttled_completes(cast, m365sim_live):
+@pytest.mark.usefixtures("m365sim_live")
+def test_a_sync_with_30_percent_of_graph_requests_throttled_completes(cast):
     connected = connect(cast.organization, users=2000)
     # The first two for certain, then 30 % at random: never a lucky run with none throttled.
     sim.set_faults(connected.sim_tenant, throttle_next=2, throttle_fraction=0.3, throttle_retry_after=1)

@@ -20,9 +20,8 @@ pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default"
 
 
 @pytest.mark.parametrize("repetition", [1, 2, 3])
-def test_a_worker_killed_mid_sync_of_20000_users_is_replaced_and_the_sync_completes_once(
-    cast, m365sim_live, repetition
-):
+@pytest.mark.usefixtures("m365sim_live")
+def test_a_worker_killed_mid_sync_of_20000_users_is_replaced_and_the_sync_completes_once(cast, repetition):
     connected = connect(cast.organization, users=20_000, groups=10, members_per_group=20)
     env = fast_env(SYNC_PAGE_SIZE="999", SYNC_PAGES_PER_BATCH="3")
     run = connected.run()

@@ -32,7 +32,8 @@ def terminate_worker_connections() -> int:
         return len(cursor.fetchall())
 
 
-def test_terminated_database_connections_mid_page_lose_nothing_and_the_sync_completes(cast, m365sim_live):
+@pytest.mark.usefixtures("m365sim_live")
+def test_terminated_database_connections_mid_page_lose_nothing_and_the_sync_completes(cast):
     connected = connect(cast.organization, users=1500)
     sim.set_faults(connected.sim_tenant, latency_ms=10)
     env = fast_env(SYNC_PAGE_SIZE="100", SYNC_PAGES_PER_BATCH="2")

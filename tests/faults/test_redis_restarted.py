@@ -19,7 +19,8 @@ from tests.processes import PrivateRedis, requires_real_services
 pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default", "m365sim"], transaction=True)]
 
 
-def test_a_redis_restart_mid_sync_loses_no_data_and_the_sync_completes(cast, m365sim_live):
+@pytest.mark.usefixtures("m365sim_live")
+def test_a_redis_restart_mid_sync_loses_no_data_and_the_sync_completes(cast):
     connected = connect(cast.organization, users=1500)
     sim.set_faults(connected.sim_tenant, latency_ms=10)
     server = PrivateRedis()

@@ -20,7 +20,8 @@ from tests.processes import flushed_redis, requires_real_services, wait_for
 pytestmark = [requires_real_services, pytest.mark.django_db(databases=["default", "m365sim"], transaction=True)]
 
 
-def test_a_sync_outlives_a_failing_token_endpoint(cast, m365sim_live):
+@pytest.mark.usefixtures("m365sim_live")
+def test_a_sync_outlives_a_failing_token_endpoint(cast):
     connected = connect(cast.organization, users=1000)
     sim.set_faults(connected.sim_tenant, token_failures_next=3)
     env = fast_env(SYNC_PAGE_SIZE="200", SYNC_PAGES_PER_BATCH="2", SYNC_MAX_RETRIES="10")

@@ -47,14 +47,16 @@ def test_malformed_parameters_are_refused_without_error(cast, driver, params):
     assert_unbound(cast)
 
 
-def test_a_replayed_consent_callback_is_refused(cast, driver):
+@pytest.mark.usefixtures("cast")
+def test_a_replayed_consent_callback_is_refused(driver):
     started = driver.start()
     callback = driver.consent(started["Location"])
     assert driver.portal("get", callback).status_code == 302
     assert_refused(driver.portal("get", callback), "already used or is not known")
 
 
-def test_a_replayed_identity_callback_is_refused(cast, driver):
+@pytest.mark.usefixtures("cast")
+def test_a_replayed_identity_callback_is_refused(driver):
     assert driver.grant().status_code == 302
     attempt = GrantAttempt.objects.get()
     assert attempt.step == GrantStep.PROVISIONING
@@ -129,7 +131,8 @@ def test_a_read_only_member_cannot_start_a_grant(cast, driver):
     assert not GrantAttempt.objects.exists()
 
 
-def test_anonymous_callback_floods_are_cut_short_without_audit_events(db, client, settings):
+@pytest.mark.usefixtures("db")
+def test_anonymous_callback_floods_are_cut_short_without_audit_events(client, settings):
     settings.GRANT_CALLBACK_ANONYMOUS_PER_MINUTE = 5
     statuses = [client.get(CONSENT, {"state": f"flood-state-number-{n:04d}"}).status_code for n in range(8)]
     assert statuses[:5] == [400] * 5

@@ -86,13 +86,15 @@ def test_certain_users_grant_synchronizes_exactly_the_chosen_users_and_their_gro
     )
 
 
-def test_an_unknown_user_principal_name_is_refused(cast, driver, picker):
+@pytest.mark.usefixtures("cast")
+def test_an_unknown_user_principal_name_is_refused(driver, picker):
     page = add(driver, picker, "nobody@contoso.onmicrosoft.com")
     assert "No user nobody@contoso.onmicrosoft.com exists in your Microsoft 365 directory." in page
     assert not SelectedUser.objects.exists()
 
 
-def test_a_malformed_user_principal_name_is_refused_without_a_lookup(cast, driver, picker):
+@pytest.mark.usefixtures("cast")
+def test_a_malformed_user_principal_name_is_refused_without_a_lookup(driver, picker):
     page = add(driver, picker, "not a upn")
     assert "Enter a user principal name" in page
     assert not SelectedUser.objects.exists()
@@ -112,13 +114,15 @@ def test_the_101st_user_is_refused(cast, driver, picker):
     assert SelectedUser.objects.count() == 100
 
 
-def test_group_search_needs_three_characters(cast, driver, picker):
+@pytest.mark.usefixtures("cast")
+def test_group_search_needs_three_characters(driver, picker):
     response = driver.portal("get", picker, {"q": "ab"})
     assert response.status_code == 400
     assert "at least 3 characters" in response.content.decode()
 
 
-def test_directory_lookups_are_rate_limited_per_organization(cast, driver, picker, settings):
+@pytest.mark.usefixtures("cast")
+def test_directory_lookups_are_rate_limited_per_organization(driver, picker, settings):
     settings.USER_PICKER_LOOKUPS_PER_MINUTE = 2
     assert driver.portal("get", picker, {"q": "abc"}).status_code == 200
     assert driver.portal("get", picker, {"q": "abd"}).status_code == 200
@@ -129,7 +133,8 @@ def test_directory_lookups_are_rate_limited_per_organization(cast, driver, picke
     assert not SelectedUser.objects.exists()
 
 
-def test_a_chosen_user_can_be_removed_before_starting(cast, driver, picker):
+@pytest.mark.usefixtures("cast")
+def test_a_chosen_user_can_be_removed_before_starting(driver, picker):
     add(driver, picker, "alex@contoso.onmicrosoft.com")
     selected = SelectedUser.objects.get()
     driver.portal("post", picker.replace("/users/", f"/users/{selected.microsoft_id}/remove/"))
@@ -137,13 +142,15 @@ def test_a_chosen_user_can_be_removed_before_starting(cast, driver, picker):
     assert AuditEvent.objects.filter(action=Action.SELECTED_USER_REMOVED).exists()
 
 
-def test_synchronization_does_not_start_without_users(cast, driver, picker):
+@pytest.mark.usefixtures("cast")
+def test_synchronization_does_not_start_without_users(driver, picker):
     driver.portal("post", picker.replace("/users/", "/users/start/"))
     assert driver.tasks.names == []
     assert "Choose at least one user" in driver.portal("get", picker).content.decode()
 
 
-def test_the_second_service_shows_the_option_fixed_to_certain_users(cast, driver, picker):
+@pytest.mark.usefixtures("picker")
+def test_the_second_service_shows_the_option_fixed_to_certain_users(cast, driver):
     form = driver.portal("get", reverse("grant_start", args=[cast.organization.slug, "onedrive"])).content.decode()
     assert 'id="sync-mode-certain" value="certain" checked' in form
     assert 'id="sync-mode-all" value="all" disabled' in form

@@ -8,6 +8,7 @@ from connection.models import ServiceAccount
 from directory.models import DirectoryDomain, DirectoryGroup, DirectoryUser, GroupMembership, SyncRun
 from directory.progress import SUCCESS_SENTENCE
 from m365sim.models import Group as SimGroup
+from m365sim.models import Tenant as SimTenant
 from m365sim.models import User as SimUser
 from organizations.models import Policy, ProtectedService, ServiceStatus
 
@@ -71,8 +72,6 @@ def test_all_users_grant_ends_in_the_success_sentence_with_the_simulators_direct
 
 
 def test_a_failed_synchronization_says_which_step_and_why_and_can_be_tried_again(cast, driver, contoso, settings):
-    from m365sim.models import Tenant as SimTenant
-
     settings.SYNC_MAX_RETRIES = 1
     assert driver.grant().status_code == 302
     SimTenant.objects.filter(pk=contoso.pk).update(throttle_next=50, throttle_retry_after=1)

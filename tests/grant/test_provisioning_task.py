@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from directory.engine import sync_batch
+from directory.engine import resume_stalled_syncs, sync_batch
 from directory.models import DirectoryUser, GroupMembership, SyncRun, SyncStatus
 from directory.writes import write_users
 from m365sim.models import User as SimUser
@@ -30,7 +30,8 @@ def directory_snapshot(organization) -> tuple:
     )
 
 
-def test_a_sync_is_a_chain_of_short_batches(cast, driver, granted, contoso):
+@pytest.mark.usefixtures("cast")
+def test_a_sync_is_a_chain_of_short_batches(driver, granted, contoso):
     ran = driver.tasks.run()
     run = SyncRun.objects.get(pk=granted.pk)
     assert run.status == SyncStatus.SUCCEEDED
@@ -49,7 +50,8 @@ def test_a_redelivered_task_after_success_does_nothing(cast, driver, granted):
     assert SyncRun.objects.get(pk=granted.pk).finished_at == finished_at
 
 
-def test_a_stale_delivery_does_nothing(cast, driver, granted):
+@pytest.mark.usefixtures("cast")
+def test_a_stale_delivery_does_nothing(driver, granted):
     for _ in range(3):  # a few batches in: the run's fence has moved on
         queued, task = driver.tasks.pending.pop(0)
         task.apply(args=queued.args, throw=True)
@@ -77,7 +79,8 @@ def test_a_batch_that_died_is_taken_over_from_its_last_position(cast, driver, gr
     )
 
 
-def test_a_delivery_while_a_batch_holds_the_run_comes_back_later(cast, driver, granted):
+@pytest.mark.usefixtures("cast")
+def test_a_delivery_while_a_batch_holds_the_run_comes_back_later(driver, granted):
     queued, task = driver.tasks.pending.pop(0)
     SyncRun.objects.filter(pk=granted.pk).update(lease_expires_at=timezone.now() + timedelta(seconds=30))
     task.apply(args=queued.args, throw=True)
@@ -102,9 +105,8 @@ def test_directory_strings_are_normalized_for_storage(cast):
     assert alex.mail == ""
 
 
-def test_the_watchdog_resumes_a_run_whose_next_batch_was_lost(cast, driver, granted, settings):
-    from directory.engine import resume_stalled_syncs
-
+@pytest.mark.usefixtures("cast")
+def test_the_watchdog_resumes_a_run_whose_next_batch_was_lost(driver, granted, settings):
     for _ in range(2):
         queued, task = driver.tasks.pending.pop(0)
         task.apply(args=queued.args, throw=True)

@@ -33,7 +33,8 @@ def synchronized(cast, driver):
     return cast
 
 
-def test_offboarding_deletes_the_directory_runs_and_members_and_keeps_the_audit(synchronized, db):
+@pytest.mark.usefixtures("db")
+def test_offboarding_deletes_the_directory_runs_and_members_and_keeps_the_audit(synchronized):
     cast = synchronized
     microsoft_tenant_id = Organization.objects.get(pk=cast.organization.pk).microsoft_tenant_id
     assert microsoft_tenant_id is not None
@@ -62,7 +63,8 @@ def test_offboarding_deletes_the_directory_runs_and_members_and_keeps_the_audit(
     assert SyncRun.objects.filter(organization=cast.outsider.organization).count() == 1
 
 
-def test_offboarding_unbinds_the_tenant_as_the_release_does(synchronized, db):
+@pytest.mark.usefixtures("db")
+def test_offboarding_unbinds_the_tenant_as_the_release_does(synchronized):
     cast = synchronized
     microsoft_tenant_id = Organization.objects.get(pk=cast.organization.pk).microsoft_tenant_id
     offboard_organization(organization=cast.organization, actor=None, reason=REASON)

@@ -29,7 +29,8 @@ def test_app_only_token_is_shared_through_the_encrypted_cache(m365sim, contoso_c
     assert second.access_token == first.access_token
     assert token_requests(m365sim, contoso_consented) == 1
     stored = cache.get(f"msal:app-token-cache:{identity.settings.MICROSOFT_CLIENT_ID}:{tid(contoso_consented)}")
-    assert stored and first.access_token not in stored  # encrypted at rest
+    assert stored
+    assert first.access_token not in stored
 
 
 def test_fresh_bypasses_the_cache(m365sim, contoso_consented):
@@ -39,13 +40,15 @@ def test_fresh_bypasses_the_cache(m365sim, contoso_consented):
     assert token_requests(m365sim, contoso_consented) == 2
 
 
-def test_discovery_is_shared_between_applications(m365sim, contoso_consented):
+@pytest.mark.usefixtures("m365sim")
+def test_discovery_is_shared_between_applications(contoso_consented):
     identity.acquire_app_token(tid(contoso_consented), fresh=True)
     keys = [key for key in cache._cache if "msal:discovery:" in key]  # type: ignore[attr-defined]
     assert len(keys) == 1
 
 
-def test_expired_secret_is_app_credential_invalid(m365sim, contoso_consented, portal_app):
+@pytest.mark.usefixtures("m365sim")
+def test_expired_secret_is_app_credential_invalid(contoso_consented, portal_app):
     sim.expire_secrets(portal_app)
 
     with pytest.raises(errors.AppCredentialInvalid) as excinfo:
@@ -53,7 +56,8 @@ def test_expired_secret_is_app_credential_invalid(m365sim, contoso_consented, po
     assert excinfo.value.code == 7000222
 
 
-def test_wrong_secret_is_app_credential_invalid(m365sim, contoso_consented, settings):
+@pytest.mark.usefixtures("m365sim")
+def test_wrong_secret_is_app_credential_invalid(contoso_consented, settings):
     settings.MICROSOFT_CLIENT_SECRET = "not-the-secret"
 
     with pytest.raises(errors.AppCredentialInvalid) as excinfo:
@@ -61,7 +65,8 @@ def test_wrong_secret_is_app_credential_invalid(m365sim, contoso_consented, sett
     assert excinfo.value.code == 7000215
 
 
-def test_revoked_consent_is_consent_revoked(m365sim, contoso_consented):
+@pytest.mark.usefixtures("m365sim")
+def test_revoked_consent_is_consent_revoked(contoso_consented):
     client = GraphClient(tid(contoso_consented))
     client.tenant_details()
     sim.revoke_consent(ServicePrincipal.objects.get())
@@ -82,13 +87,15 @@ def test_deleted_or_disabled_service_principal_is_consent_revoked(m365sim, conto
     assert not isinstance(excinfo.value, errors.AppCredentialInvalid)
 
 
-def test_a_tenant_that_never_consented_is_consent_revoked(m365sim, contoso):
+@pytest.mark.usefixtures("m365sim")
+def test_a_tenant_that_never_consented_is_consent_revoked(contoso):
     with pytest.raises(errors.ConsentRevoked) as excinfo:
         identity.acquire_app_token(tid(contoso))
     assert excinfo.value.code == 7000229
 
 
-def test_permissions_lag_behind_consent_then_arrive(m365sim, contoso_consented):
+@pytest.mark.usefixtures("m365sim")
+def test_permissions_lag_behind_consent_then_arrive(contoso_consented):
     sim.set_faults(contoso_consented, consent_propagation_seconds=120)
 
     with pytest.raises(errors.PermissionMissing):
@@ -98,7 +105,8 @@ def test_permissions_lag_behind_consent_then_arrive(m365sim, contoso_consented):
     assert GraphClient(tid(contoso_consented), fresh_token=True).tenant_details().id == tid(contoso_consented)
 
 
-def test_token_endpoint_failures_are_transient(m365sim, contoso_consented):
+@pytest.mark.usefixtures("m365sim")
+def test_token_endpoint_failures_are_transient(contoso_consented):
     sim.set_faults(contoso_consented, token_failures_next=1)
 
     with pytest.raises(errors.TransientError):
@@ -106,6 +114,7 @@ def test_token_endpoint_failures_are_transient(m365sim, contoso_consented):
     assert identity.acquire_app_token(tid(contoso_consented)).access_token
 
 
-def test_an_unknown_tenant_is_consent_revoked(m365sim, contoso):
+@pytest.mark.usefixtures("m365sim", "contoso")
+def test_an_unknown_tenant_is_consent_revoked():
     with pytest.raises(errors.ConsentRevoked):
         identity.acquire_app_token("00000000-0000-0000-0000-000000000001")

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 
 
 @pytest.fixture
-def consented(m365sim, contoso):
+def consented(m365sim, contoso):  # noqa: ARG001 (needed for its side effect: fixtures cannot take usefixtures)
     browser = m365sim.browser()
     url = identity.admin_consent_url(redirect_uri="http://127.0.0.1:8000/grant/consent/callback/", state="leg-1")
     params = admin_consent(browser, url, "admin@contoso.onmicrosoft.com")

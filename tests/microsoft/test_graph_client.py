@@ -12,11 +12,12 @@ pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 
 
 @pytest.fixture
-def client(m365sim, contoso_consented) -> GraphClient:
+def client(m365sim, contoso_consented) -> GraphClient:  # noqa: ARG001 (needed for its side effect: fixtures cannot take usefixtures)
     return GraphClient(str(contoso_consented.id))
 
 
-def test_2500_users_at_999_a_page_are_three_pages(m365sim, portal_app):
+@pytest.mark.usefixtures("m365sim")
+def test_2500_users_at_999_a_page_are_three_pages(portal_app):
     tenant = seed_tenant("fabrikam", users=2497, groups=0, members_per_group=0).tenant  # + admin, pra, alex
     sim.grant_admin_consent(
         tenant, portal_app, user=User.objects.get(user_principal_name="admin@fabrikam.onmicrosoft.com")
@@ -52,9 +53,11 @@ def test_users_and_groups_are_typed(client):
     assert client.count_users() == 23
 
     groups = client.search_groups(Group.objects.first().display_name[:4])
-    assert groups and all(isinstance(g, graph.DirectoryGroup) for g in groups)
+    assert groups
+    assert all(isinstance(g, graph.DirectoryGroup) for g in groups)
     members = list(client.iter_group_members(groups[0].id))
-    assert members and all(isinstance(m, graph.DirectoryUser) for m in members)
+    assert members
+    assert all(isinstance(m, graph.DirectoryUser) for m in members)
     assert groups[0].id in {g.id for g in client.iter_member_of_groups(members[0].id)}
 
 
@@ -85,7 +88,8 @@ def _round(fetch, link=None):
 
 def test_delta_round_reports_exactly_the_changes_since_the_last(client, contoso):
     changes, delta_link = _round(client.users_delta)
-    assert len(changes) == 23 and all(c.user for c in changes)
+    assert len(changes) == 23
+    assert all(c.user for c in changes)
     assert _round(client.users_delta, delta_link)[0] == []
 
     renamed, deleted = User.objects.filter(tenant=contoso, password="").order_by("id")[:2]
@@ -100,7 +104,8 @@ def test_delta_round_reports_exactly_the_changes_since_the_last(client, contoso)
     assert by_id[str(deleted.id)].removed == "changed"
 
 
-def test_group_delta_carries_memberships(client, contoso):
+@pytest.mark.usefixtures("contoso")
+def test_group_delta_carries_memberships(client):
     changes, delta_link = _round(client.groups_delta)
     assert len(changes) == 4
     assert all(len(c.members_added) == 5 for c in changes)
@@ -115,7 +120,8 @@ def test_group_delta_carries_memberships(client, contoso):
     ]
 
 
-def test_expired_delta_token_must_start_over(m365sim, client, contoso):
+@pytest.mark.usefixtures("contoso")
+def test_expired_delta_token_must_start_over(m365sim, client):
     _, delta_link = _round(client.users_delta)
     m365sim.control("POST", "tenants/contoso/delta-tokens/expire")
 

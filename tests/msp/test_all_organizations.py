@@ -204,7 +204,9 @@ def test_the_sort_and_the_filters_survive_paging_and_changing_them_goes_back_to_
     assert names_on(first) == protected[:PAGE]
     assert shown_count(first) == ("1", str(PAGE), str(PAGE + 5))
     next_link = link(first, "next")
-    assert "status=protected" in next_link and "sort=-name" in next_link and "page=2" in next_link
+    assert "status=protected" in next_link
+    assert "sort=-name" in next_link
+    assert "page=2" in next_link
 
     second = client.get(URL + next_link)
     assert names_on(second) == protected[PAGE:]
@@ -252,5 +254,6 @@ def test_one_page_has_no_page_links_and_no_match_has_no_count(cast):
     assert shown_count(client_for(cast.reader).get(URL)) == ("1", "1", "1")
     empty = client.get(URL, {"health": "connected", "page": "4"})
     assert empty.status_code == 200
-    assert shown_count(empty) is None and page_label(empty) is None
+    assert shown_count(empty) is None
+    assert page_label(empty) is None
     assert "No organization matches." in empty.content.decode()

@@ -106,6 +106,7 @@ def test_login_lands_on_the_organization_used_last():
     assert client.get("/")["Location"] == reverse("dashboard", args=[used.organization.slug])
 
 
-def test_pages_outside_an_organization_list_them_too(cast, owner_client):
+@pytest.mark.usefixtures("cast")
+def test_pages_outside_an_organization_list_them_too(owner_client):
     page = owner_client.get(reverse("account")).content.decode()
     assert switcher_items(page) == [("Contoso", False)]

@@ -33,7 +33,8 @@ def json_lines(settings):
     logging.config.dictConfig(settings.LOGGING)
 
 
-def test_a_request_line_carries_the_request_id_and_the_organization(cast, outsider_client, json_lines):
+@pytest.mark.usefixtures("cast")
+def test_a_request_line_carries_the_request_id_and_the_organization(outsider_client, json_lines):
     response = outsider_client.get("/o/contoso/", HTTP_X_REQUEST_ID="req-0123456789")
 
     assert response.status_code == 404
@@ -55,7 +56,7 @@ def test_an_unsafe_request_id_is_replaced(client, json_lines):
 
 
 def test_a_sync_batch_line_carries_the_task_id_and_the_sync_run(json_lines):
-    def run_batch(sync_run_id: int, fence: int) -> SimpleNamespace:
+    def run_batch(sync_run_id: int, _fence: int) -> SimpleNamespace:
         logging.getLogger("directory.engine").info("batch of run %s", sync_run_id)
         return SimpleNamespace(fence=None, countdown=None)
 
@@ -83,7 +84,7 @@ def test_log_format_json_is_wired_in_the_settings():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
     env.update(DJANGO_SETTINGS_MODULE="casportal.settings", LOG_FORMAT="json")
     code = "import logging; logging.getLogger('probe').warning('hello %s', 'world')"
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: PLW1510 (the test reads the exit status)
         [sys.executable, "manage.py", "shell", "-c", code],
         cwd=ROOT,
         env=env,

@@ -29,7 +29,8 @@ def scrape(client, token: str = TOKEN, **extra) -> str:
 
 
 @pytest.mark.django_db
-def test_metrics_show_requests_syncs_graph_answers_and_connection_health(client, metrics_token):
+@pytest.mark.usefixtures("metrics_token")
+def test_metrics_show_requests_syncs_graph_answers_and_connection_health(client):
     organization = OrganizationFactory()
     service = ProtectedService.objects.get(organization=organization, kind=ServiceKind.EXCHANGE_ONLINE)
     service.status = ServiceStatus.ACCESS_TOKEN_INVALID
@@ -68,7 +69,8 @@ def test_metrics_show_requests_syncs_graph_answers_and_connection_health(client,
 
 
 @pytest.mark.django_db
-def test_queue_lengths_are_read_from_the_redis_broker(client, metrics_token, settings):
+@pytest.mark.usefixtures("metrics_token")
+def test_queue_lengths_are_read_from_the_redis_broker(client, settings):
     redis = pytest.importorskip("redis")
     url = "redis://127.0.0.1:6379/14"
     broker = redis.Redis.from_url(url)
@@ -89,7 +91,8 @@ def test_queue_lengths_are_read_from_the_redis_broker(client, metrics_token, set
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong-token", f"Basic {TOKEN}", TOKEN])
-def test_metrics_are_refused_without_the_token(client, metrics_token, authorization):
+@pytest.mark.usefixtures("metrics_token")
+def test_metrics_are_refused_without_the_token(client, authorization):
     headers = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
     response = client.get("/metrics", **headers)
     assert response.status_code == 403

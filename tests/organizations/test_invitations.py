@@ -59,7 +59,8 @@ def test_new_user_signs_up_through_the_invitation_and_joins(cast, invitation_pat
     assert client.get(reverse("dashboard", args=[cast.organization.slug])).status_code == 200
 
 
-def test_invitation_cannot_be_used_twice(cast, invitation_path):
+@pytest.mark.usefixtures("cast")
+def test_invitation_cannot_be_used_twice(invitation_path):
     client = Client()
     client.get(invitation_path)
     sign_up(client, "new.admin@contoso.test")
@@ -68,7 +69,8 @@ def test_invitation_cannot_be_used_twice(cast, invitation_path):
     assert "cannot be used" in second.get(invitation_path).content.decode()
 
 
-def test_expired_invitation_is_refused(cast, invitation_path):
+@pytest.mark.usefixtures("cast")
+def test_expired_invitation_is_refused(invitation_path):
     Invitation.objects.filter(email="new.admin@contoso.test").update(expires_at=timezone.now() - timedelta(seconds=1))
     client = Client()
     assert client.get(invitation_path).status_code == 404
@@ -77,7 +79,8 @@ def test_expired_invitation_is_refused(cast, invitation_path):
     assert not User.objects.filter(email="new.admin@contoso.test").exists()
 
 
-def test_sign_up_without_invitation_is_refused(db):
+@pytest.mark.usefixtures("db")
+def test_sign_up_without_invitation_is_refused():
     client = Client()
     response = client.get(reverse("account_signup"))
     assert "Sign Up Closed" in response.content.decode()
@@ -85,7 +88,8 @@ def test_sign_up_without_invitation_is_refused(db):
     assert not User.objects.filter(email="stranger@example.test").exists()
 
 
-def test_sign_up_with_another_address_than_invited_is_refused(cast, invitation_path):
+@pytest.mark.usefixtures("cast")
+def test_sign_up_with_another_address_than_invited_is_refused(invitation_path):
     client = Client()
     client.get(invitation_path)
     response = sign_up(client, "someone.else@example.test")

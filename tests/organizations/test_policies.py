@@ -9,7 +9,8 @@ from tests.factories import OrganizationFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_a_new_organization_has_every_service_and_the_default_policies(db):
+@pytest.mark.usefixtures("db")
+def test_a_new_organization_has_every_service_and_the_default_policies():
     organization = OrganizationFactory()
     services = ProtectedService.objects.filter(organization=organization)
     assert sorted(services.values_list("kind", flat=True)) == sorted(ServiceKind.values)

@@ -87,7 +87,8 @@ def test_there_are_organization_routes_to_check():
     assert len(organization_routes()) >= 8
 
 
-def test_outsider_gets_404_on_every_method(cast, outsider_client, url_values):
+@pytest.mark.usefixtures("cast")
+def test_outsider_gets_404_on_every_method(outsider_client, url_values):
     for route in organization_routes():
         url = _fill(route, url_values)
         for method in ("get", *WRITE_METHODS):
@@ -95,7 +96,8 @@ def test_outsider_gets_404_on_every_method(cast, outsider_client, url_values):
             assert response.status_code == 404, f"{method.upper()} {url} gave {response.status_code}"
 
 
-def test_read_only_member_gets_403_on_every_write(cast, reader_client, url_values):
+@pytest.mark.usefixtures("cast")
+def test_read_only_member_gets_403_on_every_write(reader_client, url_values):
     before = (
         Membership.objects.count(),
         Invitation.objects.count(),
@@ -118,7 +120,8 @@ def test_read_only_member_gets_403_on_every_write(cast, reader_client, url_value
     assert before == after
 
 
-def test_read_only_member_can_read_every_page(cast, reader_client, url_values):
+@pytest.mark.usefixtures("cast")
+def test_read_only_member_can_read_every_page(reader_client, url_values):
     readable = 0
     for route in organization_routes():
         url = _fill(route, url_values)
@@ -128,7 +131,8 @@ def test_read_only_member_can_read_every_page(cast, reader_client, url_values):
     assert readable >= 5
 
 
-def test_anonymous_visitor_is_sent_to_login(cast, client, url_values):
+@pytest.mark.usefixtures("cast")
+def test_anonymous_visitor_is_sent_to_login(client, url_values):
     for route in organization_routes():
         response = client.get(_fill(route, url_values))
         assert response.status_code == 302

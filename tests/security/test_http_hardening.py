@@ -53,7 +53,7 @@ def test_every_post_without_a_csrf_token_is_refused(cast, url_values):  # noqa: 
     assert accepted == []
 
 
-def test_anonymous_posts_without_a_csrf_token_are_refused(cast, url_values):  # noqa: F811
+def test_anonymous_posts_without_a_csrf_token_are_refused(cast):
     client = Client(enforce_csrf_checks=True)
     for url in ("/accounts/login/", "/accounts/signup/", "/accounts/password/reset/", "/accounts/logout/"):
         assert client.post(url, {"login": cast.owner.user.email, "password": PASSWORD}).status_code == 403
@@ -116,7 +116,8 @@ def test_login_rotates_the_session_key(cast):
     response = client.post(reverse("account_login"), {"login": cast.owner.user.email, "password": PASSWORD})
     assert response.status_code == 302
     after = client.session.session_key
-    assert after and after != before
+    assert after
+    assert after != before
 
 
 HEADERS = {
@@ -159,9 +160,12 @@ def test_hsts_and_https_redirect_under_production_settings():
     assert result.returncode == 0, result.stderr[-2000:]
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     hsts = seen["secure"].get("Strict-Transport-Security", "")
-    assert "max-age=31536000" in hsts and "includeSubDomains" in hsts and "preload" in hsts
+    assert "max-age=31536000" in hsts
+    assert "includeSubDomains" in hsts
+    assert "preload" in hsts
     for header, value in HEADERS.items():
         assert header in seen["secure"]
         if value:
             assert seen["secure"][header] == value
-    assert seen["plain_status"] == 301 and seen["plain_location"].startswith("https://portal.example.com/")
+    assert seen["plain_status"] == 301
+    assert seen["plain_location"].startswith("https://portal.example.com/")

@@ -19,6 +19,7 @@ from directory.models import SyncMode
 from grant.models import GrantAttempt
 from microsoft.identity import token_cache_key
 from organizations.models import Organization, ProtectedService
+from support.management.commands.reencrypt_secrets import Command
 from tests.accounts.test_login_and_mfa import current_code
 from tests.admin.staff import TOTP_SECRET
 from tests.factories import OrganizationFactory, UserFactory
@@ -155,7 +156,8 @@ def test_a_value_no_key_decrypts_names_its_row_and_nothing_is_rewritten(settings
         message = str(raised.value)
         assert f"provisioning.GrantAttempt pk={lost.pk} auth_flow" in message
         assert "nothing was rewritten" in message
-        assert stored_flow(lost) not in message and "nobody" not in message
+        assert stored_flow(lost) not in message
+        assert "nobody" not in message
         assert stored_tokens() == tokens_before
 
 
@@ -177,13 +179,11 @@ def test_token_caches_of_connected_organizations_are_dropped(settings):
 def test_a_value_turning_up_between_check_and_rewrite_stops_it_saying_how_many_were_rewritten(
     settings, under_a, monkeypatch
 ):
-    from support.management.commands.reencrypt_secrets import Command
-
     user, *_ = under_a
     settings.FIELD_ENCRYPTION_KEYS = [KEY_C]
     lost = grant_attempt(OrganizationFactory(), user, "flow under a key nobody has")
     settings.FIELD_ENCRYPTION_KEYS = [KEY_B, KEY_A]
-    monkeypatch.setattr(Command, "_classify", lambda self, where, token: token)  # as if written after the check
+    monkeypatch.setattr(Command, "_classify", lambda _self, _where, token: token)  # as if written after the check
 
     with pytest.raises(CommandError) as raised:
         run()

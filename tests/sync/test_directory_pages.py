@@ -90,7 +90,8 @@ def test_a_groups_members_are_listed(cast, reader_client):
     page = reader_client.get(
         reverse("directory_group", args=[cast.organization.slug, group.microsoft_id])
     ).content.decode()
-    assert "user0000@contoso.test" in page and "user0001@contoso.test" in page
+    assert "user0000@contoso.test" in page
+    assert "user0001@contoso.test" in page
     assert "user0002@contoso.test" not in page
 
 

@@ -130,7 +130,8 @@ def test_pages_of_a_connected_organization_write_nothing(cast, driver, contoso):
     assert_reads_dont_write(driver.client, cast.organization)
 
 
-def test_an_organization_has_its_sync_settings_from_the_moment_it_exists(db):
+@pytest.mark.usefixtures("db")
+def test_an_organization_has_its_sync_settings_from_the_moment_it_exists():
     organization = Organization.objects.create(name="Fabrikam", slug="fabrikam")
     assert SyncSettings.objects.get(organization=organization).mode == SyncMode.ALL
 

@@ -30,7 +30,8 @@ def organization(slug: str) -> Organization:
     return OrganizationFactory(name=slug.title(), slug=slug)
 
 
-def test_two_workers_sync_twenty_organizations_fairly_and_each_once(m365sim_live):
+@pytest.mark.usefixtures("m365sim_live")
+def test_two_workers_sync_twenty_organizations_fairly_and_each_once():
     large = connect(organization("large"), slug="large", users=LARGE_USERS).run()
     small = [
         connect(organization(slug), slug=slug, users=50 + 20 * i).run()
@@ -76,7 +77,8 @@ def test_two_workers_sync_twenty_organizations_fairly_and_each_once(m365sim_live
 
     large_run = finished[large.pk]
     small_runs = [finished[run.pk] for run in small]
-    assert large_run.started_at is not None and large_run.finished_at is not None
+    assert large_run.started_at is not None
+    assert large_run.finished_at is not None
     last_small = max(run.finished_at for run in small_runs if run.finished_at)
     # The large sync was under way while the small ones ran, and they all finished before it.
     assert large_run.started_at < last_small < large_run.finished_at

@@ -57,7 +57,8 @@ def test_sync_batch_runs_by_name(cast):
     assert run.error == "The organization is no longer connected to a Microsoft 365 tenant."
 
 
-def test_check_grant_access_runs_by_name(cast, m365sim):
+@pytest.mark.usefixtures("m365sim")
+def test_check_grant_access_runs_by_name(cast):
     attempt = GrantAttempt.objects.create(
         organization=cast.organization,
         service=cast.organization.services.get(kind="exchange-online"),
@@ -80,7 +81,8 @@ def test_probes_run_by_name(cast):
     assert enqueue("provisioning.probe_connections") == 0
 
 
-def test_the_periodic_tasks_run_by_name(cast):
+@pytest.mark.usefixtures("cast")
+def test_the_periodic_tasks_run_by_name():
     assert enqueue("provisioning.dispatch_scheduled_syncs") == 0
     assert enqueue("provisioning.resume_stalled_syncs") == 0
     enqueue("provisioning.purge_expired_records")
