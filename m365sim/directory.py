@@ -22,6 +22,14 @@ ROLE_NAMES = {
     USER_ADMINISTRATOR: "User Administrator",
     GLOBAL_READER: "Global Reader",
 }
+ROLE_DESCRIPTIONS = {
+    GLOBAL_ADMINISTRATOR: "Can manage all aspects of Microsoft Entra ID and Microsoft services that use Microsoft "
+    "Entra identities.",
+    PRIVILEGED_ROLE_ADMINISTRATOR: "Can manage role assignments in Microsoft Entra ID, and all aspects of "
+    "Privileged Identity Management.",
+    USER_ADMINISTRATOR: "Can manage all aspects of users and groups, including resetting passwords for limited admins.",
+    GLOBAL_READER: "Can read everything that a Global Administrator can, but not update anything.",
+}
 # Only these may grant tenant-wide admin consent to application permissions (Microsoft Graph app roles).
 CONSENT_GRANTING_ROLES = frozenset({GLOBAL_ADMINISTRATOR, PRIVILEGED_ROLE_ADMINISTRATOR})
 

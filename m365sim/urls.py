@@ -4,21 +4,29 @@ from django.urls import include, path, re_path
 
 from m365sim.views import control, graph, identity
 
+ROLE_BY_TEMPLATE = r"directoryRoles\(roleTemplateId='(?P<template_id>[0-9a-fA-F-]{36})'\)"
+
 graph_patterns = [
     path("organization", graph.organization),
     path("me", graph.me),
     path("users", graph.users),
-    path("users/delta", graph.users_delta),
+    # /delta is a shortcut for /microsoft.graph.delta; the SDKs send the fully qualified name.
+    # Use delta query to track changes in Microsoft Graph data for users: https://learn.microsoft.com/graph/delta-query-users
+    re_path(r"^users/(?:microsoft\.graph\.)?delta(?:\(\))?$", graph.users_delta),
     path("users/<str:user_id>", graph.user_detail),
     path("users/<str:user_id>/memberOf", graph.user_member_of),
     path("groups", graph.groups),
-    path("groups/delta", graph.groups_delta),
+    re_path(r"^groups/(?:microsoft\.graph\.)?delta(?:\(\))?$", graph.groups_delta),
     path("groups/<str:group_id>", graph.group_detail),
     path("groups/<str:group_id>/members", graph.group_members),
     path("groups/<str:group_id>/transitiveMembers", graph.group_transitive_members),
-    re_path(
-        r"^directoryRoles\(roleTemplateId='(?P<template_id>[0-9a-fA-F-]{36})'\)/members$", graph.directory_role_members
-    ),
+    path("directoryRoles", graph.directory_roles),
+    re_path(rf"^{ROLE_BY_TEMPLATE}$", graph.directory_role),
+    re_path(rf"^{ROLE_BY_TEMPLATE}/members$", graph.directory_role_members),
+    path("directoryRoles/<str:role_id>", graph.directory_role),
+    path("directoryRoles/<str:role_id>/members", graph.directory_role_members),
+    # Anything else: Graph's 400 "Resource not found for the segment", not an HTML 404.
+    re_path(r"^(?P<path>.*)$", graph.unknown_segment),
 ]
 
 urlpatterns = [

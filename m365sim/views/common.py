@@ -30,8 +30,10 @@ def aad_error(
     """
     trace_id, correlation_id = str(uuid.uuid4()), str(uuid.uuid4())
     now = timezone.now()
+    # The AADSTS code and message, then one line each for the trace, the correlation and the time.
+    # Token Issuance Endpoint Errors: https://learn.microsoft.com/previous-versions/azure/dn645548(v=azure.100)
     description = (
-        f"AADSTS{code}: {message} Trace ID: {trace_id} Correlation ID: {correlation_id} "
+        f"AADSTS{code}: {message}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\n"
         f"Timestamp: {now:%Y-%m-%d %H:%M:%SZ}"
     )
     body = {

@@ -1,6 +1,7 @@
 """Microsoft Graph v1.0: the directory reads the portal makes.
 
-https://learn.microsoft.com/graph/api/user-list, group-list, group-list-members, user-delta, group-delta
+https://learn.microsoft.com/graph/api/user-list, group-list, group-list-members, user-delta, group-delta,
+directoryrole-list, directoryrole-list-members
 """
 
 import datetime as dt
@@ -26,6 +27,9 @@ from m365sim.views.common import graph_error
 ODATA_SAFE = "$',()"  # Graph's links keep $skiptoken, $filter's quotes and parentheses readable
 DEFAULT_TOP = 100
 MAX_TOP = 999
+# Graph's JSON answers, as its documented responses show them (OData JSON Format 4.0, section 4.1 "Header
+# Content-Type": https://docs.oasis-open.org/odata/odata-json-format/v4.0/odata-json-format-v4.0.html).
+ODATA_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 DELTA_DEFAULT_PAGE = 100
 DELTA_TOKEN_LIFETIME = dt.timedelta(days=7)  # identity resources: seven days (Microsoft 365 dev blog, 2020-07-03)
 
@@ -75,6 +79,8 @@ def graph_endpoint(name: str, *, app: Sequence[str], delegated: Sequence[str]) -
                 _check_permission(caller, app, delegated)
                 result = view(request, caller, **kwargs)
                 response = result if isinstance(result, HttpResponse) else JsonResponse(result)
+                response["Content-Type"] = ODATA_JSON
+                response["OData-Version"] = "4.0"
                 if caller.tenant.throttle_fraction:
                     # A busy tenant: past 0.8 of its budget Graph says how much is spent (0.8 to 1.8).
                     # https://learn.microsoft.com/graph/throttling-limits
@@ -256,9 +262,18 @@ def _top(request: HttpRequest) -> int:
     try:
         top = int(raw)
     except ValueError:
-        top = 0
+        raise bad_request(
+            f"Invalid value '{raw}' for $top query option found. "
+            "The $top query option requires a non-negative integer value.",
+            code="BadRequest",
+        ) from None
     if not 1 <= top <= MAX_TOP:
-        raise bad_request(f"Invalid page size specified: '{raw}'. Must be between 1 and {MAX_TOP} inclusive.")
+        # "The default and maximum page sizes are 100 and 999 user objects respectively."
+        # List users: https://learn.microsoft.com/graph/api/user-list
+        raise bad_request(
+            f"Invalid page size specified: '{raw}'. Must be between 1 and {MAX_TOP} inclusive.",
+            code="Request_UnsupportedQuery",
+        )
     return top
 
 
@@ -474,14 +489,102 @@ def group_transitive_members(request: HttpRequest, caller: Caller, group_id: str
     return _page(request, list(seen.values()), lambda m: _member_json(m, fields), "directoryObjects")
 
 
+# Directory roles: a role exists in a tenant only once activated, i.e. once someone holds it, and its object id
+# is not its template id. Neither the list nor the members are paged.
+# https://learn.microsoft.com/graph/api/directoryrole-list, https://learn.microsoft.com/graph/api/directoryrole-list-members
+
+
+def _role_id(tenant: Tenant, template_id: str) -> str:
+    return str(uuid.uuid5(tenant.id, template_id))
+
+
+def _active_role_templates(tenant: Tenant) -> list[str]:
+    held = set(_live_users(tenant).values_list("role_assignments__role_template_id", flat=True))
+    return sorted(template for template in directory.ROLE_NAMES if template in held)
+
+
+def _role_json(tenant: Tenant, template_id: str) -> dict[str, Any]:
+    return {
+        "id": _role_id(tenant, template_id),
+        "deletedDateTime": None,
+        "description": directory.ROLE_DESCRIPTIONS[template_id],
+        "displayName": directory.ROLE_NAMES[template_id],
+        "roleTemplateId": template_id,
+    }
+
+
+def _role_template(tenant: Tenant, *, role_id: str | None = None, template_id: str | None = None) -> str:
+    for template in _active_role_templates(tenant):
+        if template == (template_id or "").lower() or _role_id(tenant, template) == role_id:
+            return template
+    raise not_found(role_id or f"roleTemplateId={template_id}")
+
+
+@graph_endpoint("directoryRoles", app=ROLE_READ, delegated=DELEGATED_DIRECTORY)
+def directory_roles(request: HttpRequest, caller: Caller) -> dict[str, Any]:
+    return {
+        "@odata.context": f"{directory.GRAPH_PUBLIC_BASE}/$metadata#directoryRoles",
+        "value": [_role_json(caller.tenant, t) for t in _active_role_templates(caller.tenant)],
+    }
+
+
+@graph_endpoint("directoryRole", app=ROLE_READ, delegated=DELEGATED_DIRECTORY)
+def directory_role(
+    request: HttpRequest, caller: Caller, role_id: str | None = None, template_id: str | None = None
+) -> dict[str, Any]:
+    template = _role_template(caller.tenant, role_id=role_id, template_id=template_id)
+    return {
+        "@odata.context": f"{directory.GRAPH_PUBLIC_BASE}/$metadata#directoryRoles/$entity",
+        **_role_json(caller.tenant, template),
+    }
+
+
 @graph_endpoint("directoryRole.members", app=ROLE_READ, delegated=DELEGATED_DIRECTORY)
-def directory_role_members(request: HttpRequest, caller: Caller, template_id: str) -> dict[str, Any]:
-    holders = _live_users(caller.tenant).filter(role_assignments__role_template_id=template_id)
-    # A directory role exists in a tenant only once activated, i.e. once someone holds it.
-    if not holders.exists():
-        raise not_found(f"roleTemplateId={template_id}")
+def directory_role_members(
+    request: HttpRequest, caller: Caller, role_id: str | None = None, template_id: str | None = None
+) -> dict[str, Any]:
+    template = _role_template(caller.tenant, role_id=role_id, template_id=template_id)
+    holders = _live_users(caller.tenant).filter(role_assignments__role_template_id=template).order_by("id")
     fields = _member_fields(request)
-    return _page(request, holders, lambda u: _member_json(u, fields), "directoryObjects")
+    return {
+        "@odata.context": f"{directory.GRAPH_PUBLIC_BASE}/$metadata#directoryObjects",
+        "value": [_member_json(user, fields) for user in holders],
+    }
+
+
+COLLECTIONS = frozenset({"users", "groups", "directoryRoles"})
+NAVIGATIONS = frozenset({"organization", "me", "memberOf", "members", "transitiveMembers", "delta"})
+
+
+def unknown_segment(request: HttpRequest, path: str) -> HttpResponse:
+    """Graph's answer to a path it cannot parse: 400, naming the first segment it does not know.
+
+    Microsoft Graph error responses and resource types: https://learn.microsoft.com/graph/errors
+    """
+    segments = [s for s in path.split("/") if s]
+    unknown = segments[-1] if segments else ""
+    after_collection = False
+    for segment in segments:
+        name = segment.split("(", 1)[0].removeprefix("microsoft.graph.")
+        if after_collection and name != "delta":
+            after_collection = False  # a key
+        elif name in COLLECTIONS:
+            after_collection = True
+        elif name not in NAVIGATIONS:
+            unknown = segment
+            break
+    request_id = str(uuid.uuid4())
+    client_request_id = request.headers.get("client-request-id", request_id)
+    response = graph_error(
+        400,
+        "BadRequest",
+        f"Resource not found for the segment '{unknown}'.",
+        request_id=request_id,
+        client_request_id=client_request_id,
+    )
+    response["request-id"] = request_id
+    response["client-request-id"] = client_request_id
+    return response
 
 
 # Delta: https://learn.microsoft.com/graph/delta-query-users, https://learn.microsoft.com/graph/delta-query-groups
@@ -550,7 +653,8 @@ def _delta(
     chunk = [] if state.get("latest") else list(queryset.order_by("id")[: size + 1])
     body: dict[str, Any] = {"@odata.context": f"{directory.GRAPH_PUBLIC_BASE}/$metadata#{kind}s"}
     body["value"] = serialize(chunk[:size], state)
-    base = f"{directory.GRAPH_PUBLIC_BASE}/{kind}s/delta"
+    # The links repeat the function's name as the client spelled it: delta, delta() or microsoft.graph.delta().
+    base = f"{directory.GRAPH_PUBLIC_BASE}/{_relative_path(request)}"
     if len(chunk) > size:
         token = signing.dumps({**state, "a": str(chunk[size - 1].id)}, salt="m365sim.delta")
         body["@odata.nextLink"] = f"{base}?{urlencode({'$skiptoken': token}, safe=ODATA_SAFE)}"

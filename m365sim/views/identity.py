@@ -508,7 +508,11 @@ def _client_credentials(application: Application, tenant: Tenant | None, segment
         return aad_error(
             "invalid_client",
             7000229,
-            f"The client application {application.client_id} is missing service principal in the tenant {tenant.id}.",
+            f"The client application {application.client_id} is missing service principal in the tenant "
+            f"{tenant.id}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119",
+            # invalid_client is a 401, as Microsoft answers it. Authentication Troubleshooting, "Missing Service
+            # Principal in the Tenant": https://learn.microsoft.com/microsoftteams/platform/teams-sdk/teams/app-authentication/troubleshooting
+            status=401,
         )
     if not sp.account_enabled:
         return aad_error(

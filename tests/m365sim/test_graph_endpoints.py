@@ -68,10 +68,33 @@ def test_me_needs_a_delegated_token(get):
     assert_graph_error(get("me"), 400, "Request_BadRequest")
 
 
-@pytest.mark.parametrize("top", ["0", "1000", "x"])
+@pytest.mark.parametrize("top", ["0", "1000"])
 def test_top_is_1_to_999(get, top):
-    error = assert_graph_error(get(f"users?$top={top}"), 400, "Request_BadRequest")
+    assert get("users?$top=999").status_code == 200
+    error = assert_graph_error(get(f"users?$top={top}"), 400, "Request_UnsupportedQuery")
     assert error["message"] == f"Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive."
+
+
+def test_top_must_be_an_integer(get):
+    error = assert_graph_error(get("users?$top=x"), 400, "BadRequest")
+    assert error["message"].startswith("Invalid value 'x' for $top query option found.")
+
+
+def test_json_answers_carry_odata_headers(get):
+    response = get("users")
+    assert response.headers["Content-Type"] == (
+        "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+    )
+    assert response.headers["OData-Version"] == "4.0"
+
+
+@pytest.mark.parametrize(
+    ("path", "segment"),
+    [("shoes", "shoes"), ("users/admin@contoso.onmicrosoft.com/shoes", "shoes"), ("groups/delta/x", "x")],
+)
+def test_an_unknown_segment_is_graphs_400(get, path, segment):
+    error = assert_graph_error(get(path), 400, "BadRequest")
+    assert error["message"] == f"Resource not found for the segment '{segment}'."
 
 
 def test_users_default_page_is_100_and_select_picks_properties(get):
@@ -133,6 +156,12 @@ def test_members_memberof_and_transitive_members(get):
 def test_directory_role_members(get, contoso_admin):
     members = get("directoryRoles(roleTemplateId='62e90394-69f5-4237-9190-012177145e10')/members").json()["value"]
     assert [m["id"] for m in members] == [str(contoso_admin.id)]
+    roles = {r["roleTemplateId"]: r for r in get("directoryRoles").json()["value"]}
+    admins = roles["62e90394-69f5-4237-9190-012177145e10"]
+    assert admins["displayName"] == "Global Administrator"
+    assert admins["id"] != admins["roleTemplateId"]
+    assert get(f"directoryRoles/{admins['id']}").json()["roleTemplateId"] == admins["roleTemplateId"]
+    assert [m["id"] for m in get(f"directoryRoles/{admins['id']}/members").json()["value"]] == [str(contoso_admin.id)]
     assert_graph_error(
         get("directoryRoles(roleTemplateId='fe930be7-5e62-47db-91af-98c3a49a38b1')/members"),
         404,
@@ -150,6 +179,17 @@ def test_delta_pages_by_maxpagesize_and_ends_in_a_delta_link(get):
     assert pages[-1]["@odata.deltaLink"].startswith("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=")
     assert set(pages[0]["value"][0]) == {"id", "displayName"}
     assert_graph_error(get("users/delta?$top=5"), 400, "Request_BadRequest")
+
+
+@pytest.mark.parametrize("function", ["delta", "delta()", "microsoft.graph.delta", "microsoft.graph.delta()"])
+def test_delta_answers_every_spelling_and_links_keep_it(get, function):
+    pages = [get(f"groups/{function}", Prefer="odata.maxpagesize=3").json()]
+    while "@odata.nextLink" in pages[-1]:
+        assert pages[-1]["@odata.nextLink"].startswith(f"https://graph.microsoft.com/v1.0/groups/{function}?")
+        pages.append(get(pages[-1]["@odata.nextLink"].split("/v1.0/", 1)[1], Prefer="odata.maxpagesize=3").json())
+    assert len(pages) == 2
+    assert sum(len(p["value"]) for p in pages) == 4
+    assert pages[-1]["@odata.deltaLink"].startswith(f"https://graph.microsoft.com/v1.0/groups/{function}?$deltatoken=")
 
 
 def test_delta_removed_reasons(get, contoso):

@@ -78,7 +78,16 @@ def test_no_service_principal_is_7000229_and_a_disabled_one_7000112(m365sim, con
     sp.save()
     assert_aad_error(client_credentials(m365sim, str(contoso_consented.id)), 400, "unauthorized_client", 7000112)
     sp.delete()
-    assert_aad_error(client_credentials(m365sim, str(contoso_consented.id)), 400, "invalid_client", 7000229)
+    assert_aad_error(client_credentials(m365sim, str(contoso_consented.id)), 401, "invalid_client", 7000229)
+
+
+def test_error_description_is_microsofts_layout(m365sim, contoso):
+    body = post_token(m365sim, str(contoso.id), grant_type="password").json()
+    message, trace, correlation, timestamp = body["error_description"].split("\r\n")
+    assert message.startswith("AADSTS70003: ")
+    assert trace == f"Trace ID: {body['trace_id']}"
+    assert correlation == f"Correlation ID: {body['correlation_id']}"
+    assert timestamp == f"Timestamp: {body['timestamp']}"
 
 
 def test_client_credentials_needs_a_tenant_and_dot_default(m365sim, contoso_consented):
