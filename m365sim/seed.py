@@ -21,6 +21,9 @@ PORTAL_APP_NAME = "casportal"
 PORTAL_CALLBACK_PATHS = ("/grant/consent/callback/", "/grant/identity/callback/")
 _NAMESPACE = uuid.UUID("5b0c3c1e-6d0a-4a53-9d4e-0b6a3c1f2e7d")
 _BATCH = 5000
+# Of the seeded users, about 3% are disabled and 10% unlicensed.
+DISABLED_SHARE = 0.03
+UNLICENSED_SHARE = 0.1
 
 FIRST_NAMES = [
     "Adele",
@@ -203,8 +206,8 @@ def seed_tenant(slug: str, *, users: int, groups: int, members_per_group: int, s
                 "given_name": first,
                 "surname": last,
                 "job_title": rng.choice(JOB_TITLES),
-                "account_enabled": rng.random() > 0.03,
-                "assigned_licenses": licensed if rng.random() > 0.1 else unlicensed,
+                "account_enabled": rng.random() > DISABLED_SHARE,
+                "assigned_licenses": licensed if rng.random() > UNLICENSED_SHARE else unlicensed,
                 "password": "",
             }
         )

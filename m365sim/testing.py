@@ -74,7 +74,7 @@ class WSGITransport(BaseAdapter):
 
         started: dict[str, Any] = {}
 
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        def start_response(status: str, headers: list[tuple[str, str]], _exc_info: Any = None) -> Any:
             started["status"], started["headers"] = status, headers
             return None
 

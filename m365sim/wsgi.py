@@ -14,7 +14,7 @@ URLCONF = "m365sim.urls"
 
 
 class SimulatorHandler(WSGIHandler):
-    def load_middleware(self, is_async: bool = False) -> None:
+    def load_middleware(self, is_async: bool = False) -> None:  # noqa: ARG002 (Django's signature)
         self._view_middleware: list[Any] = []
         self._template_response_middleware: list[Any] = []
         self._exception_middleware: list[Any] = []

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
@@ -123,7 +124,7 @@ def _authenticate(request: HttpRequest, endpoint: str) -> Caller:
         status = tenant.throttle_status
         code, message = (
             ("TooManyRequests", "Too many requests.")
-            if status == 429
+            if status == HTTPStatus.TOO_MANY_REQUESTS
             else ("serviceNotAvailable", "Service unavailable.")
         )
         raise GraphProblem(status, code, message, {"Retry-After": str(tenant.throttle_retry_after)})
@@ -632,6 +633,7 @@ def _delta_state(request: HttpRequest, caller: Caller, kind: str, select: list[s
 def _delta(
     request: HttpRequest,
     caller: Caller,
+    *,
     kind: str,
     model: type[User] | type[Group],
     serialize: Callable[[list[Any], dict[str, Any]], list[dict[str, Any]]],
@@ -713,9 +715,25 @@ def _groups_delta_json(groups: list[Group], state: dict[str, Any]) -> list[dict[
 
 @graph_endpoint("users.delta", app=USER_READ, delegated=DELEGATED_DIRECTORY)
 def users_delta(request: HttpRequest, caller: Caller) -> JsonResponse:
-    return _delta(request, caller, "user", User, _users_delta_json, USER_DEFAULT, user_json(User()))
+    return _delta(
+        request,
+        caller,
+        kind="user",
+        model=User,
+        serialize=_users_delta_json,
+        default=USER_DEFAULT,
+        available=user_json(User()),
+    )
 
 
 @graph_endpoint("groups.delta", app=GROUP_READ, delegated=DELEGATED_DIRECTORY)
 def groups_delta(request: HttpRequest, caller: Caller) -> JsonResponse:
-    return _delta(request, caller, "group", Group, _groups_delta_json, GROUP_DEFAULT, [*group_json(Group()), "members"])
+    return _delta(
+        request,
+        caller,
+        kind="group",
+        model=Group,
+        serialize=_groups_delta_json,
+        default=GROUP_DEFAULT,
+        available=[*group_json(Group()), "members"],
+    )

@@ -33,6 +33,7 @@ FLOW_MAX_AGE = 1800
 CODE_LIFETIME = dt.timedelta(minutes=10)
 REFRESH_LIFETIME = dt.timedelta(days=90)
 TOKEN_LIFETIME = 3599
+USER_DECLINED_CONSENT = 65004  # AADSTS65004, the one error sent with error_subcode=cancel
 
 
 # Discovery.
@@ -208,7 +209,7 @@ def _interactive(request: HttpRequest, tenant_segment: str, endpoint: str) -> Ht
     back = _Back(request, redirect_uri, params)
     action = request.POST.get("action", "") if request.method == "POST" else ""
     if action == "cancel":
-        return back.error("access_denied", 65004, "User declined to consent to access the app.")
+        return back.error("access_denied", USER_DECLINED_CONSENT, "User declined to consent to access the app.")
     if action == "decline_not_admin":
         return back.error(
             "access_denied", 90094, "Admin consent is required for the permissions requested by this application."
@@ -253,9 +254,9 @@ def _interactive(request: HttpRequest, tenant_segment: str, endpoint: str) -> Ht
         )
 
     if endpoint == "adminconsent":
-        response = _admin_consent_step(request, flow, application, user, action, back)
+        response = _admin_consent_step(request, flow, application, user, action=action, back=back)
     else:
-        response = _authorize_step(request, flow, application, user, action, back)
+        response = _authorize_step(request, flow, application, user, action=action, back=back)
     if fresh:
         response.set_cookie(
             SESSION_COOKIE,
@@ -268,7 +269,7 @@ def _interactive(request: HttpRequest, tenant_segment: str, endpoint: str) -> Ht
 
 
 def _admin_consent_step(
-    request: HttpRequest, flow: _Flow, application: Application, user: User, action: str, back: "_Back"
+    request: HttpRequest, flow: _Flow, application: Application, user: User, *, action: str, back: "_Back"
 ) -> HttpResponse:
     # Only a Global Administrator or a Privileged Role Administrator may grant application permissions.
     if not services.has_consent_granting_role(user):
@@ -282,7 +283,7 @@ def _admin_consent_step(
 
 
 def _authorize_step(
-    request: HttpRequest, flow: _Flow, application: Application, user: User, action: str, back: "_Back"
+    request: HttpRequest, flow: _Flow, application: Application, user: User, *, action: str, back: "_Back"
 ) -> HttpResponse:
     params = flow.params
     scopes = _normalize_scopes(params.get("scope", ""))
@@ -374,7 +375,7 @@ class _Back:
             f"Timestamp: {timezone.now():%Y-%m-%d %H:%M:%SZ}"
         )
         values = {"error": error, "error_description": description}
-        if code == 65004:
+        if code == USER_DECLINED_CONSENT:
             values["error_subcode"] = "cancel"
         return self.redirect(values)
 

@@ -84,7 +84,7 @@ class SimulatorHttpxTransport(httpx.AsyncBaseTransport):
 
 
 def credential(reroute: Reroute, tenant_id: str, **overrides: str) -> ClientSecretCredential:
-    fields = {"client_id": settings.MICROSOFT_CLIENT_ID, "client_secret": settings.MICROSOFT_CLIENT_SECRET}
+    fields = {"client_id": str(settings.MICROSOFT_CLIENT_ID), "client_secret": str(settings.MICROSOFT_CLIENT_SECRET)}
     return ClientSecretCredential(
         tenant_id,
         **{**fields, **overrides},

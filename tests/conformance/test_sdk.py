@@ -74,7 +74,7 @@ def test_page_iterator_walks_every_user_once(reroute, tenant):
         seen: list[str] = []
 
         def collect(user: GraphUser) -> bool:
-            seen.append(user.id)
+            seen.append(str(user.id))
             return True
 
         first = await graph.users.get(request_configuration=users_top(100))
@@ -90,11 +90,11 @@ def test_page_iterator_walks_every_user_once(reroute, tenant):
 
 
 def test_groups_their_members_and_a_users_member_of(reroute, tenant):
-    group = Group.objects.order_by("id").first()
+    group = Group.objects.order_by("id")[0]
     expected = {
         str(m.member_user_id or m.member_group_id) for m in Membership.objects.filter(group=group, removed=False)
     }
-    member_id = str(Membership.objects.filter(group=group, member_user__isnull=False).first().member_user_id)
+    member_id = str(Membership.objects.filter(group=group, member_user__isnull=False)[0].member_user_id)
 
     async def scenario(graph):
         groups = await graph.groups.get()
@@ -178,7 +178,7 @@ def test_groups_delta_to_the_end_then_a_change_in_the_next_round(reroute, tenant
 
     changes, delta_link = run_graph(reroute, str(tenant.id), round_)
     assert {g.id for g in changes} == {str(pk) for pk in Group.objects.values_list("id", flat=True)}
-    group = Group.objects.order_by("id").first()
+    group = Group.objects.order_by("id")[0]
     m365sim_live.control(
         "POST", "tenants/contoso/directory", {"op": "update_group", "group": str(group.id), "display_name": "Renamed"}
     )

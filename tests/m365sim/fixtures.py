@@ -44,12 +44,12 @@ def contoso() -> Tenant:
 
 
 @pytest.fixture
-def portal_app(contoso: Tenant) -> Application:
+def portal_app(contoso: Tenant) -> Application:  # noqa: ARG001 (needed for its side effect: fixtures cannot take usefixtures)
     return Application.objects.get()
 
 
 @pytest.fixture
-def contoso_admin(contoso: Tenant) -> User:
+def contoso_admin(contoso: Tenant) -> User:  # noqa: ARG001 (needed for its side effect: fixtures cannot take usefixtures)
     return User.objects.get(user_principal_name="admin@contoso.onmicrosoft.com")
 
 

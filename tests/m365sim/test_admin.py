@@ -13,7 +13,7 @@ SIM_MODELS = [model for model in site._registry if model._meta.app_label == "m36
 
 
 @pytest.fixture
-def staff(admin_user, contoso_consented):
+def staff(admin_user, contoso_consented):  # noqa: ARG001 (needed for its side effect: fixtures cannot take usefixtures)
     return mfa_client(admin_user)  # staff pass MFA before any admin page (accounts.middleware)
 
 

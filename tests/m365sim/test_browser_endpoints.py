@@ -7,6 +7,7 @@ from django.conf import settings
 
 from m365sim import tokens
 from m365sim.models import ServicePrincipal
+from m365sim.seed import seed_tenant
 from tests.m365sim.browser import CONSENT_CALLBACK, IDENTITY_CALLBACK, callback_params, sign_in, submit
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
@@ -57,13 +58,18 @@ def test_discovery_sends_the_browser_to_the_simulator_and_msal_to_https(m365sim,
 def test_admin_consent_by_a_global_administrator(m365sim, contoso, contoso_admin):
     browser = m365sim.browser()
     page = sign_in(browser, browser.get(consent_url(m365sim)), ADMIN)
-    assert "Read all users&#x27; full profiles" in page.text and "Accept" in page.text and "Cancel" in page.text
+    assert "Read all users&#x27; full profiles" in page.text
+    assert "Accept" in page.text
+    assert "Cancel" in page.text
 
     params = callback_params(submit(browser, page, "accept"), CONSENT_CALLBACK)
 
-    assert params["admin_consent"] == "True" and params["tenant"] == str(contoso.id) and params["state"] == "st"
+    assert params["admin_consent"] == "True"
+    assert params["tenant"] == str(contoso.id)
+    assert params["state"] == "st"
     sp = ServicePrincipal.objects.get()
-    assert sp.has_admin_consent and sp.consented_by == contoso_admin
+    assert sp.has_admin_consent
+    assert sp.consented_by == contoso_admin
     assert "Mail.ReadWrite" in sp.granted_roles
 
 
@@ -73,7 +79,8 @@ def test_a_privileged_role_administrator_may_consent_too(m365sim, contoso):
     assert callback_params(submit(browser, page, "accept"), CONSENT_CALLBACK)["admin_consent"] == "True"
 
 
-def test_cancel_is_access_denied(m365sim, contoso):
+@pytest.mark.usefixtures("contoso")
+def test_cancel_is_access_denied(m365sim):
     browser = m365sim.browser()
     page = sign_in(browser, browser.get(consent_url(m365sim)), ADMIN)
     params = callback_params(submit(browser, page, "cancel"), CONSENT_CALLBACK)
@@ -84,7 +91,8 @@ def test_cancel_is_access_denied(m365sim, contoso):
     assert not ServicePrincipal.objects.exists()
 
 
-def test_a_regular_user_needs_admin_approval(m365sim, contoso):
+@pytest.mark.usefixtures("contoso")
+def test_a_regular_user_needs_admin_approval(m365sim):
     browser = m365sim.browser()
     page = sign_in(browser, browser.get(consent_url(m365sim)), ALEX)
     assert "Need admin approval" in page.text
@@ -94,7 +102,8 @@ def test_a_regular_user_needs_admin_approval(m365sim, contoso):
     assert not ServicePrincipal.objects.exists()
 
 
-def test_a_wrong_password_is_refused(m365sim, contoso):
+@pytest.mark.usefixtures("contoso")
+def test_a_wrong_password_is_refused(m365sim):
     browser = m365sim.browser()
     page = browser.get(consent_url(m365sim))
     again = submit(browser, page, "signin", login=ADMIN, passwd="wrong")
@@ -102,15 +111,19 @@ def test_a_wrong_password_is_refused(m365sim, contoso):
     assert "Your account or password is incorrect" in again.text
 
 
-def test_unknown_client_and_unregistered_redirect_uri_show_microsofts_error_page(m365sim, contoso):
+@pytest.mark.usefixtures("contoso")
+def test_unknown_client_and_unregistered_redirect_uri_show_microsofts_error_page(m365sim):
     browser = m365sim.browser()
     unknown = browser.get(consent_url(m365sim, client_id="11111111-1111-1111-1111-111111111111"))
-    assert unknown.status_code == 400 and "AADSTS700016" in unknown.text
+    assert unknown.status_code == 400
+    assert "AADSTS700016" in unknown.text
     unregistered = browser.get(consent_url(m365sim, redirect_uri="https://evil.example/cb"))
-    assert unregistered.status_code == 400 and "AADSTS50011" in unregistered.text
+    assert unregistered.status_code == 400
+    assert "AADSTS50011" in unregistered.text
 
 
-def test_a_tampered_form_is_refused(m365sim, contoso):
+@pytest.mark.usefixtures("contoso")
+def test_a_tampered_form_is_refused(m365sim):
     browser = m365sim.browser()
     browser.get(consent_url(m365sim))
     response = browser.post(consent_url(m365sim), data={"flowToken": "forged", "action": "accept"})
@@ -123,7 +136,8 @@ def test_authorize_asks_for_user_consent_without_admin_consent(m365sim, contoso)
     assert "Sign in and read user profile" in page.text
 
     params = callback_params(submit(browser, page, "accept"), IDENTITY_CALLBACK)
-    assert params["code"] and params["state"] == "st"
+    assert params["code"]
+    assert params["state"] == "st"
 
     silent = browser.get(authorize_url(m365sim, str(contoso.id), prompt="none"), allow_redirects=False)
     assert "code" in callback_params(silent, IDENTITY_CALLBACK)
@@ -139,12 +153,14 @@ def test_prompt_none_without_consent_is_consent_required(m365sim, contoso):
     assert params["error_description"].startswith("AADSTS65001")
 
 
-def test_select_account_shows_the_signed_in_account(m365sim, contoso_consented):
+@pytest.mark.usefixtures("contoso_consented")
+def test_select_account_shows_the_signed_in_account(m365sim):
     browser = m365sim.browser()
     sign_in(browser, browser.get(authorize_url(m365sim, "organizations")), ADMIN)
 
     page = browser.get(authorize_url(m365sim, "organizations", prompt="select_account"))
-    assert "Pick an account" in page.text and ADMIN in page.text
+    assert "Pick an account" in page.text
+    assert ADMIN in page.text
     assert "code" in callback_params(submit(browser, page, "continue"), IDENTITY_CALLBACK)
 
 
@@ -156,25 +172,28 @@ def test_pkce_with_s256_is_required(m365sim, contoso):
     assert params["error"] == "invalid_request"
 
 
-def test_form_post_response_mode(m365sim, contoso_consented):
+@pytest.mark.usefixtures("contoso_consented")
+def test_form_post_response_mode(m365sim):
     browser = m365sim.browser()
     page = sign_in(browser, browser.get(authorize_url(m365sim, "organizations", response_mode="form_post")), ADMIN)
 
     assert page.status_code == 200
     assert f'action="{IDENTITY_CALLBACK}"' in page.text
-    assert 'name="code"' in page.text and 'name="state" value="st"' in page.text
+    assert 'name="code"' in page.text
+    assert 'name="state" value="st"' in page.text
 
 
-def test_a_user_of_another_tenant_is_refused(m365sim, contoso):
-    from m365sim.seed import seed_tenant
-
+@pytest.mark.usefixtures("contoso")
+def test_a_user_of_another_tenant_is_refused(m365sim):
     fabrikam = seed_tenant("fabrikam", users=1, groups=0, members_per_group=0).tenant
     browser = m365sim.browser()
     page = sign_in(browser, browser.get(authorize_url(m365sim, str(fabrikam.id))), ADMIN)
-    assert page.status_code == 400 and "AADSTS50020" in page.text
+    assert page.status_code == 400
+    assert "AADSTS50020" in page.text
 
 
-def test_an_administrator_can_take_over_from_need_admin_approval(m365sim, contoso):
+@pytest.mark.usefixtures("contoso")
+def test_an_administrator_can_take_over_from_need_admin_approval(m365sim):
     browser = m365sim.browser()
     page = sign_in(browser, browser.get(consent_url(m365sim)), ALEX)
     page = sign_in(browser, submit(browser, page, "switch_account"), ADMIN)

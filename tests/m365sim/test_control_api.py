@@ -16,7 +16,8 @@ def test_tenant_state(m365sim, contoso_consented):
     assert m365sim.control("GET", f"tenants/{contoso_consented.id}")["slug"] == "contoso"
 
 
-def test_faults_are_set_and_reset(m365sim, contoso):
+@pytest.mark.usefixtures("contoso")
+def test_faults_are_set_and_reset(m365sim):
     state = m365sim.control("POST", "tenants/contoso/faults", {"throttle_next": 3, "latency_ms": 5})
     assert (state["faults"]["throttle_next"], state["faults"]["latency_ms"]) == (3, 5)
 
@@ -24,7 +25,8 @@ def test_faults_are_set_and_reset(m365sim, contoso):
     assert (state["faults"]["throttle_next"], state["faults"]["latency_ms"]) == (0, 0)
 
 
-def test_bad_requests_are_400_and_unknown_tenants_404(m365sim, contoso):
+@pytest.mark.usefixtures("contoso")
+def test_bad_requests_are_400_and_unknown_tenants_404(m365sim):
     browser = m365sim.browser()
     assert browser.post(f"{m365sim.url}/_m365sim/tenants/contoso/faults", json={"shoe_size": 1}).status_code == 400
     assert browser.post(f"{m365sim.url}/_m365sim/tenants/contoso/directory", json={"op": "dance"}).status_code == 400
@@ -39,7 +41,8 @@ def test_bad_requests_are_400_and_unknown_tenants_404(m365sim, contoso):
         ("delete", lambda: not ServicePrincipal.objects.exists()),
     ],
 )
-def test_service_principal_faults(m365sim, contoso_consented, action, check):
+@pytest.mark.usefixtures("contoso_consented")
+def test_service_principal_faults(m365sim, action, check):
     m365sim.control("POST", f"tenants/contoso/service-principals/{settings.MICROSOFT_CLIENT_ID}", {"action": action})
     assert check()
 
@@ -49,7 +52,8 @@ def test_secrets_expire_per_application(m365sim, portal_app):
     assert all(secret.expired for secret in ClientSecret.objects.all())
 
 
-def test_directory_changes(m365sim, contoso):
+@pytest.mark.usefixtures("contoso")
+def test_directory_changes(m365sim):
     path = "tenants/contoso/directory"
     user_id = m365sim.control(
         "POST", path, {"op": "add_user", "user_principal_name": "new@contoso.com", "display_name": "New"}
@@ -70,12 +74,14 @@ def test_directory_changes(m365sim, contoso):
 
     user, group = User.objects.get(pk=user_id), Group.objects.get(pk=group_id)
     assert (user.display_name, user.account_enabled, user.hard_deleted) == ("Renamed", False, True)
-    assert group.display_name == "Aviators" and group.deleted_at is not None
+    assert group.display_name == "Aviators"
+    assert group.deleted_at is not None
     assert Membership.objects.get(group=group).removed
     assert Tenant.objects.get().change_seq == 8
 
 
-def test_request_counts_reset(m365sim, contoso):
+@pytest.mark.usefixtures("contoso")
+def test_request_counts_reset(m365sim):
     m365sim.control("POST", "tenants/contoso/faults", {"token_failures_next": 1})
     m365sim.browser().post(f"{m365sim.url}/contoso.com/oauth2/v2.0/token", data={})
     assert m365sim.control("GET", "tenants/contoso/requests")["requests"] == {"token": 1}

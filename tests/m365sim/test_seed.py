@@ -55,7 +55,7 @@ def test_the_portal_app_registration_matches_the_settings():
     app = Application.objects.get()
 
     assert str(app.client_id) == settings.MICROSOFT_CLIENT_ID
-    assert any(secret.matches(settings.MICROSOFT_CLIENT_SECRET) for secret in app.secrets.all())
+    assert any(secret.matches(str(settings.MICROSOFT_CLIENT_SECRET)) for secret in app.secrets.all())
     assert "http://127.0.0.1:8000/grant/consent/callback/" in app.redirect_uris
     assert "http://localhost:8000/grant/identity/callback/" in app.redirect_uris
     assert app.emit_wids

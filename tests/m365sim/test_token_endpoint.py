@@ -49,7 +49,9 @@ def test_client_credentials_for_a_consented_tenant(m365sim, contoso_consented):
 
     body = response.json()
     assert response.status_code == 200
-    assert body["token_type"] == "Bearer" and body["expires_in"] > 3000 and "ext_expires_in" in body
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] > 3000
+    assert "ext_expires_in" in body
     token = claims(body["access_token"])
     assert token["tid"] == str(contoso_consented.id)
     assert token["idtyp"] == "app"
@@ -109,7 +111,7 @@ def test_token_failures_answer_500_then_recover(m365sim, contoso_consented):
 
 
 @pytest.fixture
-def code(contoso_consented, portal_app, contoso_admin):
+def code(contoso_consented, portal_app, contoso_admin):  # noqa: ARG001 (needed for its side effect: fixtures cannot take usefixtures)
     verifier = secrets.token_urlsafe(43)
     row = AuthorizationCode.objects.create(
         code="the-code",
@@ -142,7 +144,8 @@ def test_authorization_code_gives_id_token_and_refresh_token(m365sim, code, cont
 
     id_token = claims(body["id_token"])
     assert id_token["aud"] == settings.MICROSOFT_CLIENT_ID
-    assert id_token["tid"] == str(contoso_admin.tenant_id) and id_token["oid"] == str(contoso_admin.id)
+    assert id_token["tid"] == str(contoso_admin.tenant_id)
+    assert id_token["oid"] == str(contoso_admin.id)
     assert id_token["preferred_username"] == "admin@contoso.onmicrosoft.com"
     assert id_token["nonce"] == code_row.nonce
     assert "62e90394-69f5-4237-9190-012177145e10" in id_token["wids"]
@@ -154,7 +157,8 @@ def test_authorization_code_gives_id_token_and_refresh_token(m365sim, code, cont
     assert body["scope"].split()[0] == "User.Read"
 
     refreshed = post_token(m365sim, "organizations", grant_type="refresh_token", refresh_token=body["refresh_token"])
-    assert refreshed.status_code == 200 and "access_token" in refreshed.json()
+    assert refreshed.status_code == 200
+    assert "access_token" in refreshed.json()
 
 
 def test_a_code_is_single_use(m365sim, code):
