@@ -175,72 +175,22 @@ class _Flow:
 
 
 def _interactive(request: HttpRequest, tenant_segment: str, endpoint: str) -> HttpResponse:
-    if request.method == "POST":
-        flow = _Flow.load(request, endpoint, tenant_segment)
-        if flow is None:
-            return _error_page(request, 90014, "The request has expired or was tampered with. Start again.")
-    else:
-        browser = request.COOKIES.get(BROWSER_COOKIE) or secrets.token_urlsafe(16)
-        flow = _Flow(endpoint, tenant_segment, request.GET.dict(), set(), browser)
+    started = _start_flow(request, tenant_segment, endpoint)
+    if isinstance(started, HttpResponse):
+        return started
+    flow, application, path_tenant = started
     params = flow.params
-
-    # Errors that cannot be sent back to the application: Microsoft shows them on its own page.
-    application = _application(params.get("client_id", ""))
-    if application is None:
-        return _error_page(
-            request,
-            700016,
-            f"Application with identifier '{params.get('client_id', '')}' was not found in the directory.",
-        )
-    redirect_uri = params.get("redirect_uri", "")
-    if redirect_uri not in application.redirect_uris:
-        return _error_page(
-            request,
-            50011,
-            f"The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs "
-            f"configured for the application '{application.client_id}'.",
-        )
-    path_tenant = None
-    if tenant_segment not in MULTI_TENANT:
-        path_tenant = resolve_tenant(tenant_segment)
-        if path_tenant is None:
-            return _error_page(request, 90002, f"Tenant '{tenant_segment}' not found.")
-
-    back = _Back(request, redirect_uri, params)
+    back = _Back(request, params.get("redirect_uri", ""), params)
     action = request.POST.get("action", "") if request.method == "POST" else ""
-    if action == "cancel":
-        return back.error("access_denied", USER_DECLINED_CONSENT, "User declined to consent to access the app.")
-    if action == "decline_not_admin":
-        return back.error(
-            "access_denied", 90094, "Admin consent is required for the permissions requested by this application."
-        )
+    refused = _refused_at_once(back, action, endpoint, params)
+    if refused is not None:
+        return refused
 
-    if endpoint == "authorize":
-        problem = _check_authorize_params(params)
-        if problem:
-            return back.error(*problem)
-
-    user, fresh = _session_user(request), False
+    signed_in = _signed_in_user(request, flow, application, action, back)
+    if isinstance(signed_in, HttpResponse):
+        return signed_in
+    user, fresh = signed_in
     prompt = params.get("prompt", "")
-    if action == "switch_account":
-        user = None
-        flow.done.discard("login")
-    elif action == "signin":
-        user, message = _sign_in(request.POST.get("login", ""), request.POST.get("passwd", ""))
-        if user is None:
-            return _page(
-                request, "m365sim/signin.html", flow, application, error=message, login=request.POST.get("login", "")
-            )
-        flow.done.add("login")
-        fresh = True
-    elif action == "continue":
-        flow.done.add("select_account")
-
-    if "login" not in flow.done and (user is None or prompt == "login"):
-        if prompt == "none":
-            return back.error("login_required", 50058, "A silent sign-in request was sent but no user is signed in.")
-        return _page(request, "m365sim/signin.html", flow, application, login=params.get("login_hint", ""))
-    assert user is not None
     if prompt == "select_account" and not flow.done & {"login", "select_account"}:
         return _page(request, "m365sim/select_account.html", flow, application, user=user)
     if path_tenant is not None and user.tenant_id != path_tenant.id:
@@ -266,6 +216,85 @@ def _interactive(request: HttpRequest, tenant_segment: str, endpoint: str) -> Ht
             samesite="Lax",
         )
     return response
+
+
+def _start_flow(
+    request: HttpRequest, tenant_segment: str, endpoint: str
+) -> "tuple[_Flow, Application, Tenant | None] | HttpResponse":
+    """The flow of this browser, or the error page Microsoft shows itself: errors it cannot send back to the
+    application (an unknown application, an unregistered redirect URI, an unknown tenant)."""
+    if request.method == "POST":
+        loaded = _Flow.load(request, endpoint, tenant_segment)
+        if loaded is None:
+            return _error_page(request, 90014, "The request has expired or was tampered with. Start again.")
+        flow = loaded
+    else:
+        browser = request.COOKIES.get(BROWSER_COOKIE) or secrets.token_urlsafe(16)
+        flow = _Flow(endpoint, tenant_segment, request.GET.dict(), set(), browser)
+    params = flow.params
+    application = _application(params.get("client_id", ""))
+    if application is None:
+        return _error_page(
+            request,
+            700016,
+            f"Application with identifier '{params.get('client_id', '')}' was not found in the directory.",
+        )
+    redirect_uri = params.get("redirect_uri", "")
+    if redirect_uri not in application.redirect_uris:
+        return _error_page(
+            request,
+            50011,
+            f"The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs "
+            f"configured for the application '{application.client_id}'.",
+        )
+    path_tenant = None
+    if tenant_segment not in MULTI_TENANT:
+        path_tenant = resolve_tenant(tenant_segment)
+        if path_tenant is None:
+            return _error_page(request, 90002, f"Tenant '{tenant_segment}' not found.")
+    return flow, application, path_tenant
+
+
+def _refused_at_once(back: "_Back", action: str, endpoint: str, params: dict[str, str]) -> HttpResponse | None:
+    """Answers sent back to the application before anyone signs in: a cancel, a decline, bad parameters."""
+    if action == "cancel":
+        return back.error("access_denied", USER_DECLINED_CONSENT, "User declined to consent to access the app.")
+    if action == "decline_not_admin":
+        return back.error(
+            "access_denied", 90094, "Admin consent is required for the permissions requested by this application."
+        )
+    if endpoint == "authorize":
+        problem = _check_authorize_params(params)
+        if problem:
+            return back.error(*problem)
+    return None
+
+
+def _signed_in_user(
+    request: HttpRequest, flow: "_Flow", application: Application, action: str, back: "_Back"
+) -> tuple[User, bool] | HttpResponse:
+    """Who is signed in for this flow (and whether they just did), or the sign-in page."""
+    user, fresh = _session_user(request), False
+    prompt = flow.params.get("prompt", "")
+    if action == "switch_account":
+        user = None
+        flow.done.discard("login")
+    elif action == "signin":
+        user, message = _sign_in(request.POST.get("login", ""), request.POST.get("passwd", ""))
+        if user is None:
+            return _page(
+                request, "m365sim/signin.html", flow, application, error=message, login=request.POST.get("login", "")
+            )
+        flow.done.add("login")
+        fresh = True
+    elif action == "continue":
+        flow.done.add("select_account")
+    if "login" not in flow.done and (user is None or prompt == "login"):
+        if prompt == "none":
+            return back.error("login_required", 50058, "A silent sign-in request was sent but no user is signed in.")
+        return _page(request, "m365sim/signin.html", flow, application, login=flow.params.get("login_hint", ""))
+    assert user is not None
+    return user, fresh
 
 
 def _admin_consent_step(
