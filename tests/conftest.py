@@ -22,12 +22,14 @@ def _clear_cache():
 
 @pytest.fixture
 def cast(db) -> Cast:  # noqa: ARG001 (needed for its side effect: fixtures cannot take usefixtures)
-    organization = OrganizationFactory(name="Contoso", slug="contoso")
-    owner = MembershipFactory(organization=organization, user=UserFactory(email="owner@contoso.test"), role=Role.ADMIN)
-    reader = MembershipFactory(
-        organization=organization, user=UserFactory(email="reader@contoso.test"), role=Role.READ_ONLY
+    organization = OrganizationFactory.create(name="Contoso", slug="contoso")
+    owner = MembershipFactory.create(
+        organization=organization, user=UserFactory.create(email="owner@contoso.test"), role=Role.ADMIN
     )
-    outsider = MembershipFactory(user=UserFactory(email="outsider@fabrikam.test"), role=Role.ADMIN)
+    reader = MembershipFactory.create(
+        organization=organization, user=UserFactory.create(email="reader@contoso.test"), role=Role.READ_ONLY
+    )
+    outsider = MembershipFactory.create(user=UserFactory.create(email="outsider@fabrikam.test"), role=Role.ADMIN)
     return Cast(organization=organization, owner=owner, reader=reader, outsider=outsider)
 
 

@@ -42,7 +42,7 @@ def connect(
     organization.microsoft_tenant_id = result.tenant.id
     organization.save(update_fields=["microsoft_tenant_id"])
     service = ProtectedService.objects.get(organization=organization, kind="exchange-online")
-    ServiceAccountFactory(
+    ServiceAccountFactory.create(
         service=service,
         microsoft_tenant_id=result.tenant.id,
         authorized_account=admin.user_principal_name,

@@ -1,4 +1,8 @@
+"""Model factories. Call `XFactory.create(...)`: factory_boy types `create()` as returning the model (the factory's
+type parameter), while `XFactory(...)` is typed as the factory itself; at run time the two are the same call."""
+
 import uuid
+from typing import Any
 
 import factory
 from allauth.account.models import EmailAddress
@@ -12,7 +16,7 @@ from organizations.models import Membership, Organization, Role
 PASSWORD = "correct horse battery staple"
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True
@@ -21,13 +25,13 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
-    def verified_email(self, create, _extracted, **kwargs):
+    def verified_email(self: User, create: bool, _extracted: object, **kwargs: object) -> None:
         if create:
             self.save()
             EmailAddress.objects.create(user=self, email=self.email, verified=True, primary=True)
 
 
-class OrganizationFactory(factory.django.DjangoModelFactory):
+class OrganizationFactory(factory.django.DjangoModelFactory[Organization]):
     """Organizations are created through the service, so they get their services and policies."""
 
     class Meta:
@@ -37,11 +41,11 @@ class OrganizationFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"org-{n}")
 
     @classmethod
-    def _create(cls, _model_class, *args, **kwargs):
+    def _create(cls, model_class: type[Organization], *args: Any, **kwargs: Any) -> Organization:  # noqa: ARG003 (factory_boy's signature)
         return services.create_organization(name=kwargs["name"], slug=kwargs["slug"], actor=None)
 
 
-class MembershipFactory(factory.django.DjangoModelFactory):
+class MembershipFactory(factory.django.DjangoModelFactory[Membership]):
     class Meta:
         model = Membership
 
@@ -50,7 +54,7 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     role = Role.ADMIN
 
 
-class ServiceAccountFactory(factory.django.DjangoModelFactory):
+class ServiceAccountFactory(factory.django.DjangoModelFactory[ServiceAccount]):
     """A grant of `service` (required), as the consent flow leaves it."""
 
     class Meta:

@@ -16,11 +16,11 @@ SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 @pytest.fixture
 def superuser_client() -> Client:
-    return mfa_client(UserFactory(email="root@casportal.test", is_staff=True, is_superuser=True))
+    return mfa_client(UserFactory.create(email="root@casportal.test", is_staff=True, is_superuser=True))
 
 
 def test_authenticator_admin_never_shows_the_totp_secret(superuser_client):
-    user = UserFactory(email="mfa@contoso.test")
+    user = UserFactory.create(email="mfa@contoso.test")
     authenticator = TOTP.activate(user, SECRET).instance
     stored = Authenticator.objects.get(pk=authenticator.pk).data["secret"]
     pages = [

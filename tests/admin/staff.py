@@ -35,7 +35,7 @@ def mfa_client(user: User) -> Client:
 
 
 def staff_user(email: str, *, group: str | None = None, superuser: bool = False) -> User:
-    user = UserFactory(email=email, is_staff=True, is_superuser=superuser)
+    user = UserFactory.create(email=email, is_staff=True, is_superuser=superuser)
     if group:
         user.groups.add(Group.objects.get(name=group))
     return user

@@ -26,7 +26,7 @@ def bound(cast) -> uuid.UUID:
     Organization.objects.filter(pk=cast.organization.pk).update(microsoft_tenant_id=microsoft_tenant_id)
     services = ProtectedService.objects.filter(organization=cast.organization)
     exchange, teams = services.get(kind="exchange-online"), services.get(kind="teams")
-    ServiceAccountFactory(service=exchange, microsoft_tenant_id=microsoft_tenant_id)
+    ServiceAccountFactory.create(service=exchange, microsoft_tenant_id=microsoft_tenant_id)
     services.filter(pk=exchange.pk).update(status=ServiceStatus.PROTECTED, authorized_account="admin@contoso.test")
     DirectoryUser.objects.create(
         organization=cast.organization,

@@ -60,7 +60,7 @@ def test_customers_pages_do_not_ask_staff_for_mfa_and_non_staff_get_admins_own_r
 
 
 def test_a_session_that_passed_mfa_is_let_in():
-    user = UserFactory(email="ok@casportal.test", is_staff=True, is_superuser=True)
+    user = UserFactory.create(email="ok@casportal.test", is_staff=True, is_superuser=True)
     assert mfa_client(user).get("/admin/").status_code == 200
     assert Authenticator.objects.filter(user=user).exists()
 

@@ -45,7 +45,7 @@ def stuck_attempt(cast) -> GrantAttempt:
 @pytest.fixture
 def failed_service(cast) -> ProtectedService:
     service = ProtectedService.objects.get(organization=cast.organization, kind="exchange-online")
-    ServiceAccountFactory(service=service)
+    ServiceAccountFactory.create(service=service)
     service.status = ServiceStatus.FAILED
     service.save()
     return service

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 def granted(cast, mode: str) -> SyncSettings:
     service = ProtectedService.objects.get(organization=cast.organization, kind="exchange-online")
-    ServiceAccountFactory(service=service)
+    ServiceAccountFactory.create(service=service)
     sync_settings = sync_settings_for(cast.organization)
     sync_settings.mode = mode
     sync_settings.save()

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def superuser_client(db) -> Client:  # noqa: ARG001 (needed for its side effect: fixtures cannot take usefixtures)
-    return mfa_client(UserFactory(email="root@casportal.test", is_staff=True, is_superuser=True))
+    return mfa_client(UserFactory.create(email="root@casportal.test", is_staff=True, is_superuser=True))
 
 
 @pytest.fixture

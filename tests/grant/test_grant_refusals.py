@@ -68,7 +68,7 @@ def test_without_role_claims_the_role_is_checked_through_graph(cast, driver):
 
 
 def test_a_microsoft_tenant_bound_to_another_organization_is_refused(cast, driver, contoso):
-    OrganizationFactory(name="Elsewhere").__class__.objects.filter(name="Elsewhere").update(
+    OrganizationFactory.create(name="Elsewhere").__class__.objects.filter(name="Elsewhere").update(
         microsoft_tenant_id=contoso.id
     )
     response = driver.grant()

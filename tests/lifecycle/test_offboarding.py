@@ -75,7 +75,7 @@ def test_offboarding_unbinds_the_tenant_as_the_release_does(synchronized):
 
 def test_a_member_of_several_organizations_keeps_the_others(synchronized):
     cast = synchronized
-    elsewhere = MembershipFactory(user=cast.owner.user)
+    elsewhere = MembershipFactory.create(user=cast.owner.user)
     offboard_organization(organization=cast.organization, actor=None, reason=REASON)
     assert list(Membership.objects.filter(user=cast.owner.user)) == [elsewhere]
 

@@ -45,7 +45,7 @@ def test_audit_events_are_append_only_except_for_the_purge():
 def test_the_purge_deletes_what_is_past_retention(settings):
     settings.AUDIT_RETENTION_DAYS = 400
     settings.SYNC_RUN_RETENTION_DAYS = 90
-    organization = OrganizationFactory()
+    organization = OrganizationFactory.create()
     old_event = record_event(Action.LOGIN, actor=None, organization=organization)
     kept_event = record_event(Action.LOGIN, actor=None, organization=organization)
     age_event(old_event, NOW - dt.timedelta(days=401))
@@ -55,7 +55,7 @@ def test_the_purge_deletes_what_is_past_retention(settings):
         runs[days] = SyncRun.objects.create(organization=organization, kind="full", trigger="grant", status=status)
         queued_days_ago(runs[days], days)
     lone_run = SyncRun.objects.create(
-        organization=OrganizationFactory(), kind="full", trigger="grant", status=SyncStatus.SUCCEEDED
+        organization=OrganizationFactory.create(), kind="full", trigger="grant", status=SyncStatus.SUCCEEDED
     )
     queued_days_ago(lone_run, 365)
 
@@ -69,7 +69,7 @@ def test_the_purge_deletes_what_is_past_retention(settings):
 
 
 def test_the_purge_never_deletes_a_run_under_way():
-    organization = OrganizationFactory()
+    organization = OrganizationFactory.create()
     failed = SyncRun.objects.create(organization=organization, kind="full", trigger="grant", status=SyncStatus.FAILED)
     running = SyncRun.objects.create(organization=organization, kind="full", trigger="grant", status=SyncStatus.RUNNING)
     queued_days_ago(failed, 300)

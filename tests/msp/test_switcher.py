@@ -43,9 +43,9 @@ def visit(client, membership) -> str:
 
 
 def test_a_few_organizations_are_all_listed_by_name():
-    user = UserFactory()
+    user = UserFactory.create()
     memberships = [
-        MembershipFactory(user=user, organization=OrganizationFactory(name=name), role=Role.ADMIN)
+        MembershipFactory.create(user=user, organization=OrganizationFactory.create(name=name), role=Role.ADMIN)
         for name in ("Zeta", "Alpha")
     ]
     page = visit(client_for(memberships[0]), memberships[0])
@@ -54,9 +54,11 @@ def test_a_few_organizations_are_all_listed_by_name():
 
 
 def test_an_msp_sees_the_organizations_it_used_last_and_a_way_to_the_rest():
-    user = UserFactory()
+    user = UserFactory.create()
     memberships = [
-        MembershipFactory(user=user, organization=OrganizationFactory(name=f"Client {n:02}"), role=Role.ADMIN)
+        MembershipFactory.create(
+            user=user, organization=OrganizationFactory.create(name=f"Client {n:02}"), role=Role.ADMIN
+        )
         for n in range(SWITCHER_SIZE + 5)
     ]
     client = client_for(memberships[0])
@@ -76,9 +78,11 @@ def test_an_msp_sees_the_organizations_it_used_last_and_a_way_to_the_rest():
 
 
 def test_the_switcher_costs_the_same_for_2_or_60_organizations():
-    user = UserFactory()
-    current = MembershipFactory(user=user, organization=OrganizationFactory(name="Current"), role=Role.ADMIN)
-    MembershipFactory(user=user, role=Role.READ_ONLY)
+    user = UserFactory.create()
+    current = MembershipFactory.create(
+        user=user, organization=OrganizationFactory.create(name="Current"), role=Role.ADMIN
+    )
+    MembershipFactory.create(user=user, role=Role.READ_ONLY)
     client = client_for(current)
 
     def queries() -> list[str]:
@@ -89,7 +93,7 @@ def test_the_switcher_costs_the_same_for_2_or_60_organizations():
 
     few = queries()
     for _ in range(58):
-        MembershipFactory(user=user, role=Role.READ_ONLY)
+        MembershipFactory.create(user=user, role=Role.READ_ONLY)
     many = queries()
     assert len(many) == len(few)
     memberships = [sql for sql in many if 'FROM "tenants_membership"' in sql]
@@ -98,9 +102,9 @@ def test_the_switcher_costs_the_same_for_2_or_60_organizations():
 
 
 def test_login_lands_on_the_organization_used_last():
-    user = UserFactory()
-    used = MembershipFactory(user=user, organization=OrganizationFactory(name="Used"), role=Role.ADMIN)
-    MembershipFactory(user=user, organization=OrganizationFactory(name="Never used"), role=Role.ADMIN)
+    user = UserFactory.create()
+    used = MembershipFactory.create(user=user, organization=OrganizationFactory.create(name="Used"), role=Role.ADMIN)
+    MembershipFactory.create(user=user, organization=OrganizationFactory.create(name="Never used"), role=Role.ADMIN)
     client = client_for(used)
     visit(client, used)
     assert client.get("/")["Location"] == reverse("dashboard", args=[used.organization.slug])

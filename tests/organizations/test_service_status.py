@@ -47,9 +47,9 @@ def test_service_status_runs_a_bounded_number_of_queries(cast, owner_client):
     baseline = count_queries()
     # Many more organizations, members and policies must not add queries.
     for _ in range(15):
-        other = OrganizationFactory()
-        MembershipFactory(organization=other, user=cast.owner.user, role=Role.READ_ONLY)
-        MembershipFactory(organization=cast.organization, user=UserFactory(), role=Role.READ_ONLY)
+        other = OrganizationFactory.create()
+        MembershipFactory.create(organization=other, user=cast.owner.user, role=Role.READ_ONLY)
+        MembershipFactory.create(organization=cast.organization, user=UserFactory.create(), role=Role.READ_ONLY)
     grown = count_queries()
     assert grown == baseline
 

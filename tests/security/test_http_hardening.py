@@ -86,7 +86,7 @@ def test_logout_and_admin_login_never_follow_an_external_next(cast, target):
     assert _not_external(response.get("Location", "")), response.get("Location")
     response = Client().get(f"/admin/login/?next={target}")
     assert _not_external(response.get("Location", "")), response.get("Location")
-    staff = UserFactory(email=f"staff{uuid.uuid4().hex[:6]}@casportal.test", is_staff=True)
+    staff = UserFactory.create(email=f"staff{uuid.uuid4().hex[:6]}@casportal.test", is_staff=True)
     response = Client().post(f"/admin/login/?next={target}", {"login": staff.email, "password": PASSWORD})
     assert _not_external(response.get("Location", "")), response.get("Location")
 

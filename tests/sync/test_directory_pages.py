@@ -50,11 +50,11 @@ def test_page_links_keep_the_search(cast, reader_client):
 
 
 def test_another_organizations_directory_never_shows(cast, reader_client):
-    users(OrganizationFactory(), 3, prefix="foreigner")
+    users(OrganizationFactory.create(), 3, prefix="foreigner")
     page = reader_client.get(reverse("directory_users", args=[cast.organization.slug]), {"q": "foreigner"})
     assert "foreigner" not in page.content.decode().replace('value="foreigner"', "").replace("“foreigner”", "")
     foreign_group = DirectoryGroup.objects.create(
-        organization=OrganizationFactory(),
+        organization=OrganizationFactory.create(),
         microsoft_id=uuid.uuid4(),
         display_name="Secret",
         group_type=GroupType.SECURITY,

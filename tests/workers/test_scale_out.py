@@ -27,7 +27,7 @@ REDIS_DB = 12
 
 
 def organization(slug: str) -> Organization:
-    return OrganizationFactory(name=slug.title(), slug=slug)
+    return OrganizationFactory.create(name=slug.title(), slug=slug)
 
 
 @pytest.mark.usefixtures("m365sim_live")
@@ -68,6 +68,7 @@ def test_two_workers_sync_twenty_organizations_fairly_and_each_once():
     assert len(finished) == len(runs)  # exactly one run per organization
     for run in finished.values():
         assert run.status == SyncStatus.SUCCEEDED, (run.organization.slug, run.error_detail)
+        assert run.organization.microsoft_tenant_id is not None
         live = SimUser.objects.filter(tenant_id=run.organization.microsoft_tenant_id, deleted_at__isnull=True).count()
         assert DirectoryUser.objects.filter(organization=run.organization).count() == run.users_synced == live, (
             run.organization.slug
