@@ -99,7 +99,7 @@ def test_removing_another_member_is_audited_as_in_the_portal(cast, superuser_cli
 
 
 def test_an_inline_row_is_removed_and_a_role_changed_through_the_services(cast, superuser_client):
-    second = Membership.objects.create(organization=cast.organization, user=UserFactory(), role=Role.READ_ONLY)
+    second = Membership.objects.create(organization=cast.organization, user=UserFactory.create(), role=Role.READ_ONLY)
     url, data, prefix = organization_form(superuser_client, cast)
     data[f"{row_of(data, prefix, cast.reader)}-DELETE"] = "on"
     data[f"{row_of(data, prefix, second)}-role"] = Role.ADMIN
@@ -123,7 +123,7 @@ def test_one_inline_submission_may_hand_the_administration_over(cast, superuser_
 
 def test_an_inline_row_keeps_its_user(cast, superuser_client):
     url, data, prefix = organization_form(superuser_client, cast)
-    data[f"{row_of(data, prefix, cast.reader)}-user"] = UserFactory().pk
+    data[f"{row_of(data, prefix, cast.reader)}-user"] = UserFactory.create().pk
     assert superuser_client.post(url, data).status_code == 302
     assert Membership.objects.get(pk=cast.reader.pk).user == cast.reader.user
 
@@ -137,14 +137,14 @@ def test_a_role_change_in_the_membership_admin_is_audited_as_in_the_portal(cast,
 
 def test_a_membership_keeps_its_user_and_organization(cast, superuser_client):
     url = reverse("admin:tenants_membership_change", args=[cast.reader.pk])
-    data = {"role": Role.READ_ONLY, "user": UserFactory().pk, "organization": cast.outsider.organization.pk}
+    data = {"role": Role.READ_ONLY, "user": UserFactory.create().pk, "organization": cast.outsider.organization.pk}
     assert superuser_client.post(url, data).status_code == 302
     membership = Membership.objects.get(pk=cast.reader.pk)
     assert (membership.user, membership.organization) == (cast.reader.user, cast.organization)
 
 
 def test_adding_a_membership_goes_through_add_member(cast, superuser_client):
-    user = UserFactory(email="new@contoso.test")
+    user = UserFactory.create(email="new@contoso.test")
     response = superuser_client.post(
         reverse("admin:tenants_membership_add"),
         {"user": user.pk, "organization": cast.organization.pk, "role": Role.ADMIN},
@@ -157,7 +157,7 @@ def test_adding_a_membership_goes_through_add_member(cast, superuser_client):
 
 
 def test_adding_an_inline_row_goes_through_add_member(cast, superuser_client):
-    user = UserFactory(email="new@contoso.test")
+    user = UserFactory.create(email="new@contoso.test")
     url, data, prefix = organization_form(superuser_client, cast)
     row = f"{prefix}-{data[f'{prefix}-TOTAL_FORMS']}"
     data |= {f"{prefix}-TOTAL_FORMS": data[f"{prefix}-TOTAL_FORMS"] + 1, f"{row}-user": user.pk, f"{row}-role": "admin"}
@@ -168,6 +168,7 @@ def test_adding_an_inline_row_goes_through_add_member(cast, superuser_client):
 
 def test_enabling_a_policy_in_admin_is_audited_as_in_the_portal(cast, superuser_client):
     policy = Policy.objects.filter(organization=cast.organization, name="Default DLP policy").first()
+    assert policy is not None
     url = reverse("admin:tenants_policy_change", args=[policy.pk])
     response = superuser_client.post(url, {"enabled": "on", "name": "Renamed", "priority": 1})
     assert response.status_code == 302

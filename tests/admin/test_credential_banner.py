@@ -16,6 +16,7 @@ def test_no_banner_while_the_credential_is_accepted_and_far_from_expiry(superuse
 
 
 def test_banner_on_every_admin_page_while_microsoft_rejects_the_credential(superuser_client):
+    assert settings.MICROSOFT_CLIENT_ID is not None
     AppCredentialHealth.objects.create(client_id=settings.MICROSOFT_CLIENT_ID, status=CredentialStatus.REJECTED)
     for page in ("/admin/", "/admin/tenants/organization/", "/admin/audit/auditevent/"):
         assert (

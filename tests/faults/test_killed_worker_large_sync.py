@@ -40,6 +40,7 @@ def test_a_worker_killed_mid_sync_of_20000_users_is_replaced_and_the_sync_comple
     run.refresh_from_db()
     assert run.status == SyncStatus.SUCCEEDED, run.error_detail
     assert_exactly_the_simulators_users(cast, connected.sim_tenant)
+    assert run.users_total is not None
     assert run.users_synced >= run.users_total >= 20_000
     assert SyncRun.objects.filter(organization=cast.organization).count() == 1
     assert ProtectedService.objects.get(pk=connected.service.pk).status == ServiceStatus.PROTECTED

@@ -41,6 +41,7 @@ def test_certain_users_grant_synchronizes_exactly_the_chosen_users_and_their_gro
     assert "alex@contoso.onmicrosoft.com will be synchronized." in page
 
     group = SimGroup.objects.filter(tenant=contoso).order_by("display_name").first()
+    assert group is not None
     listing = driver.portal("get", picker, {"q": group.display_name[:4]}).content.decode()
     assert group.display_name in listing
     members_page = driver.portal("get", picker, {"group": str(group.id)}).content.decode()

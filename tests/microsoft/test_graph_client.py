@@ -34,6 +34,7 @@ def test_2500_users_at_999_a_page_are_three_pages(portal_app):
 
     assert [len(p.items) for p in pages] == [999, 999, 502]
     assert len({u.id for p in pages for u in p.items}) == 2500
+    assert pages[0].next_link is not None
     assert pages[0].next_link.startswith("https://graph.microsoft.com/v1.0/users?")
 
 
@@ -52,7 +53,9 @@ def test_users_and_groups_are_typed(client):
     assert client.user(user.id) == user
     assert client.count_users() == 23
 
-    groups = client.search_groups(Group.objects.first().display_name[:4])
+    first_group = Group.objects.first()
+    assert first_group is not None
+    groups = client.search_groups(first_group.display_name[:4])
     assert groups
     assert all(isinstance(g, graph.DirectoryGroup) for g in groups)
     members = list(client.iter_group_members(groups[0].id))
@@ -111,7 +114,11 @@ def test_group_delta_carries_memberships(client):
     assert all(len(c.members_added) == 5 for c in changes)
 
     group = Group.objects.order_by("id").first()
-    leaving = group.memberships.filter(member_user__isnull=False).first().member_user
+    assert group is not None
+    membership = group.memberships.filter(member_user__isnull=False).first()
+    assert membership is not None
+    leaving = membership.member_user
+    assert leaving is not None
     sim.remove_member(group, leaving)
     changes, _ = _round(client.groups_delta, delta_link)
 

@@ -5,10 +5,12 @@ import re
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import User
 from connection.models import ConnectionIncident
 from directory.models import SyncRun, SyncStatus
 from organizations.models import Membership, Organization, ProtectedService, Role, ServiceKind, ServiceStatus
@@ -63,8 +65,10 @@ def queries_for(client, url: str = URL, params: dict[str, str] | None = None) ->
     return len(captured)
 
 
-def client_for_user(user):
-    return client_for(Membership.objects.filter(user=user).first())
+def client_for_user(user: User) -> Client:
+    membership = Membership.objects.filter(user=user).first()
+    assert membership is not None
+    return client_for(membership)
 
 
 @pytest.mark.parametrize(
@@ -78,7 +82,7 @@ def client_for_user(user):
     ],
 )
 def test_the_number_of_queries_does_not_grow_with_the_organizations(params):
-    fewer, more = UserFactory(), UserFactory()
+    fewer, more = UserFactory.create(), UserFactory.create()
     organizations_for(fewer, 60, prefix="Fewer")
     organizations_for(more, 120, prefix="More")
     fewer_client, more_client = client_for_user(fewer), client_for_user(more)
@@ -91,7 +95,8 @@ def test_the_number_of_queries_does_not_grow_with_the_organizations(params):
 
 def test_only_the_users_own_organizations_show(cast):
     mine = organizations_for(cast.owner.user, 2)
-    other = MembershipFactory(organization=cast.outsider.organization, user=UserFactory())  # a stranger shares Fabrikam
+    # A stranger shares Fabrikam.
+    other = MembershipFactory.create(organization=cast.outsider.organization, user=UserFactory.create())
     ConnectionIncident.objects.create(organization=other.organization, reason="revoked")
     page = client_for(cast.owner).get(URL)
     assert sorted(names_on(page)) == sorted([cast.organization.name, *(organization.name for organization in mine)])
@@ -133,7 +138,7 @@ def test_each_row_shows_the_services_health_and_last_sync_and_links_in(cast):
 def test_the_navigation_offers_the_page_from_two_organizations_on(cast):
     dashboard = reverse("dashboard", args=[cast.organization.slug])
     assert "All organizations" not in client_for(cast.owner).get(dashboard).content.decode()
-    MembershipFactory(user=cast.owner.user)
+    MembershipFactory.create(user=cast.owner.user)
     assert "All organizations" in client_for(cast.owner).get(dashboard).content.decode()
 
 
@@ -175,7 +180,7 @@ def broken_first(organizations: list[Organization]) -> list[str]:
 
 
 def test_the_first_page_shows_the_first_rows_by_the_sort_and_the_next_page_the_rest():
-    user = UserFactory()
+    user = UserFactory.create()
     organizations = organizations_for(user, PAGE + 10)
     client = client_for_user(user)
     expected = broken_first(organizations)
@@ -195,7 +200,7 @@ def test_the_first_page_shows_the_first_rows_by_the_sort_and_the_next_page_the_r
 
 
 def test_the_sort_and_the_filters_survive_paging_and_changing_them_goes_back_to_page_one():
-    user = UserFactory()
+    user = UserFactory.create()
     organizations = organizations_for(user, 2 * PAGE + 10)  # the odd ones are protected: PAGE + 5 of them
     client = client_for_user(user)
     protected = sorted((organization.name for organization in organizations[1::2]), reverse=True)
@@ -237,7 +242,7 @@ def test_the_sort_and_the_filters_survive_paging_and_changing_them_goes_back_to_
     ],
 )
 def test_a_bad_page_number_shows_the_first_or_the_last_page(value, shown):
-    user = UserFactory()
+    user = UserFactory.create()
     expected = broken_first(organizations_for(user, PAGE + 10))
     page = client_for_user(user).get(URL, {"page": value})
     assert page.status_code == 200

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.usefixtures("db")
 def test_a_new_organization_has_every_service_and_the_default_policies():
-    organization = OrganizationFactory()
+    organization = OrganizationFactory.create()
     services = ProtectedService.objects.filter(organization=organization)
     assert sorted(services.values_list("kind", flat=True)) == sorted(ServiceKind.values)
     assert all(service.status == ServiceStatus.NOT_GRANTED for service in services)
@@ -27,6 +27,7 @@ def test_a_new_organization_has_every_service_and_the_default_policies():
 
 def test_enabling_a_policy_is_applied_and_audited(cast, owner_client):
     policy = Policy.objects.filter(organization=cast.organization, name="Default DLP policy").first()
+    assert policy is not None
     response = owner_client.post(
         reverse("policy_toggle", args=[cast.organization.slug, policy.public_id]), {"enabled": "1"}
     )
@@ -46,6 +47,7 @@ def test_enabling_a_policy_is_applied_and_audited(cast, owner_client):
 
 def test_a_malformed_toggle_changes_nothing(cast, owner_client):
     policy = Policy.objects.filter(organization=cast.organization).first()
+    assert policy is not None
     owner_client.post(reverse("policy_toggle", args=[cast.organization.slug, policy.public_id]), {"enabled": "maybe"})
     policy.refresh_from_db()
     assert not policy.enabled
@@ -54,6 +56,7 @@ def test_a_malformed_toggle_changes_nothing(cast, owner_client):
 
 def test_another_organizations_policy_is_404(cast, owner_client):
     foreign = Policy.objects.filter(organization=cast.outsider.organization).first()
+    assert foreign is not None
     url = reverse("policy_toggle", args=[cast.organization.slug, foreign.public_id])
     assert owner_client.post(url, {"enabled": "1"}).status_code == 404
     foreign.refresh_from_db()

@@ -45,7 +45,8 @@ def _fill(route: str, values: dict[str, str]) -> str:
 @pytest.fixture
 def url_values(cast) -> dict[str, str]:
     policy = Policy.objects.filter(organization=cast.organization).first()
-    other_member = MembershipFactory(organization=cast.organization, user=UserFactory(), role=Role.ADMIN)
+    assert policy is not None
+    other_member = MembershipFactory.create(organization=cast.organization, user=UserFactory.create(), role=Role.ADMIN)
     invitation = Invitation.objects.create(
         organization=cast.organization,
         email="invitee@contoso.test",

@@ -65,6 +65,7 @@ def test_a_grant_and_sync_at_debug_logs_no_secret(cast, driver, everything_logge
     assert any(record.name == "django.db.backends" for record in everything_logged.records)
     assert any(record.name.startswith(("urllib3", "msal")) for record in everything_logged.records)
     assert issued, "the simulator issued no authorization code"
+    assert settings.MICROSOFT_CLIENT_SECRET is not None
     secrets = {
         "client secret": settings.MICROSOFT_CLIENT_SECRET,
         "portal password": PASSWORD,
@@ -128,6 +129,7 @@ def test_the_database_holds_no_token_cache_or_totp_secret_in_clear(cast, driver)
     driver.tasks.run()
     values = _text_values("default")
     assert len(values) > 50
+    assert settings.MICROSOFT_CLIENT_SECRET is not None
     for table, column, text in values:
         assert TOTP_SECRET not in text, f"TOTP secret in clear in {table}.{column}"
         assert settings.MICROSOFT_CLIENT_SECRET not in text, f"client secret in {table}.{column}"

@@ -14,6 +14,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from accounts.models import User
 from casportal.crypto import encrypt_str
 from directory.models import SyncMode
 from grant.models import GrantAttempt
@@ -54,10 +55,12 @@ def stored_tokens() -> list[object]:
     return [list(Authenticator.objects.order_by("pk").values_list("data", flat=True)), list(flows.values_list("raw"))]
 
 
-def grant_attempt(organization: Organization, user, auth_flow: str) -> GrantAttempt:
+def grant_attempt(organization: Organization, user: User, auth_flow: str) -> GrantAttempt:
+    service = ProtectedService.objects.filter(organization=organization).first()
+    assert service is not None
     return GrantAttempt.objects.create(
         organization=organization,
-        service=ProtectedService.objects.filter(organization=organization).first(),
+        service=service,
         user=user,
         session_key_hash="0" * 64,
         sync_mode=SyncMode.ALL,
@@ -80,12 +83,12 @@ def authenticator_columns() -> list[dict]:
 def under_a(settings):
     """TOTP, recovery codes (generated and migrated) and a grant attempt's flow, all written under key A."""
     settings.FIELD_ENCRYPTION_KEYS = [KEY_A]
-    user = UserFactory()
+    user = UserFactory.create()
     TOTP.activate(user, TOTP_SECRET)
     Authenticator.objects.filter(user=user).update(last_used_at=timezone.now())
     codes = RecoveryCodes.activate(user).generate_codes()
     migrated = Authenticator.objects.create(
-        user=UserFactory(),
+        user=UserFactory.create(),
         type=Authenticator.Type.RECOVERY_CODES,
         data={
             "seed": encrypt_str("ab" * 40),
@@ -93,7 +96,7 @@ def under_a(settings):
             "migrated_codes": [encrypt_str(c) for c in MIGRATED_CODES],
         },
     )
-    attempt = grant_attempt(OrganizationFactory(), user, FLOW)
+    attempt = grant_attempt(OrganizationFactory.create(), user, FLOW)
     return user, codes, migrated, attempt
 
 
@@ -146,7 +149,7 @@ def test_running_twice_rewrites_again_harmlessly(settings, under_a):
 def test_a_value_no_key_decrypts_names_its_row_and_nothing_is_rewritten(settings, under_a):
     user, *_ = under_a
     settings.FIELD_ENCRYPTION_KEYS = [KEY_C]
-    lost = grant_attempt(OrganizationFactory(), user, "flow under a key nobody has")
+    lost = grant_attempt(OrganizationFactory.create(), user, "flow under a key nobody has")
     settings.FIELD_ENCRYPTION_KEYS = [KEY_B, KEY_A]
     tokens_before = stored_tokens()
 
@@ -163,8 +166,8 @@ def test_a_value_no_key_decrypts_names_its_row_and_nothing_is_rewritten(settings
 
 def test_token_caches_of_connected_organizations_are_dropped(settings):
     settings.FIELD_ENCRYPTION_KEYS = [KEY_B, KEY_A]
-    connected = OrganizationFactory()
-    OrganizationFactory()  # no Microsoft tenant: no token cache
+    connected = OrganizationFactory.create()
+    OrganizationFactory.create()  # no Microsoft tenant: no token cache
     microsoft_id = uuid.uuid4()
     Organization.objects.filter(pk=connected.pk).update(microsoft_tenant_id=microsoft_id)
     cache.set(token_cache_key(str(microsoft_id)), encrypt_str("{}"), 3600)
@@ -181,7 +184,7 @@ def test_a_value_turning_up_between_check_and_rewrite_stops_it_saying_how_many_w
 ):
     user, *_ = under_a
     settings.FIELD_ENCRYPTION_KEYS = [KEY_C]
-    lost = grant_attempt(OrganizationFactory(), user, "flow under a key nobody has")
+    lost = grant_attempt(OrganizationFactory.create(), user, "flow under a key nobody has")
     settings.FIELD_ENCRYPTION_KEYS = [KEY_B, KEY_A]
     monkeypatch.setattr(Command, "_classify", lambda _self, _where, token: token)  # as if written after the check
 

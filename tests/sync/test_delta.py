@@ -34,6 +34,8 @@ def test_a_delta_round_picks_up_renames_deletions_and_membership_changes(protect
     sim.add_user(contoso, user_principal_name="newcomer@contoso.onmicrosoft.com", display_name="Newcomer")
     sim.add_member(groups[0], users[5])
     member = groups[1].memberships.filter(removed=False, member_user__isnull=False).first()
+    assert member is not None
+    assert member.member_user is not None
     sim.remove_member(groups[1], member.member_user)
     sim.update_group(groups[2], display_name="Renamed group")
     sim.delete_group(groups[3])
@@ -49,7 +51,9 @@ def test_a_delta_round_picks_up_renames_deletions_and_membership_changes(protect
 
 def test_an_expired_delta_token_falls_back_to_a_full_round_recorded_as_such(protected, driver, contoso):
     sim.expire_delta_tokens(contoso)
-    sim.update_user(SimUser.objects.filter(tenant=contoso).first(), display_name="Changed after expiry")
+    user = SimUser.objects.filter(tenant=contoso).first()
+    assert user is not None
+    sim.update_user(user, display_name="Changed after expiry")
     run = sync_now(driver, protected)
     assert run.status == SyncStatus.SUCCEEDED
     assert run.kind == SyncKind.FULL
@@ -61,7 +65,9 @@ def test_a_partial_failure_removes_nothing(protected, driver, contoso, settings)
     settings.SYNC_MAX_RETRIES = 0
     settings.SYNC_PAGE_SIZE = 5
     before = portal_state(protected.organization)
-    sim.delete_user(SimUser.objects.filter(tenant=contoso).order_by("user_principal_name").first())
+    first_user = SimUser.objects.filter(tenant=contoso).order_by("user_principal_name").first()
+    assert first_user is not None
+    sim.delete_user(first_user)
     sim.expire_delta_tokens(contoso)  # a full round: at its end it would remove what it did not see
     driver.portal("post", reverse("sync_now", args=[protected.organization.slug]))
     queued, task = driver.tasks.pending.pop(0)

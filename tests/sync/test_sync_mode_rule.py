@@ -79,6 +79,7 @@ def test_the_scheduler_skips_certain_users_organizations(certain, driver):
 def test_editing_the_chosen_users_synchronizes_them(certain, driver, contoso):
     picker = reverse("selected_users", args=[certain.organization.slug, "exchange-online"])
     other = SimUser.objects.filter(tenant=contoso).exclude(user_principal_name__startswith="alex@").first()
+    assert other is not None
     driver.portal("post", picker.replace("/users/", "/users/add/"), {"user_principal_name": other.user_principal_name})
     assert driver.tasks.names == ["provisioning.sync_batch"]
     driver.tasks.run()
@@ -102,7 +103,7 @@ def test_an_edit_made_while_the_run_reads_the_chosen_users_gets_a_run_of_its_own
 
     # An administrator adds someone while the run is asking Graph for the users it has already read.
     read_user = graph.GraphClient.user
-    edited = []
+    edited: list[SimUser] = []
 
     def user_then_edit(client, id_or_upn):
         if not edited:
