@@ -51,7 +51,7 @@ def free_port() -> int:
 def recreate_databases(url: str) -> str:
     """Fresh portal and simulator databases on the server DATABASE_URL names; the portal's URL."""
     config = dj_database_url.parse(url)
-    conninfo = {
+    conninfo: dict[str, Any] = {  # connection parameters, passed on to libpq
         "host": config["HOST"] or "127.0.0.1",
         "port": config["PORT"] or 5432,
         "user": config["USER"] or "postgres",

@@ -31,7 +31,7 @@ def scrape(client, token: str = TOKEN, **extra) -> str:
 @pytest.mark.django_db
 @pytest.mark.usefixtures("metrics_token")
 def test_metrics_show_requests_syncs_graph_answers_and_connection_health(client):
-    organization = OrganizationFactory()
+    organization = OrganizationFactory.create()
     service = ProtectedService.objects.get(organization=organization, kind=ServiceKind.EXCHANGE_ONLINE)
     service.status = ServiceStatus.ACCESS_TOKEN_INVALID
     service.save()
@@ -48,8 +48,8 @@ def test_metrics_show_requests_syncs_graph_answers_and_connection_health(client)
         )
     ConnectionIncident.objects.create(organization=organization, reason="Consent revoked")
     record_credential_rejected(error_code="AADSTS7000215", description="Invalid client secret provided.")
-    for status in (200, 200, 429, 503, 418):
-        count_graph_request(status)
+    for http_status in (200, 200, 429, 503, 418):
+        count_graph_request(http_status)
     client.get("/healthz")
 
     body = scrape(client)

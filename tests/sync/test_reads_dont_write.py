@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 from django.apps import apps
+from django.db.models import Model
 from django.urls import reverse
 
 from directory import urls as directory_urls
@@ -23,7 +24,7 @@ from organizations.models import Membership, Organization
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 
 DOMAIN_LABELS = ("tenants", "provisioning", "audit")
-BOOKKEEPING = {Membership: {"last_used_at"}}
+BOOKKEEPING: dict[type[Model], set[str]] = {Membership: {"last_used_at"}}
 OAUTH_CALLBACKS = {"grant_consent_callback", "grant_identity_callback"}
 # Actions: POST only, so they are not pages.
 POST_ONLY = {
@@ -57,7 +58,7 @@ def pages(organization) -> dict[str, tuple[str, dict]]:
         "sync_progress": [slug, SERVICE],
         "directory_group": [slug, group.microsoft_id if group else uuid.uuid4()],
     }
-    listed = {
+    listed: dict[str, tuple[str, dict]] = {
         name: (reverse(name, args=service_pages.get(name, [slug])), {})
         for name in (
             "dashboard",
@@ -83,7 +84,7 @@ def domain_rows() -> dict[str, list[dict]]:
         for model in apps.get_app_config(label).get_models():
             skipped = BOOKKEEPING.get(model, set())
             fields = [field.attname for field in model._meta.concrete_fields if field.attname not in skipped]
-            rows[model._meta.label] = list(model.objects.order_by("pk").values(*fields))
+            rows[model._meta.label] = list(model._default_manager.order_by("pk").values(*fields))
     return rows
 
 
@@ -117,6 +118,8 @@ def test_pages_of_a_connected_organization_write_nothing(cast, driver, contoso):
     assert granted.status_code == 302
     picker = reverse("selected_users", args=[cast.organization.slug, SERVICE])
     member = SimMembership.objects.filter(group__tenant=contoso, member_user__isnull=False, removed=False).first()
+    assert member is not None
+    assert member.member_user is not None
     driver.portal(
         "post",
         picker.replace("/users/", "/users/add/"),
