@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
+from django.db import connection, models
 from django.db.models import Q
 from django.utils import timezone
 
@@ -73,7 +73,11 @@ MEMBERSHIP_COLUMNS = ("group_id", "member_id", "member_type")
 
 
 def _merge(
-    model, organization_id: int, columns: tuple[str, ...], rows: Sequence[tuple], conflict: tuple[str, ...]
+    model: type[models.Model],
+    organization_id: int,
+    columns: tuple[str, ...],
+    rows: Sequence[tuple],
+    conflict: tuple[str, ...],
 ) -> Changes:
     """Upsert a page's rows in one statement; PostgreSQL goes through COPY into a staging table.
 
@@ -84,13 +88,13 @@ def _merge(
         return Changes()
     now = timezone.now()
     if connection.vendor == "postgresql":
-        return _merge_with_copy(model._meta.db_table, organization_id, columns, rows, conflict, now)
+        return _merge_with_copy(model._meta.db_table, organization_id, columns, rows, conflict=conflict, now=now)
     existing = 0
     if conflict == ("microsoft_id",):
-        existing = model.objects.filter(
+        existing = model._default_manager.filter(
             organization_id=organization_id, microsoft_id__in=[row[0] for row in rows]
         ).count()
-    model.objects.bulk_create(
+    model._default_manager.bulk_create(
         [model(organization_id=organization_id, synced_at=now, **dict(zip(columns, row, strict=True))) for row in rows],
         update_conflicts=True,
         unique_fields=["organization", *conflict],
@@ -100,7 +104,13 @@ def _merge(
 
 
 def _merge_with_copy(
-    table: str, organization_id: int, columns: tuple[str, ...], rows: Sequence[tuple], *, conflict: tuple[str, ...], now
+    table: str,
+    organization_id: int,
+    columns: tuple[str, ...],
+    rows: Sequence[tuple],
+    *,
+    conflict: tuple[str, ...],
+    now: datetime,
 ) -> Changes:
     counted = conflict == ("microsoft_id",)
     stage = f"stage_{table}"
