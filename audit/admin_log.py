@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from audit.models import Action, AuditEvent
-from audit.services import record_event
+from audit.services import Actor, record_event
 
 # Values of fields whose name contains one of these never reach the log; only that they changed.
 SECRET_MARKERS = ("password", "secret", "token", "hash", "key")
@@ -66,7 +66,7 @@ def _describe(obj: models.Model) -> dict[str, str]:
 def record_admin_event(
     action: Action,
     *,
-    actor: Any,
+    actor: Actor,
     obj: models.Model,
     changes: dict[str, list[str]] | None = None,
     description: dict[str, str] | None = None,
@@ -145,7 +145,7 @@ class AuditedAdminMixin:
 
 
 def record_support_event(
-    action: Action, *, actor: Any, reason: str, organization: models.Model | None, target: str, **details: Any
+    action: Action, *, actor: Actor, reason: str, organization: models.Model | None, target: str, **details: Any
 ) -> AuditEvent:
     """A support action, shown to the customer on their Activity page as done by support, with the reason."""
     return record_event(

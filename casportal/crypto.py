@@ -6,6 +6,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models.expressions import Expression
 
 
 @cache
@@ -36,13 +38,18 @@ def decrypt_str(token: str) -> str:
 class EncryptedTextField(models.TextField):
     """Text stored encrypted; reads decrypt with any configured key, writes use the first."""
 
-    def from_db_value(self, value, expression, connection):  # noqa: ARG002 (Django's signature)
+    def from_db_value(
+        self,
+        value: str | None,
+        expression: Expression,  # noqa: ARG002 (Django's signature)
+        connection: BaseDatabaseWrapper,  # noqa: ARG002
+    ) -> str | None:
         if value is None or value == "":
             return value
         return decrypt_str(value)
 
-    def get_prep_value(self, value):
-        value = super().get_prep_value(value)
-        if value is None or value == "":
-            return value
-        return encrypt_str(value)
+    def get_prep_value(self, value: object) -> str | None:
+        prepared: str | None = super().get_prep_value(value)
+        if prepared is None or prepared == "":
+            return prepared
+        return encrypt_str(prepared)
