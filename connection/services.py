@@ -2,6 +2,7 @@
 
 from django.db import transaction
 
+from audit.services import Actor
 from casportal.errors import ActionRefused
 from connection.health import (
     CONSENT_BROKEN,
@@ -19,7 +20,7 @@ class NotConnected(ActionRefused):
 
 
 @transaction.atomic
-def mark_access_token_invalid(*, organization: Organization, actor) -> None:
+def mark_access_token_invalid(*, organization: Organization, actor: Actor) -> None:
     if not ServiceAccount.objects.filter(organization=organization).exists():
         raise NotConnected("This organization has no Microsoft 365 service with access.")
     record_connection_broken(organization=organization, reason=CONSENT_BROKEN, error_code="support", actor=actor)

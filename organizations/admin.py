@@ -1,3 +1,4 @@
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -8,6 +9,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from audit.admin_log import AuditedAdminMixin
+from audit.services import Actor
 from directory.models import DirectoryGroup, DirectoryUser, SyncSettings
 from organizations import services
 from organizations.models import Invitation, Membership, Organization, Policy, ProtectedService, Role
@@ -38,7 +40,7 @@ class MembershipInline(admin.TabularInline):
     readonly_fields = ["created_at", "last_used_at"]
 
 
-def save_memberships(formset: forms.BaseModelFormSet, *, organization: Organization, actor) -> None:
+def save_memberships(formset: forms.BaseModelFormSet, *, organization: Organization, actor: Actor) -> None:
     """The membership inline's rows, through the services that keep an administrator and audit each change.
 
     Additions and promotions go first, so that one submission may promote an administrator and demote or remove
@@ -72,7 +74,7 @@ class ProtectedServiceInline(admin.TabularInline):
     fields = ("kind", "status", "authorized_account", "granted_at", "last_synced_at", "last_error")
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Organization | None = None) -> bool:
         return False
 
 
@@ -84,10 +86,10 @@ class SyncSettingsInline(admin.StackedInline):
     fields = ("mode", "daily_sync_time", "updated_at")
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Organization | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Organization | None = None) -> bool:
         return False
 
 
@@ -148,12 +150,14 @@ class OrganizationAdmin(ServiceRefusalsMixin, StaffAdmin):
         support_action("Offboard: delete the directory, sync runs and members", offboard_organization),
     ]
 
-    def get_prepopulated_fields(self, request, obj=None):
+    def get_prepopulated_fields(
+        self, request: HttpRequest, obj: Organization | None = None
+    ) -> dict[str, Sequence[str]]:
         return {} if obj else {"slug": ("name",)}
 
-    def get_fields(self, request: HttpRequest, obj=None):
-        fields = ["name", "slug", "region"]
-        return fields if obj is None else [*fields, *self.readonly_fields]
+    def get_fields(self, request: HttpRequest, obj: Organization | None = None) -> tuple[str, ...]:
+        fields = ("name", "slug", "region")
+        return fields if obj is None else (*fields, *self.readonly_fields)
 
     @admin.display(description="synchronized users")
     def synchronized_users(self, organization: Organization) -> int:
@@ -173,7 +177,7 @@ class OrganizationAdmin(ServiceRefusalsMixin, StaffAdmin):
             reverse("admin:provisioning_syncsettings_change", args=[settings_row.pk]),
         )
 
-    def save_model(self, request, obj, form, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: Organization, form: forms.ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if not change:
             services.set_up_new_organization(organization=obj, actor=request.user)
@@ -198,7 +202,7 @@ class MembershipAdmin(ServiceRefusalsMixin, StaffAdmin):
     readonly_fields = ["public_id", "created_at", "last_used_at"]
     deletes_audited_by_service = True
 
-    def get_readonly_fields(self, request: HttpRequest, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> list[str] | tuple[str, ...]:
         return [*self.readonly_fields, "user", "organization"] if obj else self.readonly_fields
 
     def save_model(self, request: HttpRequest, obj: Membership, form: forms.ModelForm, change: bool) -> None:
@@ -213,7 +217,7 @@ class MembershipAdmin(ServiceRefusalsMixin, StaffAdmin):
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
         services.remove_member(membership=obj, actor=request.user)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
         # One refusal undoes the whole action: the action runs in one transaction.
         for membership in queryset.select_related("organization", "user"):
             services.remove_member(membership=membership, actor=request.user)
@@ -258,7 +262,7 @@ class ProtectedServiceAdmin(StaffAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: ProtectedService | None = None) -> bool:
         return False
 
 

@@ -17,6 +17,7 @@ def _switcher(request: HttpRequest) -> Switcher:
     # Organization pages have already read the recent memberships; other pages read them if they show the menu.
     recent = getattr(request, "recent_memberships", None)
     if recent is None:
+        assert request.user.is_authenticated  # the switcher is only shown to a signed-in user
         recent = recent_memberships(request.user)
     listed = recent[:SWITCHER_SIZE]
     current = getattr(request, "membership", None)

@@ -15,6 +15,7 @@ from django.db.models import F, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 
+from accounts.models import User
 from organizations.models import Membership, Organization
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -33,7 +34,7 @@ class OrganizationRequest(HttpRequest):
     recent_memberships: list[Membership]
 
 
-def recent_memberships(user) -> list[Membership]:
+def recent_memberships(user: User) -> list[Membership]:
     """The user's most recently used memberships with their organizations: one more than the switcher shows, so it
     knows whether there are others."""
     memberships = Membership.objects.filter(user=user).select_related("organization")
@@ -41,7 +42,7 @@ def recent_memberships(user) -> list[Membership]:
     return list(most_recent_first[: SWITCHER_SIZE + 1])
 
 
-def membership_for(user, slug: str) -> Membership:
+def membership_for(user: User, slug: str) -> Membership:
     try:
         return Membership.objects.select_related("organization").get(organization__slug=slug, user=user)
     except Membership.DoesNotExist:
@@ -53,7 +54,7 @@ def scoped(request: OrganizationRequest, model: type[M]) -> QuerySet[M]:
     return model._default_manager.filter(organization=request.organization)
 
 
-def scoped_get_or_404(request: OrganizationRequest, model: type[M], **lookup) -> M:
+def scoped_get_or_404(request: OrganizationRequest, model: type[M], **lookup: object) -> M:
     """A tenant-owned row of the request's organization, or 404."""
     try:
         row = model._default_manager.get(organization=request.organization, **lookup)
@@ -77,7 +78,7 @@ def organization_view(view: ViewFunc) -> ViewFunc:
     """Resolve `org_slug` to the user's membership; 404 for non-members, 403 on writes for read-only."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, org_slug: str, *args, **kwargs) -> HttpResponse:
+    def wrapper(request: HttpRequest, org_slug: str, *args: object, **kwargs: object) -> HttpResponse:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         # Usually one query: the switcher's recent organizations include the one being visited.

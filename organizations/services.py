@@ -13,8 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.actors import user_of
+from accounts.models import User
 from audit.models import Action
-from audit.services import record_event
+from audit.services import Actor, record_event
 from organizations.invitations import new_token
 from organizations.models import (
     Invitation,
@@ -53,7 +55,7 @@ def _unique_slug(name: str) -> str:
 
 
 @transaction.atomic
-def create_organization(*, name: str, actor, slug: str = "", region: str = Region.NORTH_AMERICA) -> Organization:
+def create_organization(*, name: str, actor: Actor, slug: str = "", region: str = Region.NORTH_AMERICA) -> Organization:
     name = name.strip()
     if not name:
         raise ValidationError("An organization needs a name.")
@@ -65,7 +67,7 @@ def create_organization(*, name: str, actor, slug: str = "", region: str = Regio
 
 
 @transaction.atomic
-def set_up_new_organization(*, organization: Organization, actor) -> None:
+def set_up_new_organization(*, organization: Organization, actor: Actor) -> None:
     """Give a just-saved organization one protected service per catalog entry and the default policies."""
     services = ProtectedService.objects.bulk_create(
         ProtectedService(organization=organization, kind=kind) for kind in ServiceKind.values
@@ -81,7 +83,7 @@ def set_up_new_organization(*, organization: Organization, actor) -> None:
 
 
 @transaction.atomic
-def add_member(*, organization: Organization, user, role: str, actor) -> Membership:
+def add_member(*, organization: Organization, user: User, role: str, actor: Actor) -> Membership:
     """Make a user a member directly (support staff and `create_organization`); customers use invitations."""
     membership, created = Membership.objects.get_or_create(
         organization=organization, user=user, defaults={"role": role}
@@ -94,7 +96,7 @@ def add_member(*, organization: Organization, user, role: str, actor) -> Members
 
 
 @transaction.atomic
-def invite_member(*, organization: Organization, email: str, role: str, actor) -> Invitation:
+def invite_member(*, organization: Organization, email: str, role: str, actor: Actor) -> Invitation:
     """Invite by email; an open invitation for the same address is replaced by the new one."""
     email = get_user_model().objects.normalize_email(email).lower()
     if role not in Role.values:
@@ -111,7 +113,7 @@ def invite_member(*, organization: Organization, email: str, role: str, actor) -
         email=email,
         role=role,
         token_hash=token_hash,
-        invited_by=actor,
+        invited_by=user_of(actor),
         expires_at=now + timedelta(days=settings.INVITATION_TTL_DAYS),
     )
     record_event(Action.MEMBER_INVITED, actor=actor, organization=organization, target=email, details={"role": role})
@@ -129,7 +131,7 @@ def invite_member(*, organization: Organization, email: str, role: str, actor) -
 
 
 @transaction.atomic
-def revoke_invitation(*, invitation: Invitation, actor) -> None:
+def revoke_invitation(*, invitation: Invitation, actor: Actor) -> None:
     if invitation.accepted_at or invitation.revoked_at:
         raise ValidationError("This invitation is no longer open.")
     invitation.revoked_at = timezone.now()
@@ -138,7 +140,7 @@ def revoke_invitation(*, invitation: Invitation, actor) -> None:
 
 
 @transaction.atomic
-def accept_invitation(*, invitation: Invitation, user) -> Membership:
+def accept_invitation(*, invitation: Invitation, user: User) -> Membership:
     """Single use: the row is locked, so two clicks on the same link make one membership."""
     invitation = Invitation.objects.select_for_update().select_related("organization").get(pk=invitation.pk)
     if invitation.accepted_at or invitation.revoked_at:
@@ -179,7 +181,7 @@ def _lock_admins(organization: Organization) -> list[int]:
 
 
 @transaction.atomic
-def change_member_role(*, membership: Membership, role: str, actor) -> Membership:
+def change_member_role(*, membership: Membership, role: str, actor: Actor) -> Membership:
     if role not in Role.values:
         raise ValidationError("Choose a role.")
     admins = _lock_admins(membership.organization)
@@ -202,7 +204,7 @@ def change_member_role(*, membership: Membership, role: str, actor) -> Membershi
 
 
 @transaction.atomic
-def remove_member(*, membership: Membership, actor) -> None:
+def remove_member(*, membership: Membership, actor: Actor) -> None:
     admins = _lock_admins(membership.organization)
     if membership.pk in admins and len(admins) == 1:
         raise ValidationError("An organization needs at least one administrator: promote someone else first.")
@@ -217,7 +219,7 @@ def remove_member(*, membership: Membership, actor) -> None:
 
 
 @transaction.atomic
-def set_policy_enabled(*, policy: Policy, enabled: bool, actor) -> Policy:
+def set_policy_enabled(*, policy: Policy, enabled: bool, actor: Actor) -> Policy:
     policy = Policy.objects.select_for_update().select_related("service", "organization").get(pk=policy.pk)
     if policy.enabled == enabled:
         return policy

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.models import User
 from audit.models import AuditEvent
 from connection.models import ConnectionIncident
 from directory.models import SyncRun
@@ -78,7 +79,7 @@ class OrganizationRow:
     services: list[ProtectedService]
 
 
-def organizations_of(user) -> QuerySet[Organization]:
+def organizations_of(user: User) -> QuerySet[Organization]:
     """The user's organizations, each with its role, connection health, latest sync and services; 2 queries."""
     latest_run = SyncRun.objects.filter(organization=OuterRef("pk")).order_by("-queued_at", "-pk")
     return (
@@ -97,6 +98,7 @@ def organizations_of(user) -> QuerySet[Organization]:
 @require_GET
 def all_organizations(request: HttpRequest) -> HttpResponse:
     """One row per organization of the signed-in user, broken connections first unless sorted otherwise."""
+    assert request.user.is_authenticated  # login_required
     organizations = organizations_of(request.user)
     health = request.GET.get("health", "")
     if health in HEALTH_FILTERS:

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from audit.admin_log import record_support_event
 from audit.models import Action
+from audit.services import Actor
 from casportal.errors import ActionRefused
 from connection import services as connections
 from directory import engine, runs
@@ -30,7 +31,7 @@ def _refused_as_for_customers() -> Iterator[None]:
 
 
 @transaction.atomic
-def cancel_stuck_grant(*, attempt: GrantAttempt, actor, reason: str) -> GrantAttempt:
+def cancel_stuck_grant(*, attempt: GrantAttempt, actor: Actor, reason: str) -> GrantAttempt:
     if attempt.step not in IN_FLIGHT_STEPS:
         raise SupportActionRefused(f"This grant attempt is not in progress ({attempt.get_step_display()}).")
     cancelled = grants.cancel_grant(service=attempt.service, actor=actor)
@@ -48,7 +49,7 @@ def cancel_stuck_grant(*, attempt: GrantAttempt, actor, reason: str) -> GrantAtt
 
 
 @transaction.atomic
-def retry_failed_provisioning(*, service: ProtectedService, actor, reason: str) -> SyncRun:
+def retry_failed_provisioning(*, service: ProtectedService, actor: Actor, reason: str) -> SyncRun:
     with _refused_as_for_customers():
         run = grants.retry_provisioning(service=service, actor=actor)
     record_support_event(
@@ -63,7 +64,7 @@ def retry_failed_provisioning(*, service: ProtectedService, actor, reason: str) 
 
 
 @transaction.atomic
-def sync_now(*, organization: Organization, actor, reason: str) -> engine.SyncRequest:
+def sync_now(*, organization: Organization, actor: Actor, reason: str) -> engine.SyncRequest:
     with _refused_as_for_customers():
         request = runs.sync_now(organization=organization, actor=actor)
     record_support_event(
@@ -79,7 +80,7 @@ def sync_now(*, organization: Organization, actor, reason: str) -> engine.SyncRe
 
 
 @transaction.atomic
-def check_connection_now(*, organization: Organization, actor, reason: str) -> str:
+def check_connection_now(*, organization: Organization, actor: Actor, reason: str) -> str:
     found = connections.check_connection_now(organization=organization)
     record_support_event(
         Action.SUPPORT_CONNECTION_CHECKED,
@@ -93,7 +94,7 @@ def check_connection_now(*, organization: Organization, actor, reason: str) -> s
 
 
 @transaction.atomic
-def mark_access_token_invalid(*, organization: Organization, actor, reason: str) -> None:
+def mark_access_token_invalid(*, organization: Organization, actor: Actor, reason: str) -> None:
     with _refused_as_for_customers():
         connections.mark_access_token_invalid(organization=organization, actor=actor)
     record_support_event(
@@ -106,7 +107,7 @@ def mark_access_token_invalid(*, organization: Organization, actor, reason: str)
 
 
 @transaction.atomic
-def resend_invalid_token_email(*, organization: Organization, actor, reason: str) -> int:
+def resend_invalid_token_email(*, organization: Organization, actor: Actor, reason: str) -> int:
     with _refused_as_for_customers():
         sent = connections.resend_invalid_token_email(organization=organization)
     record_support_event(
@@ -121,7 +122,7 @@ def resend_invalid_token_email(*, organization: Organization, actor, reason: str
 
 
 @transaction.atomic
-def release_microsoft_tenant(*, organization: Organization, actor, reason: str) -> dict[str, int]:
+def release_microsoft_tenant(*, organization: Organization, actor: Actor, reason: str) -> dict[str, int]:
     """Unbind the organization's Microsoft 365 tenant so that another organization can grant it; members stay.
 
     What a grant refused with microsoft_tenant_taken leads to: the connection is torn down as by removing the

@@ -1,12 +1,12 @@
 """What the admin of every domain app shares: read-only models with support actions, bounded counts, the
 service layer's refusals shown to staff."""
 
-from typing import cast
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.functional import cached_property
@@ -23,7 +23,7 @@ class ReadOnlyAdmin(AuditedAdminMixin, SupportActionsMixin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -34,13 +34,21 @@ class ServiceRefusalsMixin:
     List it before AuditedAdminMixin, whose transaction around actions it must enclose.
     """
 
-    def changeform_view(self, request: HttpRequest, object_id=None, form_url="", extra_context=None) -> HttpResponse:
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
         except (ValidationError, ActionRefused) as refusal:
             return self._refused(request, refusal, request.get_full_path())
 
-    def delete_view(self, request: HttpRequest, object_id, extra_context=None) -> HttpResponse:
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         try:
             return super().delete_view(request, object_id, extra_context)  # type: ignore[misc]
         except (ValidationError, ActionRefused) as refusal:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from audit.admin_log import record_support_event
 from audit.models import Action, AuditEvent
+from audit.services import Actor
 from connection.models import ConnectionIncident
 from directory.models import ACTIVE_SYNC_STATUSES, SyncRun
 from grant.models import GrantAttempt
@@ -27,7 +28,7 @@ OFFBOARDED_MODELS = (SyncRun, GrantAttempt, ConnectionIncident, Invitation, Memb
 
 
 @transaction.atomic
-def offboard_organization(*, organization: Organization, actor, reason: str) -> dict[str, int]:
+def offboard_organization(*, organization: Organization, actor: Actor, reason: str) -> dict[str, int]:
     """Delete what the organization's customers and Microsoft tenant brought; keep the organization and its audit.
 
     The connection is torn down as by removing the last service (every service reads Not granted, the Microsoft

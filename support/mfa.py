@@ -6,12 +6,13 @@ from django.db import transaction
 from accounts.models import User
 from audit.admin_log import record_support_event
 from audit.models import Action
+from audit.services import Actor
 from organizations.models import Organization
 from support.staff import SupportActionRefused
 
 
 @transaction.atomic
-def reset_mfa(*, user: User, actor, reason: str) -> int:
+def reset_mfa(*, user: User, actor: Actor, reason: str) -> int:
     """Delete a user's authenticators (TOTP, recovery codes) after support checked their identity out of band.
 
     Recorded in every organization the user belongs to, so each one's administrators see it.

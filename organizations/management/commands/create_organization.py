@@ -10,11 +10,12 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.urls import reverse
 
+from accounts.models import User
 from organizations import services
 from organizations.models import Region, Role
 
 
-def set_password_link(user) -> str:
+def set_password_link(user: User) -> str:
     key = f"{user_pk_to_url_str(user)}-{default_token_generator.make_token(user)}"
     path = reverse("account_reset_password_from_key", kwargs={"uidb36": "UID", "key": "KEY"})
     return settings.PORTAL_BASE_URL + path.replace("UID-KEY", key)
@@ -29,7 +30,7 @@ class Command(BaseCommand):
         parser.add_argument("--slug", default="", help="URL slug (default: from the name).")
         parser.add_argument("--region", default=Region.NORTH_AMERICA, choices=Region.values)
 
-    def handle(self, *args, name: str, admin: str, slug: str, region: str, **options) -> None:
+    def handle(self, *args: object, name: str, admin: str, slug: str, region: str, **options: object) -> None:
         try:
             validate_email(admin)
         except ValidationError as exc:

@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from accounts.models import User
 from organizations import services
 from organizations.models import Organization, Role
 
@@ -14,7 +15,7 @@ SUPPORT_USER = "support@casportal.test"
 class Command(BaseCommand):
     help = "Seed the demo organization Contoso, its admin and a support superuser. Safe to run again."
 
-    def _user(self, email: str, **flags):
+    def _user(self, email: str, **flags: bool) -> User:
         User = get_user_model()
         user = User.objects.filter(email=email).first()
         if user is None:
@@ -23,7 +24,7 @@ class Command(BaseCommand):
         return user
 
     @transaction.atomic
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: object, **options: object) -> None:
         admin = self._user(DEMO_ADMIN)
         self._user(SUPPORT_USER, is_staff=True, is_superuser=True)
         organization = Organization.objects.filter(slug="contoso").first()
