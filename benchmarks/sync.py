@@ -7,6 +7,8 @@ own process, and each end-to-end sync runs in a process of its own, so that its 
     python -m benchmarks.sync ingest     # the page-writing stage alone
 """
 
+from __future__ import annotations
+
 import argparse
 import math
 import os
@@ -18,6 +20,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # Django is set up at run time, before the models are imported
+    from django.db.backends.utils import CursorWrapper
+
+    from directory.models import SyncRun
+    from m365sim.models import Tenant as SimTenant
+    from organizations.models import Organization, ProtectedService
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/casportal_bench"
@@ -153,7 +163,7 @@ def ingest(users: int, groups: int, members: int, sample: int) -> None:
     Organization.objects.filter(slug__startswith="bench-ingest").delete()
 
 
-def _copy(cursor, organization_id: int, users: int, groups: int, members: int) -> None:
+def _copy(cursor: CursorWrapper, organization_id: int, users: int, groups: int, members: int) -> None:
     from django.utils import timezone
 
     now = timezone.now().isoformat()
@@ -200,7 +210,7 @@ def _copy(cursor, organization_id: int, users: int, groups: int, members: int) -
 # 2 and 3. End to end: the real tasks and Graph client against the simulator in its own process.
 
 
-def _connect(slug: str):
+def _connect(slug: str) -> tuple[Organization, ProtectedService, SimTenant]:
     """The portal organization bench-<slug>, bound to the simulated tenant <slug>, consented, not yet synced."""
     from django.utils import timezone
 
@@ -233,7 +243,7 @@ def _connect(slug: str):
     return organization, service, sim_tenant
 
 
-def _run_sync(service, kind: str, trigger: str):
+def _run_sync(service: ProtectedService, kind: str, trigger: str) -> tuple[SyncRun, float]:
     from django.db import transaction
 
     from casportal.celery import app

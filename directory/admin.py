@@ -23,7 +23,9 @@ class DirectoryAdmin(ReadOnlyAdmin):
     list_filter = ["organization"]
     name_fields: tuple[str, ...] = ()
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[DirectoryUser | DirectoryGroup], search_term: str
+    ) -> tuple[QuerySet[DirectoryUser | DirectoryGroup], bool]:
         term = search_term.strip()
         if not term:
             return queryset, False
@@ -78,7 +80,8 @@ class SyncSettingsForm(forms.ModelForm):
         help_texts = {"mode": RULE}
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what ModelForm.clean() returns, never None
         if "mode" in cleaned:
             try:
                 # The instance is still as stored: the form's values are copied onto it after clean().
@@ -112,10 +115,10 @@ class SyncSettingsAdmin(ServiceRefusalsMixin, AuditedAdminMixin, admin.ModelAdmi
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # created with the organization's first grant; one per organization
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: SyncSettings | None = None) -> bool:
         return False
 
-    def save_model(self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: SyncSettings, form: forms.ModelForm, change: bool) -> None:
         change_sync_settings(
             sync_settings=obj,
             mode=form.cleaned_data["mode"],

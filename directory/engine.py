@@ -11,7 +11,7 @@ deltaLinks are stored only then.
 import logging
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import shared_task
@@ -22,7 +22,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from audit.models import Action
-from audit.services import record_event
+from audit.services import Actor, record_event
 from casportal.logcontext import bind
 from connection.credential import record_credential_accepted, record_credential_rejected_by
 from connection.health import CONSENT_BROKEN, record_connection_broken, record_connection_restored
@@ -85,7 +85,9 @@ class SyncRequest:
     folded: bool  # a sync of the organization was already under way: this request joined it
 
 
-def request_sync(*, service: ProtectedService, kind: str, trigger: str, actor, countdown: float = 0) -> SyncRequest:
+def request_sync(
+    *, service: ProtectedService, kind: str, trigger: str, actor: Actor, countdown: float = 0
+) -> SyncRequest:
     """Queue a sync of the organization's directory, or join the one under way (one per organization)."""
     lock_organization(service.organization_id)
     active = SyncRun.objects.filter(organization_id=service.organization_id, status__in=ACTIVE_SYNC_STATUSES).first()
@@ -390,7 +392,7 @@ def _finish(run: SyncRun) -> None:
     record_credential_accepted()
 
 
-def _enable_chosen_policy(run: SyncRun, now) -> None:
+def _enable_chosen_policy(run: SyncRun, now: datetime) -> None:
     account = ServiceAccount.objects.filter(service_id=run.service_id).select_related("auto_enable_policy").first()
     if run.trigger == SyncTrigger.GRANT and account and account.auto_enable_policy:
         organization_services.set_policy_enabled(policy=account.auto_enable_policy, enabled=True, actor=None)
@@ -440,7 +442,7 @@ def _explain(run: SyncRun, exc: errors.MicrosoftError) -> SyncFailed:
     return SyncFailed(f"{step} failed: Microsoft 365 answered with an error ({exc.message}).", repr(exc))
 
 
-def stalled_runs(now=None) -> list[SyncRun]:
+def stalled_runs(now: datetime | None = None) -> list[SyncRun]:
     """Runs whose chain of tasks broke (a message lost with a restarted broker, a task failed on the database):
     no batch holds them and none has made progress for SYNC_STALL_SECONDS."""
     now = now or timezone.now()

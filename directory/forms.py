@@ -1,4 +1,4 @@
-from typing import cast
+from typing import Any, cast
 
 from django import forms
 
@@ -23,6 +23,6 @@ class AddFromGroupForm(forms.Form):
     group = forms.UUIDField()
     members = forms.TypedMultipleChoiceField(coerce=str, choices=())
 
-    def __init__(self, *args, member_choices: list[tuple[str, str]], **kwargs) -> None:
+    def __init__(self, *args: Any, member_choices: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cast(forms.ChoiceField, self.fields["members"]).choices = member_choices

@@ -47,7 +47,7 @@ class SyncSettings(models.Model):
         return f"{self.organization}: {self.get_mode_display()}"
 
 
-def create_sync_settings(*, instance: Organization, created: bool, raw: bool = False, **kwargs) -> None:
+def create_sync_settings(*, instance: Organization, created: bool, raw: bool = False, **kwargs: object) -> None:
     """A new organization starts with the default sync settings; a fixture being loaded brings its own."""
     if created and not raw:
         SyncSettings.objects.create(organization=instance)

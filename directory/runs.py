@@ -3,7 +3,7 @@
 from django.db import transaction
 
 from audit.models import Action
-from audit.services import record_event
+from audit.services import Actor, record_event
 from casportal.errors import ActionRefused
 from connection.models import ServiceAccount
 from directory.engine import SyncRequest, request_sync
@@ -64,7 +64,7 @@ def _connected_service(organization: Organization) -> ProtectedService:
 
 
 @transaction.atomic
-def sync_now(*, organization: Organization, actor) -> SyncRequest:
+def sync_now(*, organization: Organization, actor: Actor) -> SyncRequest:
     """Sync now (all-users mode only): a delta round, or a full one when there is none to continue."""
     if sync_settings_for(organization).mode == SyncMode.CERTAIN:
         raise SyncRefused(CERTAIN_USERS_REFUSED)
@@ -74,7 +74,7 @@ def sync_now(*, organization: Organization, actor) -> SyncRequest:
 
 
 @transaction.atomic
-def extend_to_all_users(*, organization: Organization, actor) -> SyncRequest:
+def extend_to_all_users(*, organization: Organization, actor: Actor) -> SyncRequest:
     """Certain users → all users and groups, for every Microsoft 365 service at once, without a new grant."""
     settings_row = SyncSettings.objects.select_for_update().get(organization=organization)
     if settings_row.mode != SyncMode.CERTAIN:

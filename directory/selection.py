@@ -4,8 +4,9 @@ import uuid
 
 from django.db import transaction
 
+from accounts.actors import user_of
 from audit.models import Action
-from audit.services import record_event
+from audit.services import Actor, record_event
 from casportal.errors import ActionRefused
 from directory import runs
 from directory.engine import request_sync
@@ -19,7 +20,9 @@ class SelectionError(ActionRefused):
 
 
 @transaction.atomic
-def add_selected_users(*, organization: Organization, users: list[graph.DirectoryUser], actor) -> list[SelectedUser]:
+def add_selected_users(
+    *, organization: Organization, users: list[graph.DirectoryUser], actor: Actor
+) -> list[SelectedUser]:
     existing = set(
         SelectedUser.objects.select_for_update()
         .filter(organization=organization)
@@ -37,7 +40,7 @@ def add_selected_users(*, organization: Organization, users: list[graph.Director
             microsoft_id=uuid.UUID(user.id),
             user_principal_name=user.user_principal_name,
             display_name=user.display_name,
-            added_by=actor,
+            added_by=user_of(actor),
         )
         for user in new
     )
@@ -48,7 +51,7 @@ def add_selected_users(*, organization: Organization, users: list[graph.Director
     return added
 
 
-def _sync_edited_list(organization: Organization, actor) -> None:
+def _sync_edited_list(organization: Organization, actor: Actor) -> None:
     """Once the first synchronization is done, each change of the chosen users is synchronized at once."""
     service = runs.first_connected_service(organization, synchronized=True)
     if service is not None:
@@ -56,7 +59,7 @@ def _sync_edited_list(organization: Organization, actor) -> None:
 
 
 @transaction.atomic
-def remove_selected_user(*, selected: SelectedUser, actor) -> None:
+def remove_selected_user(*, selected: SelectedUser, actor: Actor) -> None:
     selected.delete()
     record_event(
         Action.SELECTED_USER_REMOVED,

@@ -11,6 +11,7 @@ from django.db import transaction
 
 from audit.admin_log import record_admin_event
 from audit.models import Action
+from audit.services import Actor
 from connection.models import ServiceAccount
 from directory import runs
 from directory.models import MAX_SELECTED_USERS, SelectedUser, SyncMode, SyncSettings
@@ -57,7 +58,7 @@ def _shown(value: object) -> str:
 
 @transaction.atomic
 def change_sync_settings(
-    *, sync_settings: SyncSettings, mode: str, daily_sync_time: dt.time | None, actor
+    *, sync_settings: SyncSettings, mode: str, daily_sync_time: dt.time | None, actor: Actor
 ) -> SyncSettings:
     """Change the option and the daily time within the rule, audited as a change in admin by `actor`.
 

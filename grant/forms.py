@@ -1,4 +1,4 @@
-from typing import cast
+from typing import Any, cast
 
 from django import forms
 
@@ -16,7 +16,7 @@ class GrantForm(forms.Form):
     )
     sync_mode = forms.ChoiceField(choices=SyncMode.choices, initial=SyncMode.ALL, label="Synchronize")
 
-    def __init__(self, *args, service: ProtectedService, fixed_mode: str | None, **kwargs) -> None:
+    def __init__(self, *args: Any, service: ProtectedService, fixed_mode: str | None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         policy = cast(forms.ModelChoiceField, self.fields["policy"])
         policy.queryset = Policy.objects.filter(service=service).order_by("policy_type", "priority")

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from audit.admin_log import record_support_event
 from audit.models import Action
-from audit.services import record_event
+from audit.services import Actor, record_event
 from connection.models import ConnectionIncident, ServiceAccount
 from directory.models import (
     ACTIVE_SYNC_STATUSES,
@@ -27,7 +27,7 @@ from organizations.services import lock_organization
 CONNECTION_MODELS = (GroupMembership, DirectoryUser, DirectoryGroup, DirectoryDomain, SelectedUser, ServiceAccount)
 
 
-def tear_down_connection(*, organization: Organization, actor, reason: str = "") -> dict[str, int]:
+def tear_down_connection(*, organization: Organization, actor: Actor, reason: str = "") -> dict[str, int]:
     """End the organization's connection to its Microsoft tenant; the caller holds the organization's lock.
 
     Sync runs under way stop, grants in flight are cancelled, the service accounts and the directory are
@@ -66,7 +66,7 @@ def tear_down_connection(*, organization: Organization, actor, reason: str = "")
 
 
 @transaction.atomic
-def remove_service(*, service: ProtectedService, actor) -> bool:
+def remove_service(*, service: ProtectedService, actor: Actor) -> bool:
     """Delete the service account; with the last one, tear the connection down.
 
     Returns whether it was the last. Policies stay (they are the organization's configuration).

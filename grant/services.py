@@ -15,15 +15,17 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 from celery import shared_task
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.actors import user_of
+from accounts.models import User
 from audit.models import Action
-from audit.services import record_event
+from audit.services import Actor, record_event
 from connection.credential import record_credential_accepted, record_credential_rejected_by
 from connection.models import ServiceAccount
 from directory.engine import request_sync
@@ -98,15 +100,20 @@ def in_flight_attempt(service: ProtectedService) -> GrantAttempt | None:
     )
 
 
-def _is_admin(user, organization: Organization) -> bool:
-    return Membership.objects.filter(organization=organization, user=user, role=Role.ADMIN).exists()
+def _is_admin(user: Actor, organization: Organization) -> TypeGuard[User]:
+    """An administrator is a member, so a signed-in user."""
+    member = user_of(user)
+    return (
+        member is not None
+        and Membership.objects.filter(organization=organization, user=member, role=Role.ADMIN).exists()
+    )
 
 
 @transaction.atomic
 def start_grant(
     *,
     service: ProtectedService,
-    actor,
+    actor: Actor,
     session_key: str,
     redirect_uri: str,
     policy: Policy | None = None,
@@ -162,7 +169,7 @@ def start_grant(
 
 
 @transaction.atomic
-def cancel_grant(*, service: ProtectedService, actor) -> GrantAttempt | None:
+def cancel_grant(*, service: ProtectedService, actor: Actor) -> GrantAttempt | None:
     attempt = in_flight_attempt(service)
     if attempt is None:
         return None
@@ -179,7 +186,7 @@ def cancel_grant(*, service: ProtectedService, actor) -> GrantAttempt | None:
     return attempt
 
 
-def _reject(attempt: GrantAttempt | None, user, reason: str, message: str, advice: str = "") -> GrantRefused:
+def _reject(attempt: GrantAttempt | None, user: Actor, reason: str, message: str, advice: str = "") -> GrantRefused:
     """Record a refused callback (audited for a signed-in user) and build the exception to raise."""
     message = clean_text(message, 2000)[0]  # it may quote what Microsoft (or a forger) put in the query
     with transaction.atomic():
@@ -198,7 +205,7 @@ def _reject(attempt: GrantAttempt | None, user, reason: str, message: str, advic
     return GrantRefused(message, advice, code=reason, organization_slug=attempt.organization.slug if attempt else None)
 
 
-def _take_attempt(params: Mapping[str, str], *, user, session_key: str, step: GrantStep) -> GrantAttempt:
+def _take_attempt(params: Mapping[str, str], *, user: Actor, session_key: str, step: GrantStep) -> GrantAttempt:
     """The attempt a callback's `state` names, consumed; any mismatch refuses the callback."""
     state = params.get("state", "")
     if not isinstance(state, str) or not _STATE_SHAPE.match(state):
@@ -238,7 +245,12 @@ def _take_attempt(params: Mapping[str, str], *, user, session_key: str, step: Gr
             "The sign-in took longer than 10 minutes and expired.",
             "Start again from Service Status.",
         )
-    if not user.is_authenticated or attempt.user_id != user.pk or attempt.session_key_hash != hash_secret(session_key):
+    if (
+        user is None
+        or not user.is_authenticated
+        or attempt.user_id != user.pk
+        or attempt.session_key_hash != hash_secret(session_key)
+    ):
         raise _reject(
             attempt,
             user,
@@ -251,7 +263,7 @@ def _take_attempt(params: Mapping[str, str], *, user, session_key: str, step: Gr
     return attempt
 
 
-def _microsoft_refusal(attempt: GrantAttempt, user, exc: errors.MicrosoftError) -> GrantRefused:
+def _microsoft_refusal(attempt: GrantAttempt, user: Actor, exc: errors.MicrosoftError) -> GrantRefused:
     """Explain what Microsoft answered at either leg, in the admin's terms."""
     if isinstance(exc, errors.ConsentDeclined):
         return _reject(
@@ -291,7 +303,7 @@ def _parse_guid(value: str) -> uuid.UUID | None:
         return None
 
 
-def _check_organization_binding(attempt: GrantAttempt, user, microsoft_tenant_id: uuid.UUID) -> None:
+def _check_organization_binding(attempt: GrantAttempt, user: Actor, microsoft_tenant_id: uuid.UUID) -> None:
     organization = attempt.organization
     if organization.microsoft_tenant_id and organization.microsoft_tenant_id != microsoft_tenant_id:
         raise _reject(
@@ -313,7 +325,7 @@ def _check_organization_binding(attempt: GrantAttempt, user, microsoft_tenant_id
 
 
 def handle_consent_callback(
-    params: Mapping[str, str], *, user, session_key: str, identity_redirect_uri: str
+    params: Mapping[str, str], *, user: Actor, session_key: str, identity_redirect_uri: str
 ) -> CallbackResult:
     """Leg 1 came back: check it, then start leg 2 at once. Returns where the browser goes next."""
     attempt = _take_attempt(params, user=user, session_key=session_key, step=GrantStep.CONSENT)
@@ -336,7 +348,7 @@ def handle_consent_callback(
 
 
 def _start_identity_leg(
-    attempt: GrantAttempt, user, microsoft_tenant_id: uuid.UUID, redirect_uri: str, *, interactive: bool
+    attempt: GrantAttempt, user: Actor, microsoft_tenant_id: uuid.UUID, redirect_uri: str, *, interactive: bool
 ) -> str:
     try:
         flow = identity.start_identity_leg(
@@ -366,7 +378,7 @@ def _start_identity_leg(
 
 
 def handle_identity_callback(
-    params: Mapping[str, str], *, user, session_key: str, identity_redirect_uri: str
+    params: Mapping[str, str], *, user: Actor, session_key: str, identity_redirect_uri: str
 ) -> CallbackResult:
     """Leg 2 came back: check who signed in, then prove access (or wait for Microsoft to allow it)."""
     attempt = _take_attempt(params, user=user, session_key=session_key, step=GrantStep.IDENTITY)
@@ -413,7 +425,7 @@ def handle_identity_callback(
     return CallbackResult(attempt=attempt)
 
 
-def _not_global_admin(attempt: GrantAttempt, user, username: str) -> GrantRefused:
+def _not_global_admin(attempt: GrantAttempt, user: Actor, username: str) -> GrantRefused:
     return _reject(
         attempt,
         user,
@@ -423,7 +435,7 @@ def _not_global_admin(attempt: GrantAttempt, user, username: str) -> GrantRefuse
     )
 
 
-def _credential_rejected(attempt: GrantAttempt, user, exc: errors.AppCredentialInvalid) -> GrantRefused:
+def _credential_rejected(attempt: GrantAttempt, user: Actor, exc: errors.AppCredentialInvalid) -> GrantRefused:
     record_credential_rejected_by(exc)
     return _reject(
         attempt,
@@ -434,7 +446,7 @@ def _credential_rejected(attempt: GrantAttempt, user, exc: errors.AppCredentialI
     )
 
 
-def check_grant_access(*, attempt_id: int, user=None) -> GrantOutcome:
+def check_grant_access(*, attempt_id: int, user: Actor = None) -> GrantOutcome:
     """One try at proving access; while Microsoft is still activating the permissions, try again later.
 
     Refusals are recorded on the attempt; a caller that shows a page catches `GrantRefused`.
@@ -454,7 +466,7 @@ def check_grant_access_later(attempt_id: int) -> None:
         check_grant_access(attempt_id=attempt_id)
 
 
-def _verify_grant_access(attempt_id: int, user) -> GrantOutcome:
+def _verify_grant_access(attempt_id: int, user: Actor) -> GrantOutcome:
     """Prove app-only access (and the Global Administrator role when the ID token had no role claims).
 
     Right after consent Microsoft may answer 401/403 for a minute or two: that is WAITING until the
@@ -500,7 +512,7 @@ def _verify_grant_access(attempt_id: int, user) -> GrantOutcome:
     return GrantOutcome.BOUND
 
 
-def _bind_service(attempt: GrantAttempt, actor, microsoft_tenant_details_id: str) -> None:
+def _bind_service(attempt: GrantAttempt, actor: Actor, microsoft_tenant_details_id: str) -> None:
     """Bind the Microsoft tenant, create the service account and start synchronizing, in one transaction."""
     try:
         with transaction.atomic():
@@ -580,7 +592,7 @@ class GrantRefusedLater(Exception):
 
 
 @transaction.atomic
-def start_selected_users_sync(*, service: ProtectedService, actor) -> SyncRun:
+def start_selected_users_sync(*, service: ProtectedService, actor: Actor) -> SyncRun:
     service = ProtectedService.objects.select_for_update().select_related("organization").get(pk=service.pk)
     if sync_settings_for(service.organization).mode != SyncMode.CERTAIN:
         raise SelectionError("This organization synchronizes all users and groups.")
@@ -593,7 +605,7 @@ def start_selected_users_sync(*, service: ProtectedService, actor) -> SyncRun:
 
 
 @transaction.atomic
-def retry_provisioning(*, service: ProtectedService, actor) -> SyncRun:
+def retry_provisioning(*, service: ProtectedService, actor: Actor) -> SyncRun:
     service = ProtectedService.objects.select_for_update().select_related("organization").get(pk=service.pk)
     if service.status != ServiceStatus.FAILED or not ServiceAccount.objects.filter(service=service).exists():
         raise SelectionError("There is no failed synchronization to try again.")
