@@ -3,11 +3,15 @@ from allauth.mfa.models import Authenticator
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import User
 from audit.admin_log import AuditedAdminMixin
+from organizations import services as organization_services
+from organizations.models import Membership
 from support import mfa as support
+from support.admin_base import ServiceRefusalsMixin
 from support.staff import SupportActionsMixin, support_action
 
 
@@ -17,7 +21,10 @@ def reset_mfa(user: User, request: HttpRequest, reason: str) -> str:
 
 
 @admin.register(User)
-class UserAdmin(AuditedAdminMixin, SupportActionsMixin, DjangoUserAdmin):
+class UserAdmin(ServiceRefusalsMixin, AuditedAdminMixin, SupportActionsMixin, DjangoUserAdmin):
+    """Deleting a user first removes their memberships through the organizations' service, so an organization never
+    loses its last administrator this way either, and each organization's Activity shows the removal."""
+
     ordering = ["email"]
     list_display = ["email", "full_name", "is_staff", "is_superuser", "is_active", "last_login"]
     list_filter = ["is_staff", "is_superuser", "is_active", "groups"]
@@ -36,6 +43,18 @@ class UserAdmin(AuditedAdminMixin, SupportActionsMixin, DjangoUserAdmin):
         super().save_model(request, obj, form, change)
         # Support staff vouch for the addresses they enter, as invitations and create_organization do.
         EmailAddress.objects.update_or_create(user=obj, email=obj.email, defaults={"verified": True, "primary": True})
+
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        self._remove_memberships(request, [obj])
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        self._remove_memberships(request, list(queryset))
+        super().delete_queryset(request, queryset)
+
+    def _remove_memberships(self, request: HttpRequest, users: list[User]) -> None:
+        for membership in Membership.objects.filter(user__in=users).select_related("organization", "user"):
+            organization_services.remove_member(membership=membership, actor=request.user)
 
 
 admin.site.unregister(Authenticator)

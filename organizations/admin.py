@@ -150,6 +150,10 @@ class OrganizationAdmin(ServiceRefusalsMixin, StaffAdmin):
         support_action("Offboard: delete the directory, sync runs and members", offboard_organization),
     ]
 
+    def has_delete_permission(self, request: HttpRequest, obj: Organization | None = None) -> bool:
+        # An organization ends by offboarding, which keeps its audit trail; a delete would cascade past every rule.
+        return False
+
     def get_prepopulated_fields(
         self, request: HttpRequest, obj: Organization | None = None
     ) -> dict[str, Sequence[str]]:
@@ -285,6 +289,9 @@ class PolicyAdmin(StaffAdmin):
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Policy | None = None) -> bool:
         return False
 
     def save_model(self, request: HttpRequest, obj: Policy, form: forms.ModelForm, change: bool) -> None:

@@ -207,3 +207,35 @@ def test_a_new_organization_is_not_bound_by_the_add_form(superuser_client):
     data |= {"name": "Northwind", "slug": "northwind", "region": "us", "microsoft_tenant_id": str(uuid.uuid4())}
     assert superuser_client.post(add, data).status_code == 302
     assert Organization.objects.get(slug="northwind").microsoft_tenant_id is None
+
+
+def test_the_last_admin_cannot_be_deleted_with_their_user_account(cast, superuser_client):
+    url = reverse("admin:accounts_user_delete", args=[cast.owner.user.pk])
+    response = superuser_client.post(url, {"post": "yes"})
+    assert response.status_code == 302
+    assert LAST_ADMIN in shown(response)
+    assert Membership.objects.filter(pk=cast.owner.pk).exists()
+    assert admins(cast.organization) == 1
+
+
+def test_deleting_a_member_s_user_account_removes_the_membership_as_the_portal_does(cast, superuser_client):
+    url = reverse("admin:accounts_user_changelist")
+    data = {"action": "delete_selected", ACTION_CHECKBOX_NAME: [cast.reader.user.pk], "post": "yes"}
+    response = superuser_client.post(url, data)
+    assert response.status_code == 302
+    assert not Membership.objects.filter(pk=cast.reader.pk).exists()
+    removed = AuditEvent.objects.get(action=Action.MEMBER_REMOVED)
+    assert removed.organization == cast.organization
+    assert removed.target == "reader@contoso.test"
+
+
+def test_organizations_and_policies_are_not_deleted_in_admin(cast, superuser_client):
+    policy = Policy.objects.filter(organization=cast.organization).first()
+    assert policy is not None
+    for url in (
+        reverse("admin:tenants_organization_delete", args=[cast.organization.pk]),
+        reverse("admin:tenants_policy_delete", args=[policy.pk]),
+    ):
+        assert superuser_client.post(url, {"post": "yes"}).status_code == 403
+    assert Organization.objects.filter(pk=cast.organization.pk).exists()
+    assert Policy.objects.filter(pk=policy.pk).exists()
