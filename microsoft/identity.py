@@ -63,6 +63,9 @@ CUSTOMER_CODES = frozenset(
     }
 )
 INTERACTION_ERRORS = frozenset({"login_required", "interaction_required", "consent_required"})
+# The admin-consent endpoint's documented answer when the administrator declines: error=consent_required with
+# AADSTS65004 (https://learn.microsoft.com/entra/identity-platform/v2-admin-consent#error-response).
+CONSENT_DECLINED_CODE = 65004
 
 
 # Results.
@@ -267,11 +270,17 @@ def _aadsts_codes(result: Mapping[str, Any]) -> set[int]:
     return codes
 
 
+def _without_trace(description: str) -> str:
+    """The message without Microsoft's diagnostics: "Trace ID: … Correlation ID: … Timestamp: …" follow it on
+    lines of their own (`\r\n`) in the token endpoint's answers and after a space in redirects."""
+    return re.split(r"\s*Trace ID:", description, maxsplit=1)[0].strip()
+
+
 def _raise_token_error(result: Mapping[str, Any]) -> NoReturn:
     """Classify by `error` and the AADSTS code together: the customer's broken consent is not the portal's
     broken credential."""
     error, codes = result.get("error", ""), _aadsts_codes(result)
-    description = str(result.get("error_description", error)).split(" Trace ID:")[0]
+    description = _without_trace(str(result.get("error_description", error)))
     code = min(codes) if codes else None
     if codes & APP_CREDENTIAL_CODES:
         raise AppCredentialInvalid(description, code=min(codes & APP_CREDENTIAL_CODES))
@@ -287,9 +296,11 @@ def _raise_token_error(result: Mapping[str, Any]) -> NoReturn:
 
 def _raise_browser_error(params: Mapping[str, str]) -> NoReturn:
     error = params.get("error", "")
-    description = params.get("error_description", error).split(" Trace ID:")[0]
+    description = _without_trace(params.get("error_description", error))
     codes = _aadsts_codes(params)
     code = min(codes) if codes else None
+    if CONSENT_DECLINED_CODE in codes and error in ("consent_required", "access_denied"):
+        raise ConsentDeclined(description, code=CONSENT_DECLINED_CODE)
     if error in INTERACTION_ERRORS:
         raise InteractionRequired(description, code=code)
     if error == "access_denied":
