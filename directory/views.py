@@ -27,7 +27,7 @@ from directory.models import (
     SyncRun,
 )
 from directory.progress import SUCCESS_SENTENCE, describe_progress
-from grant import services as grants
+from grant import access
 from microsoft import errors, graph
 from organizations.models import ProtectedService, ServiceKind
 from organizations.scoping import OrganizationRequest, organization_view, scoped, scoped_get_or_404
@@ -202,7 +202,7 @@ def selected_user_remove(request: OrganizationRequest, service_kind: str, select
 def selected_users_start(request: OrganizationRequest, service_kind: str) -> HttpResponse:
     service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
     try:
-        grants.start_selected_users_sync(service=service, actor=request.user)
+        access.start_selected_users_sync(service=service, actor=request.user)
     except selection.SelectionError as exc:
         messages.error(request, str(exc))
         return _back_to_picker(request, service)

@@ -1,3 +1,3 @@
 """For Celery's discovery: the tasks live beside the functions they run."""
 
-from grant import services  # noqa: F401
+from grant import access  # noqa: F401

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit.middleware import client_ip
 from casportal.ratelimit import allow
 from directory import runs, selection
-from grant import removal
+from grant import access, refusals, removal
 from grant import services as grants
 from grant.forms import GrantForm
 from grant.models import GrantAttempt, GrantStep
@@ -21,7 +21,7 @@ from organizations.scoping import OrganizationRequest, organization_view, scoped
 from organizations.views import services_in_catalog_order
 
 
-def _refused_page(request: HttpRequest, refused: grants.GrantRefused) -> HttpResponse:
+def _refused_page(request: HttpRequest, refused: refusals.GrantRefused) -> HttpResponse:
     return render(
         request,
         "grant/grant_refused.html",
@@ -61,10 +61,10 @@ def grant_start(request: OrganizationRequest, service_kind: str) -> HttpResponse
                 policy=form.cleaned_data["policy"],
                 sync_mode=form.cleaned_data["sync_mode"],
             )
-        except grants.GrantInProgress as exc:
+        except refusals.GrantInProgress as exc:
             in_flight = exc.attempt
             form.add_error(None, "A grant of this service is already in progress.")
-        except grants.GrantRuleViolation as exc:
+        except refusals.GrantRuleViolation as exc:
             form.add_error(None, str(exc))
         else:
             return redirect(consent_url)
@@ -96,7 +96,7 @@ def grant_cancel(request: OrganizationRequest, service_kind: str) -> HttpRespons
     return redirect("grant_start", org_slug=request.organization.slug, service_kind=service.kind)
 
 
-def _handle_callback(request: HttpRequest, handler: Callable[..., grants.CallbackResult]) -> HttpResponse:
+def _handle_callback(request: HttpRequest, handler: Callable[..., refusals.CallbackResult]) -> HttpResponse:
     """Both legs return to fixed URLs; the organization and service come from the attempt the state names."""
     if not request.user.is_authenticated and not allow(
         f"grant-callback:{client_ip(request)}", limit=settings.GRANT_CALLBACK_ANONYMOUS_PER_MINUTE
@@ -110,7 +110,7 @@ def _handle_callback(request: HttpRequest, handler: Callable[..., grants.Callbac
             session_key=request.session.session_key or "",
             identity_redirect_uri=request.build_absolute_uri(reverse("grant_identity_callback")),
         )
-    except grants.GrantRefused as refused:
+    except refusals.GrantRefused as refused:
         return _refused_page(request, refused)
     if result.redirect_to:
         return redirect(result.redirect_to)
@@ -174,7 +174,7 @@ def service_status(request: OrganizationRequest) -> HttpResponse:
 def sync_retry(request: OrganizationRequest, service_kind: str) -> HttpResponse:
     service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
     try:
-        grants.retry_provisioning(service=service, actor=request.user)
+        access.retry_provisioning(service=service, actor=request.user)
     except selection.SelectionError as exc:
         messages.error(request, str(exc))
         return redirect("service_status", org_slug=request.organization.slug)

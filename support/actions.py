@@ -13,6 +13,7 @@ from casportal.errors import ActionRefused
 from connection import services as connections
 from directory import engine, runs
 from directory.models import SyncRun
+from grant import access
 from grant import services as grants
 from grant.models import IN_FLIGHT_STEPS, GrantAttempt
 from grant.removal import tear_down_connection
@@ -51,7 +52,7 @@ def cancel_stuck_grant(*, attempt: GrantAttempt, actor: Actor, reason: str) -> G
 @transaction.atomic
 def retry_failed_provisioning(*, service: ProtectedService, actor: Actor, reason: str) -> SyncRun:
     with _refused_as_for_customers():
-        run = grants.retry_provisioning(service=service, actor=actor)
+        run = access.retry_provisioning(service=service, actor=actor)
     record_support_event(
         Action.SUPPORT_PROVISIONING_RETRIED,
         actor=actor,

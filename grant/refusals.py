@@ -1,0 +1,142 @@
+"""How a grant ends when it cannot go on: the refusals the admin reads, recorded on the attempt and audited."""
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeGuard
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.actors import user_of
+from accounts.models import User
+from audit.models import Action
+from audit.services import Actor, record_event
+from connection.credential import record_credential_rejected_by
+from directory.normalize import clean_text
+from grant.models import IN_FLIGHT_STEPS, GrantAttempt, GrantStep
+from microsoft import errors
+from organizations.models import Membership, Organization, Role
+
+
+class GrantRefused(Exception):
+    """The grant cannot go on; `message` says what happened and `advice` what to do, for the admin."""
+
+    def __init__(self, message: str, advice: str = "", *, code: str, organization_slug: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.advice = advice
+        self.code = code
+        self.organization_slug = organization_slug
+
+
+class GrantRuleViolation(Exception):
+    """A grant cannot start; the message explains the rule."""
+
+
+class GrantInProgress(Exception):
+    """Another attempt for the same service is under way."""
+
+    def __init__(self, attempt: GrantAttempt) -> None:
+        super().__init__(f"A grant of {attempt.service} is in progress.")
+        self.attempt = attempt
+
+
+class GrantOutcome(StrEnum):
+    """Where a grant stands after the identity leg or a later access check."""
+
+    WAITING = "waiting"
+    BOUND = "bound"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    attempt: GrantAttempt
+    redirect_to: str | None = None  # Microsoft again: the identity leg, interactively
+
+
+def hash_secret(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def is_admin(user: Actor, organization: Organization) -> TypeGuard[User]:
+    """An administrator is a member, so a signed-in user."""
+    member = user_of(user)
+    return (
+        member is not None
+        and Membership.objects.filter(organization=organization, user=member, role=Role.ADMIN).exists()
+    )
+
+
+def reject(attempt: GrantAttempt | None, user: Actor, reason: str, message: str, advice: str = "") -> GrantRefused:
+    """Record a refused callback (audited for a signed-in user) and build the exception to raise."""
+    message = clean_text(message, 2000)[0]  # it may quote what Microsoft (or a forger) put in the query
+    with transaction.atomic():
+        if attempt is not None and attempt.step in IN_FLIGHT_STEPS:
+            GrantAttempt.objects.filter(pk=attempt.pk).update(
+                step=GrantStep.REFUSED, state_hash=None, error=message, finished_at=timezone.now()
+            )
+        if user is not None and user.is_authenticated:
+            record_event(
+                Action.GRANT_CALLBACK_REJECTED if attempt is None else Action.GRANT_REFUSED,
+                actor=user,
+                organization=attempt.organization if attempt else None,
+                target=attempt.service.get_kind_display() if attempt else "",
+                details={"reason": reason, **({"attempt": str(attempt.public_id)} if attempt else {})},
+            )
+    return GrantRefused(message, advice, code=reason, organization_slug=attempt.organization.slug if attempt else None)
+
+
+def microsoft_refusal(attempt: GrantAttempt, user: Actor, exc: errors.MicrosoftError) -> GrantRefused:
+    """Explain what Microsoft answered at either leg, in the admin's terms."""
+    if isinstance(exc, errors.ConsentDeclined):
+        return reject(
+            attempt,
+            user,
+            "consent_declined",
+            "Access was not granted: the administrator declined the permissions.",
+            "To protect this service, grant access again and choose Accept at Microsoft.",
+        )
+    if isinstance(exc, errors.AppCredentialInvalid):
+        return credential_rejected(attempt, user, exc)
+    if isinstance(exc, errors.InvalidState):
+        return reject(
+            attempt, user, "state_mismatch", "This sign-in link is not valid.", "Start again from Service Status."
+        )
+    if isinstance(exc, errors.TransientError):
+        return reject(
+            attempt,
+            user,
+            "microsoft_unavailable",
+            "Microsoft's sign-in service did not answer, so the grant could not be completed.",
+            "Try again in a few minutes.",
+        )
+    return reject(
+        attempt,
+        user,
+        "microsoft_error",
+        f"Microsoft did not complete the sign-in: {exc.message[:300] or 'no details given'}",
+        "Try again; if it keeps failing, contact the service team with the time of the attempt.",
+    )
+
+
+def not_global_admin(attempt: GrantAttempt, user: Actor, username: str) -> GrantRefused:
+    return reject(
+        attempt,
+        user,
+        "not_global_admin",
+        f"{username} is not a Global Administrator of the Microsoft 365 tenant.",
+        "Only a Global Administrator can grant access. Sign in with a Global Administrator account.",
+    )
+
+
+def credential_rejected(attempt: GrantAttempt, user: Actor, exc: errors.AppCredentialInvalid) -> GrantRefused:
+    record_credential_rejected_by(exc)
+    return reject(
+        attempt,
+        user,
+        "app_credential_invalid",
+        "Granting access is temporarily unavailable; the service team has been alerted.",
+        "Nothing in your Microsoft 365 tenant needs to change. Please try again later.",
+    )
