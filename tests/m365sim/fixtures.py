@@ -1,4 +1,4 @@
-"""The simulator's pytest fixtures; tests/m365sim and tests/provisioning import them in their conftest.py.
+"""The simulator's pytest fixtures, loaded by tests/conftest.py as a plugin.
 
 Tests that use them touch the simulator's database: mark them
 `@pytest.mark.django_db(databases=["default", "m365sim"])` (`transaction=True` as well for `m365sim_live`).
