@@ -18,6 +18,9 @@ from grant.models import IN_FLIGHT_STEPS, GrantAttempt, GrantStep
 from microsoft import errors
 from organizations.models import Membership, Organization, Role
 
+# AADSTS90094: the account that signed in may not grant the permissions (not an administrator).
+ADMIN_APPROVAL_REQUIRED_CODE = 90094
+
 
 class GrantRefused(Exception):
     """The grant cannot go on; `message` says what happened and `advice` what to do, for the admin."""
@@ -90,13 +93,26 @@ def reject(attempt: GrantAttempt | None, user: Actor, reason: str, message: str,
 
 def microsoft_refusal(attempt: GrantAttempt, user: Actor, exc: errors.MicrosoftError) -> GrantRefused:
     """Explain what Microsoft answered at either leg, in the admin's terms."""
+    if isinstance(exc, errors.ConsentDeclined) and exc.code == ADMIN_APPROVAL_REQUIRED_CODE:
+        return reject(
+            attempt,
+            user,
+            "admin_approval_required",
+            "Access was not granted: the account that signed in at Microsoft is not an administrator, "
+            "so it cannot grant these permissions.",
+            "A Global Administrator must grant them: grant access again, sign in as a Global Administrator "
+            "and accept the permissions.",
+        )
     if isinstance(exc, errors.ConsentDeclined):
+        # A declining administrator and a non-administrator who went back without consent can send the same
+        # answer, so the message names both.
         return reject(
             attempt,
             user,
             "consent_declined",
-            "Access was not granted: the administrator declined the permissions.",
-            "To protect this service, grant access again and choose Accept at Microsoft.",
+            "Microsoft reports that the permissions were not granted: either the administrator declined them, "
+            "or the account that signed in is not an administrator and returned without consent.",
+            "Grant access again, sign in as a Global Administrator and accept the permissions.",
         )
     if isinstance(exc, errors.AppCredentialInvalid):
         return credential_rejected(attempt, user, exc)

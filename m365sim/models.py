@@ -37,6 +37,11 @@ class Tenant(models.Model):
         default=0,
         help_text="After consent, app-only tokens lack the new roles for this long (Microsoft: a minute or two).",
     )
+    decline_as_access_denied = models.BooleanField(
+        default=False,
+        help_text="Cancel on admin consent answers error=access_denied, as the authorize endpoint does, "
+        "instead of the documented consent_required.",
+    )
 
     class Meta:
         ordering = ["slug"]

@@ -29,6 +29,7 @@ FAULT_FIELDS = (
     "latency_ms",
     "token_failures_next",
     "consent_propagation_seconds",
+    "decline_as_access_denied",
 )
 
 

@@ -33,7 +33,8 @@ FLOW_MAX_AGE = 1800
 CODE_LIFETIME = dt.timedelta(minutes=10)
 REFRESH_LIFETIME = dt.timedelta(days=90)
 TOKEN_LIFETIME = 3599
-USER_DECLINED_CONSENT = 65004  # AADSTS65004, the one error sent with error_subcode=cancel
+USER_DECLINED_CONSENT = 65004  # AADSTS65004: Cancel on the consent page
+USER_DECLINED_MESSAGE = "User declined to consent to access the app."
 
 
 # Discovery.
@@ -257,8 +258,8 @@ def _start_flow(
 
 def _refused_at_once(back: "_Back", action: str, endpoint: str, params: dict[str, str]) -> HttpResponse | None:
     """Answers sent back to the application before anyone signs in: a cancel, a decline, bad parameters."""
-    if action == "cancel":
-        return back.error("access_denied", USER_DECLINED_CONSENT, "User declined to consent to access the app.")
+    if action == "cancel" and endpoint == "authorize":
+        return back.cancelled()
     if action == "decline_not_admin":
         return back.error(
             "access_denied", 90094, "Admin consent is required for the permissions requested by this application."
@@ -303,12 +304,21 @@ def _admin_consent_step(
     # Only a Global Administrator or a Privileged Role Administrator may grant application permissions.
     if not services.has_consent_granting_role(user):
         return _page(request, "m365sim/need_admin.html", flow, application, user=user)
+    if action == "cancel":
+        return _declined_admin_consent(user.tenant, back)
     if action != "accept":
         permissions = [directory.APPLICATION_PERMISSIONS[name] for name in application.application_permissions]
         return _page(request, "m365sim/consent.html", flow, application, user=user, permissions=permissions, admin=True)
     services.grant_admin_consent(user.tenant, application, user=user)
     scope = " ".join(f"{directory.GRAPH_AUDIENCE}/{name}" for name in application.application_permissions)
     return back.redirect({"admin_consent": "True", "tenant": str(user.tenant_id), "scope": scope})
+
+
+def _declined_admin_consent(tenant: Tenant, back: "_Back") -> HttpResponse:
+    if tenant.decline_as_access_denied:  # the shape Microsoft's authorize endpoint sends
+        return back.cancelled()
+    # As documented: https://learn.microsoft.com/entra/identity-platform/v2-admin-consent#error-response
+    return back.error("consent_required", USER_DECLINED_CONSENT, USER_DECLINED_MESSAGE, admin_consent="True")
 
 
 def _authorize_step(
@@ -397,16 +407,17 @@ class _Back:
         separator = "#" if mode == "fragment" else ("&" if "?" in self.redirect_uri else "?")
         return HttpResponseRedirect(f"{self.redirect_uri}{separator}{urlencode(values)}")
 
-    def error(self, error: str, code: int, message: str) -> HttpResponse:
+    def cancelled(self) -> HttpResponse:
+        """Cancel on the consent page, as the authorize endpoint answers it."""
+        return self.error("access_denied", USER_DECLINED_CONSENT, USER_DECLINED_MESSAGE, error_subcode="cancel")
+
+    def error(self, error: str, code: int, message: str, **extra: str) -> HttpResponse:
         trace_id, correlation_id = uuid.uuid4(), uuid.uuid4()
         description = (
             f"AADSTS{code}: {message} Trace ID: {trace_id} Correlation ID: {correlation_id} "
             f"Timestamp: {timezone.now():%Y-%m-%d %H:%M:%SZ}"
         )
-        values = {"error": error, "error_description": description}
-        if code == USER_DECLINED_CONSENT:
-            values["error_subcode"] = "cancel"
-        return self.redirect(values)
+        return self.redirect({"error": error, "error_description": description, **extra})
 
 
 def _application(client_id: str) -> Application | None:

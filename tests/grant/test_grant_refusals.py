@@ -40,15 +40,44 @@ def refusal_reasons() -> list[str]:
     return [e.details.get("reason") for e in AuditEvent.objects.filter(action=Action.GRANT_REFUSED)]
 
 
-def test_cancel_at_consent(cast, driver):
+EITHER_DECLINED = (
+    "Microsoft reports that the permissions were not granted: either the administrator declined them, "
+    "or the account that signed in is not an administrator and returned without consent."
+)
+
+
+def refused_at_consent(driver, login: str = "admin@contoso.onmicrosoft.com", action: str = "cancel"):
     started = driver.start()
-    callback = driver.consent(started["Location"], action="cancel")
-    response = driver.portal("get", callback)
+    response = driver.portal("get", driver.consent(started["Location"], login, action=action))
     assert response.status_code == 400
-    assert "Access was not granted: the administrator declined the permissions." in page_text(response)
-    assert_nothing_bound(cast)
+    return response
+
+
+def assert_filed_as_declined(cast, response) -> None:
+    assert EITHER_DECLINED in page_text(response)
+    assert "sign in as a Global Administrator and accept the permissions" in page_text(response)
+    attempt = GrantAttempt.objects.get()
+    assert (attempt.step, attempt.error) == (GrantStep.REFUSED, EITHER_DECLINED)
     assert refusal_reasons() == ["consent_declined"]
+    assert_nothing_bound(cast)
+
+
+def test_a_decline_in_the_documented_shape_is_filed_as_declined(cast, driver):
+    assert_filed_as_declined(cast, refused_at_consent(driver))
+
+
+def test_a_decline_as_access_denied_is_filed_as_declined(cast, driver, contoso):
+    sim.set_faults(contoso, decline_as_access_denied=True)
+    assert_filed_as_declined(cast, refused_at_consent(driver))
+
+
+def test_a_non_administrator_is_told_a_global_administrator_must_grant(cast, driver):
+    response = refused_at_consent(driver, "alex@contoso.onmicrosoft.com", action="decline_not_admin")
+    assert "the account that signed in at Microsoft is not an administrator" in page_text(response)
+    assert "A Global Administrator must grant them" in page_text(response)
     assert GrantAttempt.objects.get().step == GrantStep.REFUSED
+    assert refusal_reasons() == ["admin_approval_required"]
+    assert_nothing_bound(cast)
 
 
 def test_a_privileged_role_administrator_who_accepted_is_refused(cast, driver):

@@ -80,15 +80,38 @@ def test_a_privileged_role_administrator_may_consent_too(m365sim, contoso):
 
 
 @pytest.mark.usefixtures("contoso")
-def test_cancel_is_access_denied(m365sim):
+def test_cancel_at_admin_consent_is_the_documented_decline(m365sim):
     browser = m365sim.browser()
     page = sign_in(browser, browser.get(consent_url(m365sim)), ADMIN)
     params = callback_params(submit(browser, page, "cancel"), CONSENT_CALLBACK)
 
-    assert params["error"] == "access_denied"
+    assert (params["admin_consent"], params["error"]) == ("True", "consent_required")
+    assert params["error_description"].startswith("AADSTS65004: User declined to consent to access the app.")
+    assert params["state"] == "st"
+    assert "error_subcode" not in params
+    assert not ServicePrincipal.objects.exists()
+
+
+@pytest.mark.usefixtures("contoso")
+def test_a_fault_makes_cancel_at_admin_consent_access_denied(m365sim):
+    m365sim.control("POST", "tenants/contoso/faults", {"decline_as_access_denied": True})
+    browser = m365sim.browser()
+    page = sign_in(browser, browser.get(consent_url(m365sim)), ADMIN)
+    params = callback_params(submit(browser, page, "cancel"), CONSENT_CALLBACK)
+
+    assert (params["error"], params["error_subcode"]) == ("access_denied", "cancel")
     assert params["error_description"].startswith("AADSTS65004")
     assert params["state"] == "st"
     assert not ServicePrincipal.objects.exists()
+
+
+def test_cancel_at_authorize_is_access_denied(m365sim, contoso):
+    browser = m365sim.browser()
+    page = sign_in(browser, browser.get(authorize_url(m365sim, str(contoso.id))), ALEX)
+    params = callback_params(submit(browser, page, "cancel"), IDENTITY_CALLBACK)
+
+    assert (params["error"], params["error_subcode"]) == ("access_denied", "cancel")
+    assert params["error_description"].startswith("AADSTS65004")
 
 
 @pytest.mark.usefixtures("contoso")
@@ -99,6 +122,7 @@ def test_a_regular_user_needs_admin_approval(m365sim):
 
     params = callback_params(submit(browser, page, "decline_not_admin"), CONSENT_CALLBACK)
     assert params["error"] == "access_denied"
+    assert params["error_description"].startswith("AADSTS90094")
     assert not ServicePrincipal.objects.exists()
 
 

@@ -21,8 +21,12 @@ def test_faults_are_set_and_reset(m365sim):
     state = m365sim.control("POST", "tenants/contoso/faults", {"throttle_next": 3, "latency_ms": 5})
     assert (state["faults"]["throttle_next"], state["faults"]["latency_ms"]) == (3, 5)
 
+    state = m365sim.control("POST", "tenants/contoso/faults", {"decline_as_access_denied": True})
+    assert state["faults"]["decline_as_access_denied"] is True
+
     state = m365sim.control("POST", "tenants/contoso/faults", {"reset": True})
     assert (state["faults"]["throttle_next"], state["faults"]["latency_ms"]) == (0, 0)
+    assert state["faults"]["decline_as_access_denied"] is False
 
 
 @pytest.mark.usefixtures("contoso")
