@@ -49,6 +49,7 @@ class TenantAdmin(admin.ModelAdmin):
                     "latency_ms",
                     "token_failures_next",
                     "consent_propagation_seconds",
+                    "decline_as_access_denied",
                 ]
             },
         ),
