@@ -351,6 +351,8 @@ SYNC_PAGES_PER_BATCH = env_int("SYNC_PAGES_PER_BATCH", 20)
 SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 300)
 SYNC_MAX_COUNTDOWN_SECONDS = env_int("SYNC_MAX_COUNTDOWN_SECONDS", 300)
 SYNC_MAX_RETRIES = env_int("SYNC_MAX_RETRIES", 8)
+# Rounds begun again in one run because Microsoft expired a page token (a stored nextLink); then the run fails.
+SYNC_MAX_LISTING_RESTARTS = env_int("SYNC_MAX_LISTING_RESTARTS", 3)
 # A run that no batch holds and that has not moved for this long is resumed by the watchdog.
 SYNC_STALL_SECONDS = env_int("SYNC_STALL_SECONDS", 600)
 # The daily syncs of a region start over this many seconds after its time, each organization at its own offset.
@@ -413,3 +415,6 @@ if not PRODUCTION:
     else:
         DATABASES["m365sim"] = {**DATABASES["default"], "NAME": f"{DATABASES['default']['NAME']}_m365sim"}
     DATABASE_ROUTERS = ["m365sim.routers.SimulatorRouter"]
+    # Microsoft documents no lifetime for $skiptoken page tokens (Directory_ExpiredPageToken); an hour outlasts
+    # the portal's longest pause between pages (a 300 s back-off or lease), so only a test expires them.
+    M365SIM_PAGE_TOKEN_LIFETIME_SECONDS = env_int("M365SIM_PAGE_TOKEN_LIFETIME_SECONDS", 3600)

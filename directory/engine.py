@@ -5,7 +5,8 @@ from the deltaLinks of the last complete round. Each batch claims the run (a lea
 handles a bounded number of pages, commits its position (the nextLink) with the rows it wrote, and hands
 over to the next batch. A killed worker loses at most one batch; a duplicate or stale delivery finds
 another fence and does nothing. Objects not seen are removed only after a complete full round, and the
-deltaLinks are stored only then.
+deltaLinks are stored only then. A stored nextLink whose page token Microsoft expired sends the round back
+to its start, a bounded number of times.
 """
 
 import logging
@@ -178,9 +179,8 @@ def run_batch(run_id: int, fence: int) -> Next:
     except SyncFailed as failure:
         _fail(run, failure)
         return STOP
-    except errors.DeltaTokenExpired:
-        _restart_as_full(run, "Microsoft no longer knows the last delta token (it expires after about 7 days).")
-        return Next(fence=run.fence)
+    except (errors.DeltaTokenExpired, errors.PageTokenExpired) as exc:
+        return _begin_again(run, exc)
     except errors.Throttled as exc:
         return _back_off(run, exc, exc.retry_after, throttled=True)
     except errors.TransientError as exc:
@@ -210,6 +210,14 @@ def _back_off(run: SyncRun, exc: errors.MicrosoftError, seconds: float, *, throt
     return Next(fence=run.fence, countdown=_capped(seconds + jitter))
 
 
+def _begin_again(run: SyncRun, exc: errors.DeltaTokenExpired | errors.PageTokenExpired) -> Next:
+    """Microsoft expired a token the run holds: a deltaLink makes it a full round, a nextLink repeats the round."""
+    if isinstance(exc, errors.PageTokenExpired):
+        return _restart_round(run, exc)
+    _restart_as_full(run, "Microsoft no longer knows the last delta token (it expires after about 7 days).")
+    return Next(fence=run.fence)
+
+
 def _restart_as_full(run: SyncRun, reason: str) -> None:
     with transaction.atomic():
         _commit(
@@ -222,6 +230,33 @@ def _restart_as_full(run: SyncRun, reason: str) -> None:
             users_synced=0,
             groups_synced=0,
         )
+
+
+def _restart_round(run: SyncRun, exc: errors.PageTokenExpired) -> Next:
+    """The round again from its start: `_start` puts the cursor back at the initial delta URL (full) or the
+    stored deltaLinks (delta) and opens a fresh seen-set, so a removal counts only what the complete round saw.
+    Rows already written stay."""
+    restarts = run.listing_restarts + 1
+    if restarts > settings.SYNC_MAX_LISTING_RESTARTS:
+        _fail(run, SyncFailed("Microsoft kept expiring the directory listing; try again later.", repr(exc)))
+        return STOP
+    try:
+        with transaction.atomic():
+            _commit(
+                run,
+                listing_restarts=restarts,
+                step=SyncStep.DOMAINS,
+                cursor="",
+                lease_expires_at=None,
+                users_synced=0,
+                groups_synced=0,
+                pending_users_delta_link="",
+                pending_groups_delta_link="",
+            )
+    except LostLease:
+        return STOP
+    logger.info("Sync run %s: a page token expired; round %d begins again", run.public_id, restarts)
+    return Next(fence=run.fence)
 
 
 def _advance(run: SyncRun, client: graph.GraphClient) -> bool:

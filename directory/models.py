@@ -149,6 +149,9 @@ class SyncRun(models.Model):
     )
     cursor = models.TextField(blank=True, help_text="The nextLink the next batch continues from.")
     retries = models.PositiveSmallIntegerField(default=0, help_text="Consecutive throttled or failed batches.")
+    listing_restarts = models.PositiveSmallIntegerField(
+        default=0, help_text="Rounds begun again because Microsoft expired a page token."
+    )
     round_started_at = models.DateTimeField(null=True, blank=True)
     pending_users_delta_link = models.TextField(blank=True)
     pending_groups_delta_link = models.TextField(blank=True)

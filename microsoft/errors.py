@@ -46,6 +46,11 @@ class NotFound(GraphError):
     """Graph has no such object (404)."""
 
 
+class PageTokenExpired(GraphError):
+    """A nextLink's $skiptoken outlived its (undocumented) lifetime: 400 Directory_ExpiredPageToken. The listing
+    cannot go on from there; read it again from its start."""
+
+
 class IdentityError(MicrosoftError):
     """Any other error the identity platform answered (a replayed or expired code, for instance)."""
 

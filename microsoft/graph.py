@@ -22,6 +22,7 @@ from microsoft.errors import (
     DeltaTokenExpired,
     GraphError,
     NotFound,
+    PageTokenExpired,
     PermissionMissing,
     Throttled,
     TransientError,
@@ -372,6 +373,8 @@ def _parse(response: requests.Response) -> dict[str, Any]:
         raise PermissionMissing(message, code=code, status=status)
     if status == HTTPStatus.NOT_FOUND:
         raise NotFound(message, code=code, status=status)
+    if code.lower() == "directory_expiredpagetoken":
+        raise PageTokenExpired(message, code=code, status=status)
     # Expired delta token: 400 syncStateNotFound for directory objects; 410 Gone elsewhere.
     if status == HTTPStatus.GONE or code.lower() in ("syncstatenotfound", "resyncrequired"):
         raise DeltaTokenExpired(message, code=code, status=status)

@@ -15,6 +15,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core import signing
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -253,7 +254,17 @@ def _member_json(obj: User | Group, fields: list[str] | None = None) -> dict[str
     return _shape(group_json(obj), fields or GROUP_DEFAULT, "#microsoft.graph.group")
 
 
-# Paging: an opaque, signed $skiptoken that remembers the last id served.
+# Paging: an opaque, signed $skiptoken that remembers the last id served and when it was issued ("p").
+
+
+def _check_page_token_age(issued: float) -> None:
+    # At least the lifetime old: a lifetime of 0 expires every token already issued.
+    if time.time() - issued >= settings.M365SIM_PAGE_TOKEN_LIFETIME_SECONDS:
+        raise GraphProblem(
+            400,
+            "Directory_ExpiredPageToken",
+            "The specified page token value has expired and can no longer be included in your request.",
+        )
 
 
 def _top(request: HttpRequest) -> int:
@@ -297,9 +308,11 @@ def _page(
     after = None
     if "$skiptoken" in request.GET:
         try:
-            after = signing.loads(request.GET["$skiptoken"], salt="m365sim.page")["after"]
-        except (signing.BadSignature, KeyError, TypeError):
+            token = signing.loads(request.GET["$skiptoken"], salt="m365sim.page")
+            after, issued = token["after"], float(token["p"])
+        except (signing.BadSignature, KeyError, TypeError, ValueError):
             raise bad_request("Invalid $skiptoken.") from None
+        _check_page_token_age(issued)
     if isinstance(objects, QuerySet):
         queryset = objects.order_by("id")
         if after:
@@ -314,7 +327,7 @@ def _page(
     body["value"] = [serialize(o) for o in chunk[:top]]
     if len(chunk) > top:
         body["@odata.nextLink"] = _next_link(
-            request, signing.dumps({"after": str(chunk[top - 1].id)}, salt="m365sim.page")
+            request, signing.dumps({"after": str(chunk[top - 1].id), "p": time.time()}, salt="m365sim.page")
         )
     return body
 
@@ -623,6 +636,8 @@ def _delta_state(request: HttpRequest, caller: Caller, kind: str, select: list[s
     valid_after = caller.tenant.delta_tokens_valid_after
     if state.get("k") != kind or state.get("t") != str(caller.tenant.id):
         raise expired
+    if "$skiptoken" in request.GET:  # a page token within a round, not the round's delta token
+        _check_page_token_age(float(state.get("p", 0)))
     if timezone.now() - issued > DELTA_TOKEN_LIFETIME or (valid_after and issued <= valid_after):
         raise expired
     if "$deltatoken" in request.GET:  # a new round: changes after the last one, up to now
@@ -658,7 +673,7 @@ def _delta(
     # The links repeat the function's name as the client spelled it: delta, delta() or microsoft.graph.delta().
     base = f"{directory.GRAPH_PUBLIC_BASE}/{_relative_path(request)}"
     if len(chunk) > size:
-        token = signing.dumps({**state, "a": str(chunk[size - 1].id)}, salt="m365sim.delta")
+        token = signing.dumps({**state, "a": str(chunk[size - 1].id), "p": time.time()}, salt="m365sim.delta")
         body["@odata.nextLink"] = f"{base}?{urlencode({'$skiptoken': token}, safe=ODATA_SAFE)}"
     else:
         token = signing.dumps({**state, "a": None, "i": time.time(), "latest": False}, salt="m365sim.delta")

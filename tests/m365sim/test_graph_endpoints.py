@@ -210,6 +210,27 @@ def test_an_unknown_delta_token_is_sync_state_not_found(get):
     assert_graph_error(get("users/delta?$deltatoken=bogus"), 400, "syncStateNotFound")
 
 
+EXPIRED_PAGE_TOKEN = "The specified page token value has expired and can no longer be included in your request."
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"), [("users?$top=10", {}), ("users/delta", {"Prefer": "odata.maxpagesize=10"})]
+)
+def test_a_page_token_older_than_its_lifetime_is_directory_expired_page_token(get, settings, path, headers):
+    next_link = get(path, **headers).json()["@odata.nextLink"].split("/v1.0/", 1)[1]
+    assert get(next_link, **headers).status_code == 200
+    settings.M365SIM_PAGE_TOKEN_LIFETIME_SECONDS = 0
+    error = assert_graph_error(get(next_link, **headers), 400, "Directory_ExpiredPageToken")
+    assert error["message"] == EXPIRED_PAGE_TOKEN
+    assert get(path, **headers).status_code == 200  # the listing itself, from its start, still answers
+
+
+def test_a_delta_link_is_no_page_token(get, settings):
+    delta_link = get("users/delta", Prefer="odata.maxpagesize=999").json()["@odata.deltaLink"]
+    settings.M365SIM_PAGE_TOKEN_LIFETIME_SECONDS = 0
+    assert get(delta_link.split("/v1.0/", 1)[1]).status_code == 200
+
+
 def test_throttling_and_retry_after(get, contoso_consented):
     sim.set_faults(contoso_consented, throttle_next=2, throttle_retry_after=3)
     throttled = get("users")

@@ -111,6 +111,16 @@ def test_other_errors_are_graph_errors(client):
 
 
 @responses.activate
+def test_an_expired_page_token_is_page_token_expired(client):
+    next_link = f"{BASE}/users/delta?$skiptoken=old"
+    responses.get(next_link, **graph_error(400, "Directory_ExpiredPageToken"))
+
+    with pytest.raises(errors.PageTokenExpired) as excinfo:
+        client.users_delta(next_link)
+    assert (excinfo.value.status, excinfo.value.code) == (400, "Directory_ExpiredPageToken")
+
+
+@responses.activate
 def test_next_links_are_followed_as_returned(client):
     next_link = f"{BASE}/users?$skiptoken=opaque%2Btoken&$top=2"
     responses.get(f"{BASE}/users", json={"value": [{"id": "1"}, {"id": "2"}], "@odata.nextLink": next_link})
