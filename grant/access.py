@@ -25,7 +25,14 @@ from directory.models import (
 from directory.runs import sync_settings_for
 from directory.selection import SelectionError
 from grant.models import GrantAttempt, GrantStep
-from grant.refusals import GrantOutcome, GrantRefused, credential_rejected, not_global_admin, reject
+from grant.refusals import (
+    GrantOutcome,
+    GrantRefused,
+    credential_rejected,
+    not_global_admin,
+    reject,
+    role_not_checked,
+)
 from microsoft import errors, graph, identity
 from organizations.models import ProtectedService, ServiceStatus
 from organizations.services import lock_organization
@@ -69,9 +76,7 @@ def _verify_grant_access(attempt_id: int, user: Actor) -> GrantOutcome:
         client = graph.GraphClient(str(attempt.microsoft_tenant_id), fresh_token=True)
         details = client.tenant_details()
         if not attempt.admin_has_role_claims:
-            members = client.directory_role_member_ids(identity.GLOBAL_ADMINISTRATOR)
-            if str(attempt.admin_object_id) not in members:
-                raise not_global_admin(attempt, actor, attempt.admin_upn)
+            _check_global_administrator(client, attempt, actor)
     except errors.AppCredentialInvalid as exc:
         raise credential_rejected(attempt, actor, exc) from exc
     except (errors.ConsentRevoked, errors.Throttled, errors.TransientError) as exc:
@@ -95,6 +100,18 @@ def _verify_grant_access(attempt_id: int, user: Actor) -> GrantOutcome:
     record_credential_accepted()
     _bind_service(attempt, actor, details.id)
     return GrantOutcome.BOUND
+
+
+def _check_global_administrator(client: graph.GraphClient, attempt: GrantAttempt, actor: Actor) -> None:
+    """Without role claims in the ID token, the role's members through Graph. Every tenant has a Global
+    Administrator, so a 404 (role not found) says nothing about this one: it reads "could not check", as a 403 does
+    once the wait for the permissions is over, never "not a Global Administrator"."""
+    try:
+        members = client.directory_role_member_ids(identity.GLOBAL_ADMINISTRATOR)
+    except errors.NotFound as exc:
+        raise role_not_checked(attempt, actor, attempt.admin_upn) from exc
+    if str(attempt.admin_object_id) not in members:
+        raise not_global_admin(attempt, actor, attempt.admin_upn)
 
 
 def _bind_service(attempt: GrantAttempt, actor: Actor, microsoft_tenant_details_id: str) -> None:

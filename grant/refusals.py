@@ -147,6 +147,17 @@ def not_global_admin(attempt: GrantAttempt, user: Actor, username: str) -> Grant
     )
 
 
+def role_not_checked(attempt: GrantAttempt, user: Actor, username: str) -> GrantRefused:
+    return reject(
+        attempt,
+        user,
+        "role_not_checked",
+        f"casportal could not check that {username} is a Global Administrator: Microsoft did not list the "
+        "members of the Global Administrator role.",
+        "Grant access again in a few minutes; if it keeps failing, contact the service team.",
+    )
+
+
 def credential_rejected(attempt: GrantAttempt, user: Actor, exc: errors.AppCredentialInvalid) -> GrantRefused:
     record_credential_rejected_by(exc)
     return reject(

@@ -213,13 +213,11 @@ class GraphClient:
         return (m for m in members if isinstance(m, DirectoryGroup))
 
     def directory_role_member_ids(self, role_template_id: str) -> set[str]:
-        """Ids of the users holding a directory role; empty when the role is not activated in the tenant."""
+        """Ids of the users holding a directory role. `NotFound` when the role is not activated in the tenant:
+        https://learn.microsoft.com/graph/api/directoryrole-list-members"""
         path = f"directoryRoles(roleTemplateId='{role_template_id}')/members"
-        try:
-            members = self._iterate(lambda link: self._page(link or path, _member, None if link else {"$select": "id"}))
-            return {m.id for m in members}
-        except NotFound:
-            return set()
+        members = self._iterate(lambda link: self._page(link or path, _member, None if link else {"$select": "id"}))
+        return {m.id for m in members}
 
     # Delta rounds: https://learn.microsoft.com/graph/delta-query-overview
 

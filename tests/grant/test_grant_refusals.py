@@ -1,5 +1,6 @@
 """Every way a grant is refused: a page that says what happened, nothing bound, an audit event."""
 
+import datetime as dt
 import time
 import uuid
 
@@ -7,16 +8,18 @@ import msal
 import pytest
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import Action, AuditEvent
 from connection.credential import record_credential_accepted, record_credential_rejected
 from connection.models import AppCredentialHealth, CredentialStatus, ServiceAccount
 from grant.models import GrantAttempt, GrantStep
 from m365sim import services as sim
-from m365sim.models import Application
+from m365sim.models import Application, RoleAssignment, ServicePrincipal
 from m365sim.models import Tenant as SimTenant
 from m365sim.models import User as SimUser
 from m365sim.seed import seed_tenant
+from microsoft import identity
 from organizations.models import Organization, ProtectedService, ServiceStatus
 from tests.factories import OrganizationFactory
 
@@ -93,6 +96,27 @@ def test_without_role_claims_the_role_is_checked_through_graph(cast, driver):
     response = driver.grant(login="pra@contoso.onmicrosoft.com")
     assert response.status_code == 400
     assert "is not a Global Administrator" in page_text(response)
+    assert_nothing_bound(cast)
+
+
+def test_without_role_claims_a_role_graph_cannot_list_is_could_not_check_never_not_an_administrator(
+    cast, driver, contoso
+):
+    Application.objects.update(emit_wids=False)
+    SimTenant.objects.filter(pk=contoso.pk).update(consent_propagation_seconds=600)
+    response = driver.grant(login="admin@contoso.onmicrosoft.com")
+    assert response.status_code == 302  # waiting for Microsoft to activate the permissions
+    # Microsoft activates them, and then cannot list the role's members (404).
+    ServicePrincipal.objects.update(admin_consented_at=timezone.now() - dt.timedelta(hours=1))
+    RoleAssignment.objects.filter(role_template_id=identity.GLOBAL_ADMINISTRATOR).delete()
+    driver.tasks.run()
+
+    attempt = GrantAttempt.objects.get()
+    assert attempt.step == GrantStep.REFUSED
+    assert attempt.error.startswith("casportal could not check that admin@contoso.onmicrosoft.com")
+    text = page_text(driver.portal("get", response["Location"]))
+    assert "could not check that admin@contoso.onmicrosoft.com is a Global Administrator" in text
+    assert "is not a Global Administrator" not in text
     assert_nothing_bound(cast)
 
 
