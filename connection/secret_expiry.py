@@ -19,7 +19,12 @@ logger = logging.getLogger(__name__)
 def secret_expiry_date() -> date | None:
     """MICROSOFT_CLIENT_SECRET_EXPIRES_ON, or None when unset; ValueError when it is not an ISO date."""
     value = settings.MICROSOFT_CLIENT_SECRET_EXPIRES_ON
-    return date.fromisoformat(value) if value else None
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"MICROSOFT_CLIENT_SECRET_EXPIRES_ON is not an ISO date ({value!r}).") from exc
 
 
 def warning_threshold(days_left: int) -> int | None:
@@ -37,10 +42,8 @@ def warn_of_secret_expiry(today: date | None = None) -> int | None:
     """
     try:
         expiry = secret_expiry_date()
-    except ValueError:
-        logger.error(
-            "MICROSOFT_CLIENT_SECRET_EXPIRES_ON is not an ISO date: %r", settings.MICROSOFT_CLIENT_SECRET_EXPIRES_ON
-        )
+    except ValueError as exc:
+        logger.error("%s", exc)
         return None
     if expiry is None:
         return None

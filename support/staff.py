@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 from django import forms
 from django.apps import AppConfig
 from django.apps import apps as global_apps
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db import DEFAULT_DB_ALIAS, models, router, transaction
@@ -76,9 +75,8 @@ def credential_warnings(today: date | None = None) -> list[str]:
         )
     try:
         expiry = secret_expiry_date()
-    except ValueError:
-        value = settings.MICROSOFT_CLIENT_SECRET_EXPIRES_ON
-        return [*warnings, f"MICROSOFT_CLIENT_SECRET_EXPIRES_ON is not an ISO date ({value!r})."]
+    except ValueError as exc:
+        return [*warnings, str(exc)]
     if expiry is None:
         return warnings
     days_left = (expiry - (today or timezone.now().date())).days
