@@ -2,7 +2,7 @@
 
 from django.urls import include, path, re_path
 
-from m365sim.views import control, graph, identity
+from m365sim.views import control, delta, graph, identity
 
 ROLE_BY_TEMPLATE = r"directoryRoles\(roleTemplateId='(?P<template_id>[0-9a-fA-F-]{36})'\)"
 
@@ -12,11 +12,11 @@ graph_patterns = [
     path("users", graph.users),
     # /delta is a shortcut for /microsoft.graph.delta; the SDKs send the fully qualified name.
     # Use delta query to track changes in Microsoft Graph data for users: https://learn.microsoft.com/graph/delta-query-users
-    re_path(r"^users/(?:microsoft\.graph\.)?delta(?:\(\))?$", graph.users_delta),
+    re_path(r"^users/(?:microsoft\.graph\.)?delta(?:\(\))?$", delta.users_delta),
     path("users/<str:user_id>", graph.user_detail),
     path("users/<str:user_id>/memberOf", graph.user_member_of),
     path("groups", graph.groups),
-    re_path(r"^groups/(?:microsoft\.graph\.)?delta(?:\(\))?$", graph.groups_delta),
+    re_path(r"^groups/(?:microsoft\.graph\.)?delta(?:\(\))?$", delta.groups_delta),
     path("groups/<str:group_id>", graph.group_detail),
     path("groups/<str:group_id>/members", graph.group_members),
     path("groups/<str:group_id>/transitiveMembers", graph.group_transitive_members),

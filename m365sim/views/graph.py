@@ -5,156 +5,37 @@ directoryrole-list, directoryrole-list-members
 """
 
 import datetime as dt
-import functools
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from http import HTTPStatus
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core import signing
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.http import HttpRequest, HttpResponse
 
-from m365sim import directory, services, tokens
-from m365sim.models import Group, Membership, ServicePrincipal, Tenant, User
+from m365sim import directory
+from m365sim.models import Group, Membership, Tenant, User
 from m365sim.views.common import graph_error
+from m365sim.views.graph_request import (
+    DELEGATED_DIRECTORY,
+    GROUP_READ,
+    ORG_READ,
+    ROLE_READ,
+    USER_READ,
+    Caller,
+    GraphProblem,
+    bad_request,
+    graph_endpoint,
+    not_found,
+)
 
 ODATA_SAFE = "$',()"  # Graph's links keep $skiptoken, $filter's quotes and parentheses readable
 DEFAULT_TOP = 100
 MAX_TOP = 999
-# Graph's JSON answers, as its documented responses show them (OData JSON Format 4.0, section 4.1 "Header
-# Content-Type": https://docs.oasis-open.org/odata/odata-json-format/v4.0/odata-json-format-v4.0.html).
-ODATA_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
-DELTA_DEFAULT_PAGE = 100
-DELTA_TOKEN_LIFETIME = dt.timedelta(days=7)  # identity resources: seven days (Microsoft 365 dev blog, 2020-07-03)
-
-USER_READ = ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All")
-GROUP_READ = ("GroupMember.Read.All", "Group.Read.All", "Directory.Read.All")
-ORG_READ = ("Organization.Read.All", "Directory.Read.All")
-ROLE_READ = ("RoleManagement.Read.Directory", "Directory.Read.All")
-DELEGATED_DIRECTORY = ("User.Read.All", "User.ReadBasic.All", "Directory.Read.All")
-
-
-class GraphProblem(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
-
-
-def bad_request(message: str, code: str = "Request_BadRequest") -> GraphProblem:
-    return GraphProblem(400, code, message)
-
-
-def not_found(identifier: str) -> GraphProblem:
-    return GraphProblem(
-        404,
-        "Request_ResourceNotFound",
-        f"Resource '{identifier}' does not exist or one of its queried reference-property objects are not present.",
-    )
-
-
-@dataclass
-class Caller:
-    tenant: Tenant
-    claims: dict[str, Any]
-    user: User | None  # None for an app-only token
-
-
-def graph_endpoint(name: str, *, app: Sequence[str], delegated: Sequence[str]) -> Callable[..., Any]:
-    """Authenticates the bearer token, applies the tenant's faults, checks permissions, adds Graph's headers."""
-
-    def decorator(view: Callable[..., dict[str, Any] | HttpResponse]) -> Callable[..., HttpResponse]:
-        @functools.wraps(view)
-        @require_GET
-        def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
-            request_id = str(uuid.uuid4())
-            client_request_id = request.headers.get("client-request-id", request_id)
-            try:
-                caller = _authenticate(request, name)
-                _check_permission(caller, app, delegated)
-                result = view(request, caller, **kwargs)
-                response = result if isinstance(result, HttpResponse) else JsonResponse(result)
-                response["Content-Type"] = ODATA_JSON
-                response["OData-Version"] = "4.0"
-                if caller.tenant.throttle_fraction:
-                    # A busy tenant: past 0.8 of its budget Graph says how much is spent (0.8 to 1.8).
-                    # https://learn.microsoft.com/graph/throttling-limits
-                    response["x-ms-throttle-limit-percentage"] = "0.9"
-            except GraphProblem as problem:
-                response = graph_error(
-                    problem.status,
-                    problem.code,
-                    problem.message,
-                    request_id=request_id,
-                    client_request_id=client_request_id,
-                    headers=problem.headers,
-                )
-            response["request-id"] = request_id
-            response["client-request-id"] = client_request_id
-            return response
-
-        return wrapper
-
-    return decorator
-
-
-def _authenticate(request: HttpRequest, endpoint: str) -> Caller:
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer ") or not header[7:].strip():
-        raise GraphProblem(401, "InvalidAuthenticationToken", "Access token is empty.")
-    claims = tokens.decode_jwt(header[7:].strip())
-    if claims is None or claims.get("aud") != directory.GRAPH_AUDIENCE:
-        raise GraphProblem(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
-    if claims.get("exp", 0) < time.time():
-        raise GraphProblem(401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
-    tenant = Tenant.objects.filter(pk=str(claims.get("tid", ""))).first()
-    if tenant is None:
-        raise GraphProblem(401, "InvalidAuthenticationToken", "Access token validation failure.")
-    services.count_request(tenant, endpoint)
-    if tenant.latency_ms:
-        time.sleep(tenant.latency_ms / 1000)
-    if services.take_throttle(tenant):
-        # https://learn.microsoft.com/graph/throttling
-        status = tenant.throttle_status
-        code, message = (
-            ("TooManyRequests", "Too many requests.")
-            if status == HTTPStatus.TOO_MANY_REQUESTS
-            else ("serviceNotAvailable", "Service unavailable.")
-        )
-        raise GraphProblem(status, code, message, {"Retry-After": str(tenant.throttle_retry_after)})
-    user = None
-    if claims.get("idtyp") == "user":
-        user = User.objects.filter(pk=str(claims.get("oid", "")), tenant=tenant, deleted_at__isnull=True).first()
-        if user is None or not user.account_enabled:
-            raise GraphProblem(401, "InvalidAuthenticationToken", "Access token validation failure.")
-    return Caller(tenant=tenant, claims=claims, user=user)
-
-
-def _check_permission(caller: Caller, app: Sequence[str], delegated: Sequence[str]) -> None:
-    if caller.user is not None:
-        granted = set(caller.claims.get("scp", "").split())
-        allowed = delegated
-    elif not app:
-        raise bad_request("/me request is only valid with delegated authentication flow.")
-    else:
-        # Revocation takes effect at once, as Continuous Access Evaluation would, not at token expiry.
-        sp = ServicePrincipal.objects.filter(
-            tenant=caller.tenant, application_id=str(caller.claims.get("appid", ""))
-        ).first()
-        if sp is None or not sp.account_enabled:
-            raise GraphProblem(401, "InvalidAuthenticationToken", "Access token validation failure.")
-        granted = set(caller.claims.get("roles", [])) & set(sp.granted_roles)
-        allowed = app
-    if not granted & set(allowed):
-        raise GraphProblem(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
-
 
 # Serialization.
 
@@ -599,156 +480,3 @@ def unknown_segment(request: HttpRequest, path: str) -> HttpResponse:
     response["request-id"] = request_id
     response["client-request-id"] = client_request_id
     return response
-
-
-# Delta: https://learn.microsoft.com/graph/delta-query-users, https://learn.microsoft.com/graph/delta-query-groups
-
-
-def _delta_page_size(request: HttpRequest) -> int:
-    match = re.search(r"odata\.maxpagesize=(\d+)", request.headers.get("Prefer", ""))
-    return max(1, min(int(match.group(1)), MAX_TOP)) if match else DELTA_DEFAULT_PAGE
-
-
-def _delta_state(request: HttpRequest, caller: Caller, kind: str, select: list[str]) -> dict[str, Any]:
-    raw = request.GET.get("$deltatoken") or request.GET.get("$skiptoken")
-    if raw is None:
-        return {"k": kind, "s": None, "w": caller.tenant.change_seq, "a": None, "sel": select, "i": time.time()}
-    if raw == "latest" and "$deltatoken" in request.GET:
-        return {
-            "k": kind,
-            "s": caller.tenant.change_seq,
-            "w": caller.tenant.change_seq,
-            "a": None,
-            "sel": select,
-            "i": time.time(),
-            "latest": True,
-        }
-    expired = GraphProblem(
-        400,
-        "syncStateNotFound",
-        "The sync state generation is not found. The delta token is expired and data must be synchronized again.",
-    )
-    try:
-        state: dict[str, Any] = signing.loads(raw, salt="m365sim.delta")
-    except signing.BadSignature:
-        raise expired from None
-    issued = dt.datetime.fromtimestamp(state["i"], tz=dt.UTC)
-    valid_after = caller.tenant.delta_tokens_valid_after
-    if state.get("k") != kind or state.get("t") != str(caller.tenant.id):
-        raise expired
-    if "$skiptoken" in request.GET:  # a page token within a round, not the round's delta token
-        _check_page_token_age(float(state.get("p", 0)))
-    if timezone.now() - issued > DELTA_TOKEN_LIFETIME or (valid_after and issued <= valid_after):
-        raise expired
-    if "$deltatoken" in request.GET:  # a new round: changes after the last one, up to now
-        state = {**state, "s": state["w"], "w": caller.tenant.change_seq, "a": None, "i": time.time()}
-    return state
-
-
-def _delta(
-    request: HttpRequest,
-    caller: Caller,
-    *,
-    kind: str,
-    model: type[User] | type[Group],
-    serialize: Callable[[list[Any], dict[str, Any]], list[dict[str, Any]]],
-    default: list[str],
-    available: Iterable[str],
-) -> JsonResponse:
-    if "$top" in request.GET:
-        raise bad_request("The $top query parameter is not supported with delta; use Prefer: odata.maxpagesize.")
-    state = _delta_state(request, caller, kind, _select(request, kind, default, available))
-    state["t"] = str(caller.tenant.id)
-    size = _delta_page_size(request)
-    queryset = model._default_manager.filter(tenant=caller.tenant)
-    if state["s"] is None:
-        queryset = queryset.filter(deleted_at__isnull=True)
-    else:
-        queryset = queryset.filter(version__gt=state["s"], version__lte=state["w"])
-    if state["a"]:
-        queryset = queryset.filter(id__gt=state["a"])
-    chunk = [] if state.get("latest") else list(queryset.order_by("id")[: size + 1])
-    body: dict[str, Any] = {"@odata.context": f"{directory.GRAPH_PUBLIC_BASE}/$metadata#{kind}s"}
-    body["value"] = serialize(chunk[:size], state)
-    # The links repeat the function's name as the client spelled it: delta, delta() or microsoft.graph.delta().
-    base = f"{directory.GRAPH_PUBLIC_BASE}/{_relative_path(request)}"
-    if len(chunk) > size:
-        token = signing.dumps({**state, "a": str(chunk[size - 1].id), "p": time.time()}, salt="m365sim.delta")
-        body["@odata.nextLink"] = f"{base}?{urlencode({'$skiptoken': token}, safe=ODATA_SAFE)}"
-    else:
-        token = signing.dumps({**state, "a": None, "i": time.time(), "latest": False}, salt="m365sim.delta")
-        body["@odata.deltaLink"] = f"{base}?{urlencode({'$deltatoken': token}, safe=ODATA_SAFE)}"
-    response = JsonResponse(body)
-    if "odata.maxpagesize" in request.headers.get("Prefer", ""):
-        response["Preference-Applied"] = f"odata.maxpagesize={size}"
-    return response
-
-
-def _removed(obj: User | Group) -> dict[str, Any] | None:
-    if obj.deleted_at is None:
-        return None
-    # "changed": soft-deleted, restorable; "deleted": gone for good.
-    return {"id": str(obj.id), "@removed": {"reason": "deleted" if obj.hard_deleted else "changed"}}
-
-
-def _users_delta_json(users: list[User], state: dict[str, Any]) -> list[dict[str, Any]]:
-    return [_removed(user) or _shape(user_json(user), state["sel"]) for user in users]
-
-
-def _groups_delta_json(groups: list[Group], state: dict[str, Any]) -> list[dict[str, Any]]:
-    fields = [f for f in state["sel"] if f != "members"]
-    members: dict[Any, list[dict[str, Any]]] = {group.id: [] for group in groups}
-    if "members" in state["sel"]:
-        # One query for the page's memberships (not one per group).
-        memberships = Membership.objects.filter(group__in=groups)
-        if state["s"] is None:
-            memberships = memberships.filter(removed=False)
-        else:
-            memberships = memberships.filter(version__gt=state["s"], version__lte=state["w"])
-        for group_id, user_id, subgroup_id, removed in memberships.values_list(
-            "group_id", "member_user_id", "member_group_id", "removed"
-        ):
-            entry: dict[str, Any] = {
-                "@odata.type": "#microsoft.graph.user" if user_id else "#microsoft.graph.group",
-                "id": str(user_id or subgroup_id),
-            }
-            if removed:
-                entry["@removed"] = {"reason": "deleted"}
-            members[group_id].append(entry)
-    page = []
-    for group in groups:
-        removed_group = _removed(group)
-        if removed_group:
-            page.append(removed_group)
-            continue
-        data = _shape(group_json(group), fields)
-        if "members" in state["sel"]:
-            data["members@delta"] = members[group.id]
-        page.append(data)
-    return page
-
-
-@graph_endpoint("users.delta", app=USER_READ, delegated=DELEGATED_DIRECTORY)
-def users_delta(request: HttpRequest, caller: Caller) -> JsonResponse:
-    return _delta(
-        request,
-        caller,
-        kind="user",
-        model=User,
-        serialize=_users_delta_json,
-        default=USER_DEFAULT,
-        available=user_json(User()),
-    )
-
-
-@graph_endpoint("groups.delta", app=GROUP_READ, delegated=DELEGATED_DIRECTORY)
-def groups_delta(request: HttpRequest, caller: Caller) -> JsonResponse:
-    return _delta(
-        request,
-        caller,
-        kind="group",
-        model=Group,
-        serialize=_groups_delta_json,
-        default=GROUP_DEFAULT,
-        available=[*group_json(Group()), "members"],
-    )

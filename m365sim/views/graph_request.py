@@ -1,0 +1,143 @@
+"""Microsoft Graph's request pipeline in the simulator: the bearer token, the tenant's faults, permissions, headers.
+
+https://learn.microsoft.com/graph/auth-v2-service, https://learn.microsoft.com/graph/throttling
+"""
+
+import functools
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET
+
+from m365sim import directory, services, tokens
+from m365sim.models import ServicePrincipal, Tenant, User
+from m365sim.views.common import graph_error
+
+# Graph's JSON answers, as its documented responses show them (OData JSON Format 4.0, section 4.1 "Header
+# Content-Type": https://docs.oasis-open.org/odata/odata-json-format/v4.0/odata-json-format-v4.0.html).
+ODATA_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+
+USER_READ = ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All")
+GROUP_READ = ("GroupMember.Read.All", "Group.Read.All", "Directory.Read.All")
+ORG_READ = ("Organization.Read.All", "Directory.Read.All")
+ROLE_READ = ("RoleManagement.Read.Directory", "Directory.Read.All")
+DELEGATED_DIRECTORY = ("User.Read.All", "User.ReadBasic.All", "Directory.Read.All")
+
+
+class GraphProblem(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def bad_request(message: str, code: str = "Request_BadRequest") -> GraphProblem:
+    return GraphProblem(400, code, message)
+
+
+def not_found(identifier: str) -> GraphProblem:
+    return GraphProblem(
+        404,
+        "Request_ResourceNotFound",
+        f"Resource '{identifier}' does not exist or one of its queried reference-property objects are not present.",
+    )
+
+
+@dataclass
+class Caller:
+    tenant: Tenant
+    claims: dict[str, Any]
+    user: User | None  # None for an app-only token
+
+
+def graph_endpoint(name: str, *, app: Sequence[str], delegated: Sequence[str]) -> Callable[..., Any]:
+    """Authenticates the bearer token, applies the tenant's faults, checks permissions, adds Graph's headers."""
+
+    def decorator(view: Callable[..., dict[str, Any] | HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        @require_GET
+        def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+            request_id = str(uuid.uuid4())
+            client_request_id = request.headers.get("client-request-id", request_id)
+            try:
+                caller = _authenticate(request, name)
+                _check_permission(caller, app, delegated)
+                result = view(request, caller, **kwargs)
+                response = result if isinstance(result, HttpResponse) else JsonResponse(result)
+                response["Content-Type"] = ODATA_JSON
+                response["OData-Version"] = "4.0"
+                if caller.tenant.throttle_fraction:
+                    # A busy tenant: past 0.8 of its budget Graph says how much is spent (0.8 to 1.8).
+                    # https://learn.microsoft.com/graph/throttling-limits
+                    response["x-ms-throttle-limit-percentage"] = "0.9"
+            except GraphProblem as problem:
+                response = graph_error(
+                    problem.status,
+                    problem.code,
+                    problem.message,
+                    request_id=request_id,
+                    client_request_id=client_request_id,
+                    headers=problem.headers,
+                )
+            response["request-id"] = request_id
+            response["client-request-id"] = client_request_id
+            return response
+
+        return wrapper
+
+    return decorator
+
+
+def _authenticate(request: HttpRequest, endpoint: str) -> Caller:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer ") or not header[7:].strip():
+        raise GraphProblem(401, "InvalidAuthenticationToken", "Access token is empty.")
+    claims = tokens.decode_jwt(header[7:].strip())
+    if claims is None or claims.get("aud") != directory.GRAPH_AUDIENCE:
+        raise GraphProblem(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
+    if claims.get("exp", 0) < time.time():
+        raise GraphProblem(401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
+    tenant = Tenant.objects.filter(pk=str(claims.get("tid", ""))).first()
+    if tenant is None:
+        raise GraphProblem(401, "InvalidAuthenticationToken", "Access token validation failure.")
+    services.count_request(tenant, endpoint)
+    if tenant.latency_ms:
+        time.sleep(tenant.latency_ms / 1000)
+    if services.take_throttle(tenant):
+        # https://learn.microsoft.com/graph/throttling
+        status = tenant.throttle_status
+        code, message = (
+            ("TooManyRequests", "Too many requests.")
+            if status == HTTPStatus.TOO_MANY_REQUESTS
+            else ("serviceNotAvailable", "Service unavailable.")
+        )
+        raise GraphProblem(status, code, message, {"Retry-After": str(tenant.throttle_retry_after)})
+    user = None
+    if claims.get("idtyp") == "user":
+        user = User.objects.filter(pk=str(claims.get("oid", "")), tenant=tenant, deleted_at__isnull=True).first()
+        if user is None or not user.account_enabled:
+            raise GraphProblem(401, "InvalidAuthenticationToken", "Access token validation failure.")
+    return Caller(tenant=tenant, claims=claims, user=user)
+
+
+def _check_permission(caller: Caller, app: Sequence[str], delegated: Sequence[str]) -> None:
+    if caller.user is not None:
+        granted = set(caller.claims.get("scp", "").split())
+        allowed = delegated
+    elif not app:
+        raise bad_request("/me request is only valid with delegated authentication flow.")
+    else:
+        # Revocation takes effect at once, as Continuous Access Evaluation would, not at token expiry.
+        sp = ServicePrincipal.objects.filter(
+            tenant=caller.tenant, application_id=str(caller.claims.get("appid", ""))
+        ).first()
+        if sp is None or not sp.account_enabled:
+            raise GraphProblem(401, "InvalidAuthenticationToken", "Access token validation failure.")
+        granted = set(caller.claims.get("roles", [])) & set(sp.granted_roles)
+        allowed = app
+    if not granted & set(allowed):
+        raise GraphProblem(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
