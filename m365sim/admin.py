@@ -48,7 +48,10 @@ class TenantAdmin(admin.ModelAdmin):
                     ("throttle_status", "throttle_retry_after"),
                     "latency_ms",
                     "token_failures_next",
-                    "consent_propagation_seconds",
+                    ("token_propagation_seconds", "consent_propagation_seconds", "graph_propagation_seconds"),
+                    ("users_delta_page_cap", "members_delta_page_cap"),
+                    ("delta_replay_next", "delta_reset_next"),
+                    "page_tokens_valid_after",
                     "decline_as_access_denied",
                 ]
             },

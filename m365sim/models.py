@@ -37,6 +37,31 @@ class Tenant(models.Model):
         default=0,
         help_text="After consent, app-only tokens lack the new roles for this long (Microsoft: a minute or two).",
     )
+    token_propagation_seconds = models.PositiveIntegerField(
+        default=0,
+        help_text="After consent, the token endpoint answers AADSTS7000229 (no service principal yet) for this long.",
+    )
+    graph_propagation_seconds = models.PositiveIntegerField(
+        default=0,
+        help_text="After consent, Graph answers 401 to app-only tokens for this long.",
+    )
+    page_tokens_valid_after = models.DateTimeField(
+        null=True, blank=True, help_text="Page tokens ($skiptoken) issued before this have expired."
+    )
+    users_delta_page_cap = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Users per users-delta page; empty: the simulator's setting."
+    )
+    members_delta_page_cap = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="members@delta entries per groups-delta page; empty: the simulator's setting.",
+    )
+    delta_replay_next = models.PositiveIntegerField(
+        default=0, help_text="The next N delta pages repeat the previous page's changes."
+    )
+    delta_reset_next = models.PositiveIntegerField(
+        default=0, help_text="The next N delta requests answer 410 Gone (a synchronization reset)."
+    )
     decline_as_access_denied = models.BooleanField(
         default=False,
         help_text="Cancel on admin consent answers error=access_denied, as the authorize endpoint does, "

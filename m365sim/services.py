@@ -29,6 +29,12 @@ FAULT_FIELDS = (
     "latency_ms",
     "token_failures_next",
     "consent_propagation_seconds",
+    "token_propagation_seconds",
+    "graph_propagation_seconds",
+    "users_delta_page_cap",
+    "members_delta_page_cap",
+    "delta_replay_next",
+    "delta_reset_next",
     "decline_as_access_denied",
 )
 
