@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 export SIM_PORT ?= 8001
+# The portal's own address: the simulator registers its redirect URIs from it.
+export PORTAL_BASE_URL ?= http://127.0.0.1:$(PORT)
 
 .PHONY: run test lint format bench prod-check loadtest clean
 
@@ -18,15 +20,10 @@ run: $(BIN)/.installed
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py migrate --database m365sim --noinput
-	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py m365sim_seed --tenant contoso --users 300 --groups 40 --members-per-group 15
-	@echo "casportal: http://127.0.0.1:$(PORT)/   Microsoft 365 simulator: http://localhost:$(SIM_PORT)/   (Ctrl-C stops all)"
-	@trap 'kill 0' INT TERM; \
-	$(BIN)/python manage.py m365sim_serve --port $(SIM_PORT) & \
-	$(BIN)/celery -A casportal worker --concurrency 2 --loglevel INFO & \
-	$(BIN)/celery -A casportal beat --loglevel INFO & \
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) & \
-	wait
+	{ $(BIN)/python manage.py seed_demo && \
+	  $(BIN)/python manage.py m365sim_seed --tenant contoso --users 300 --groups 40 --members-per-group 15; \
+	} > var/make-run-accounts.txt
+	PORTAL_PORT=$(PORT) $(BIN)/honcho -f Procfile.dev start
 
 test: $(BIN)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)

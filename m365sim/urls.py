@@ -2,7 +2,7 @@
 
 from django.urls import include, path, re_path
 
-from m365sim.views import control, delta, graph, identity
+from m365sim.views import control, delta, graph, identity, index
 
 ROLE_BY_TEMPLATE = r"directoryRoles\(roleTemplateId='(?P<template_id>[0-9a-fA-F-]{36})'\)"
 
@@ -30,6 +30,7 @@ graph_patterns = [
 ]
 
 urlpatterns = [
+    path("", index.index),
     # Graph: https://graph.microsoft.com/v1.0/... is rerouted to /graph/v1.0/...
     path("graph/v1.0/", include(graph_patterns)),
     # The identity platform: https://login.microsoftonline.com/... is rerouted to /...
