@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC
 
@@ -15,12 +16,18 @@ EXPORT_LIMIT = 10_000
 COLUMNS = ["time (UTC)", "organization", "actor", "action", "target", "IP address", "user agent", "details"]
 
 
-# A cell starting with one of these is a formula to a spreadsheet; targets can come from anyone (a failed login).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# OWASP "CSV Injection": a cell starting with one of =, +, -, @ is a formula to a spreadsheet, and so is one that
+# starts with a tab or carriage return; targets, reasons and names come from anyone (a failed login, a Microsoft
+# directory). Every cell is quoted, which keeps the comma reading of the file whole; but another reading begins cells
+# inside a value too: after a comma, a semicolon (many locales' list separator) or a tab, and after a line break.
+# A ' goes before the formula character wherever a cell can begin, blanks and quotes skipped as a spreadsheet would.
+_FORMULA_AT_CELL_START = re.compile(r'(?:^|(?<=[,;\t\r\n]))([ "]*)(?=[=+\-@])')
 
 
 def _cell(value: str) -> str:
-    return f"'{value}" if value.startswith(FORMULA_PREFIXES) else value
+    """The value, read as text by any spreadsheet whatever separator it reads the file with."""
+    value = _FORMULA_AT_CELL_START.sub(r"\1'", value)
+    return f"'{value}" if value.startswith(("\t", "\r")) else value
 
 
 class _Echo:
@@ -31,24 +38,23 @@ class _Echo:
 
 
 def _rows(events: QuerySet[AuditEvent]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
+    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
     yield writer.writerow(COLUMNS)
     labels = dict(AuditEvent._meta.get_field("action").flatchoices)
     for occurred_at, organization, actor, action, target, ip, agent, details in events.values_list(
         "occurred_at", "organization__slug", "actor_email", "action", "target", "ip_address", "user_agent", "details"
     )[:EXPORT_LIMIT].iterator(chunk_size=1000):
-        yield writer.writerow(
-            [
-                occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-                organization or "",
-                _cell(actor),
-                labels.get(action, action),
-                _cell(target),
-                ip or "",
-                _cell(agent),
-                _cell(json.dumps(details, sort_keys=True)),
-            ]
-        )
+        cells = [
+            occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            organization or "",
+            actor,
+            labels.get(action, action),
+            target,
+            ip or "",
+            agent,
+            json.dumps(details, sort_keys=True),
+        ]
+        yield writer.writerow([_cell(cell) for cell in cells])
 
 
 def csv_response(events: QuerySet[AuditEvent]) -> StreamingHttpResponse:
