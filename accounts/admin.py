@@ -70,6 +70,7 @@ class AuthenticatorAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_select_related = ["user"]
     fields = ("user", "type", "created_at", "last_used_at")
     readonly_fields = fields
+    secret_fields = ("data",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

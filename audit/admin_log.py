@@ -7,17 +7,24 @@ event commits or rolls back with the change it records.
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.db import models, transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.db.models.constants import LOOKUP_SEP
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from audit.models import Action, AuditEvent
 from audit.services import Actor, record_event
 
-# Values of fields whose name contains one of these never reach the log; only that they changed.
+# Fields whose name contains one of these hold a secret or what stands for one (a hash, a key): their values never
+# reach the log (only that they changed), and admin never filters on them (a prefix filter reads a hash out).
 SECRET_MARKERS = ("password", "secret", "token", "hash", "key")
 MAX_VALUE_LENGTH = 200
+
+
+def names_a_secret(name: str) -> bool:
+    return any(marker in name.lower() for marker in SECRET_MARKERS)
 
 
 def _organization_model() -> type[models.Model]:
@@ -33,7 +40,7 @@ def _organization_of(obj: models.Model) -> models.Model | None:
 
 
 def _shown(name: str, value: Any) -> str:
-    if any(marker in name.lower() for marker in SECRET_MARKERS):
+    if names_a_secret(name):
         return "(hidden)"
     if isinstance(value, models.Model):
         value = str(value)
@@ -88,6 +95,8 @@ class AuditedAdminMixin:
     """
 
     deletes_audited_by_service = False
+    # Fields that hold a secret although their name does not say so; never filtered on, like those that do.
+    secret_fields: tuple[str, ...] = ()
 
     def save_model(self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)  # type: ignore[misc]
@@ -119,6 +128,19 @@ class AuditedAdminMixin:
             for obj in queryset:
                 self._record(request, Action.ADMIN_DELETED, obj)
         return super().log_deletions(request, queryset)  # type: ignore[misc]
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        parts = lookup.split(LOOKUP_SEP)
+        if parts[0] in self.secret_fields or any(names_a_secret(part) for part in parts):
+            return False
+        return super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        try:
+            return super().changelist_view(request, extra_context)  # type: ignore[misc]
+        except DisallowedModelAdminLookup as refusal:
+            self.message_user(request, f"{refusal}: the list is shown unfiltered.", messages.ERROR)  # type: ignore[attr-defined]
+            return HttpResponseRedirect(request.path)
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)  # type: ignore[misc]
