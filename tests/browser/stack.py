@@ -32,8 +32,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-proxy-server",
 ]
-DATABASE_NAME = "casportal_browser"
-REDIS_DB = 11  # not 0 (development) nor 15 (CI's test suite)
+# Overridable so that two checkouts can run the browser tests at once.
+DATABASE_NAME = os.environ.get("BROWSER_TESTS_DATABASE", "casportal_browser")
+REDIS_DB = int(os.environ.get("BROWSER_TESTS_REDIS_DB", "11"))  # not 0 (development) nor 15 (CI's test suite)
 STARTUP_TIMEOUT = 60
 
 
