@@ -1,15 +1,22 @@
+from collections.abc import Sequence
+from typing import Any
+
+from allauth.account.admin import EmailAddressAdmin as AllauthEmailAddressAdmin
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from accounts.models import User
 from audit.admin_log import AuditedAdminMixin
+from audit.models import Action
 from organizations import services as organization_services
-from organizations.models import Membership
+from organizations.models import Membership, Organization
 from support import mfa as support
 from support.admin_base import ServiceRefusalsMixin
 from support.staff import SupportActionsMixin, support_action
@@ -20,8 +27,16 @@ def reset_mfa(user: User, request: HttpRequest, reason: str) -> str:
     return "two-factor authentication reset; they set it up again at their next login."
 
 
+class UsersOrganizationsMixin:
+    """A staff change to a user, or to what belongs to one (an address, an authenticator), shows on the Activity
+    of every organization the user belongs to."""
+
+    def organizations_of(self, obj: Any) -> Sequence[Organization]:
+        return list(Organization.objects.of_member(obj if isinstance(obj, User) else obj.user))
+
+
 @admin.register(User)
-class UserAdmin(ServiceRefusalsMixin, AuditedAdminMixin, SupportActionsMixin, DjangoUserAdmin):
+class UserAdmin(ServiceRefusalsMixin, UsersOrganizationsMixin, AuditedAdminMixin, SupportActionsMixin, DjangoUserAdmin):
     """Deleting a user first removes their memberships through the organizations' service, so an organization never
     loses its last administrator this way either, and each organization's Activity shows the removal."""
 
@@ -41,8 +56,22 @@ class UserAdmin(ServiceRefusalsMixin, AuditedAdminMixin, SupportActionsMixin, Dj
 
     def save_model(self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        # Support staff vouch for the addresses they enter, as invitations and create_organization do.
+        # Support staff vouch for the addresses they enter, as invitations and create_organization do; the address
+        # entered becomes the primary one, the others stay as secondary addresses.
+        EmailAddress.objects.filter(user=obj, primary=True).exclude(email__iexact=obj.email).update(primary=False)
         EmailAddress.objects.update_or_create(user=obj, email=obj.email, defaults={"verified": True, "primary": True})
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        """Django's password page, audited in its transaction: whether a password was set or password sign-in
+        disabled, never the password or its hash."""
+        with transaction.atomic():
+            before = User.objects.filter(pk=unquote(id)).values_list("password", flat=True).first()
+            response = super().user_change_password(request, id, form_url)
+            user = User.objects.filter(pk=unquote(id)).first()
+            if user is not None and user.password != before:
+                action = Action.ADMIN_PASSWORD_SET if user.has_usable_password() else Action.ADMIN_PASSWORD_DISABLED
+                self._record(request, action, user)
+        return response
 
     def delete_model(self, request: HttpRequest, obj: User) -> None:
         self._remove_memberships(request, [obj])
@@ -57,11 +86,25 @@ class UserAdmin(ServiceRefusalsMixin, AuditedAdminMixin, SupportActionsMixin, Dj
             organization_services.remove_member(membership=membership, actor=request.user)
 
 
+admin.site.unregister(EmailAddress)
+
+
+@admin.register(EmailAddress)
+class EmailAddressAdmin(UsersOrganizationsMixin, AuditedAdminMixin, AllauthEmailAddressAdmin):
+    @admin.action(description="Mark selected email addresses as verified", permissions=["change"])
+    def make_verified(self, request: HttpRequest, queryset: QuerySet[EmailAddress]) -> None:
+        """allauth's action, audited: each address it verified, in the action's transaction."""
+        unverified = list(queryset.filter(verified=False).values_list("pk", flat=True))
+        super().make_verified(request, queryset)
+        for address in EmailAddress.objects.filter(pk__in=unverified, verified=True).select_related("user"):
+            self._record(request, Action.ADMIN_CHANGED, address, changes={"verified": ["False", "True"]})
+
+
 admin.site.unregister(Authenticator)
 
 
 @admin.register(Authenticator)
-class AuthenticatorAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class AuthenticatorAdmin(UsersOrganizationsMixin, AuditedAdminMixin, admin.ModelAdmin):
     """Which authenticators a user has, never their secrets: `data` holds the TOTP secret."""
 
     list_display = ["user", "type", "created_at", "last_used_at"]

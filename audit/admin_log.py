@@ -4,6 +4,7 @@ Django admin runs `changeform_view` and `delete_view` in a transaction; actions 
 event commits or rolls back with the change it records.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -70,33 +71,51 @@ def _describe(obj: models.Model) -> dict[str, str]:
     return {"model": obj._meta.label, "object": str(obj)[:MAX_VALUE_LENGTH], "id": str(obj.pk)}
 
 
+def _own_organization(obj: models.Model, action: Action) -> list[models.Model]:
+    if action == Action.ADMIN_DELETED and isinstance(obj, _organization_model()):
+        return []  # the row the event would name is going
+    organization = _organization_of(obj)
+    return [organization] if organization is not None else []
+
+
 def record_admin_event(
     action: Action,
     *,
     actor: Actor,
     obj: models.Model,
+    organizations: Sequence[models.Model] | None = None,
     changes: dict[str, list[str]] | None = None,
     description: dict[str, str] | None = None,
-) -> AuditEvent:
-    """A staff member's add, change or delete in Django admin, naming the model and object."""
+) -> list[AuditEvent]:
+    """A staff member's add, change or delete in Django admin, naming the model and object: one event in each
+    organization it concerns (by default the object's own), so each one's Activity shows it; or one in none."""
     details: dict[str, Any] = {**(description or _describe(obj)), "admin": True}
     if changes:
         details["changes"] = changes
-    deleted_organization = action == Action.ADMIN_DELETED and isinstance(obj, _organization_model())
-    organization = None if deleted_organization else _organization_of(obj)
-    return record_event(action, actor=actor, organization=organization, target=str(obj), details=details)
+    if organizations is None:
+        organizations = _own_organization(obj, action)
+    concerned: Sequence[models.Model | None] = organizations or [None]
+    return [
+        record_event(action, actor=actor, organization=organization, target=str(obj), details=details)
+        for organization in concerned
+    ]
 
 
 class AuditedAdminMixin:
     """Records each admin add, change and delete (inline rows included) as an audit event naming the staff member.
 
     A model admin whose deletes go through a service sets `deletes_audited_by_service`: the service records the
-    deletion in its own words (member.removed), so no generic admin.deleted is written besides.
+    deletion in its own words (member.removed), so no generic admin.deleted is written besides. One whose objects
+    concern organizations they do not name (a user and what belongs to one) says which in `organizations_of`.
     """
 
     deletes_audited_by_service = False
     # Fields that hold a secret although their name does not say so; never filtered on, like those that do.
     secret_fields: tuple[str, ...] = ()
+
+    def organizations_of(self, obj: Any) -> Sequence[models.Model] | None:  # noqa: ARG002 (for subclasses)
+        """The organizations whose Activity shows a change to `obj`; None for the object's own organization."""
+        return None
 
     def save_model(self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)  # type: ignore[misc]
@@ -162,8 +181,15 @@ class AuditedAdminMixin:
         *,
         changes: dict[str, list[str]] | None = None,
         description: dict[str, str] | None = None,
-    ) -> AuditEvent:
-        return record_admin_event(action, actor=request.user, obj=obj, changes=changes, description=description)
+    ) -> list[AuditEvent]:
+        return record_admin_event(
+            action,
+            actor=request.user,
+            obj=obj,
+            organizations=self.organizations_of(obj),
+            changes=changes,
+            description=description,
+        )
 
 
 def record_support_event(

@@ -35,6 +35,8 @@ class Action(models.TextChoices):
     ADMIN_ADDED = "admin.added", "Added in Django admin"
     ADMIN_CHANGED = "admin.changed", "Changed in Django admin"
     ADMIN_DELETED = "admin.deleted", "Deleted in Django admin"
+    ADMIN_PASSWORD_SET = "admin.password_set", "Password set in Django admin"
+    ADMIN_PASSWORD_DISABLED = "admin.password_disabled", "Password sign-in disabled in Django admin"
     SUPPORT_GRANT_CANCELLED = "support.grant_cancelled", "Support cancelled a stuck access grant"
     SUPPORT_PROVISIONING_RETRIED = "support.provisioning_retried", "Support retried a failed provisioning"
     SUPPORT_MFA_RESET = "support.mfa_reset", "Support reset a user's two-factor authentication"

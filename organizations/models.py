@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from accounts.models import User
+
 
 class Region(models.TextChoices):
     """Data-centre regions; the daily synchronization runs in the region's night."""
@@ -16,6 +18,12 @@ class Region(models.TextChoices):
     AUSTRALIA = "au", "Australia and New Zealand"
     INDIA = "in", "India"
     SINGAPORE = "sg", "Singapore"
+
+
+class OrganizationQuerySet(models.QuerySet["Organization"]):
+    def of_member(self, user: User) -> "OrganizationQuerySet":
+        """The organizations the user is a member of."""
+        return self.filter(memberships__user=user)
 
 
 class Organization(models.Model):
@@ -33,6 +41,8 @@ class Organization(models.Model):
     )
     region = models.CharField(max_length=8, choices=Region.choices, default=Region.NORTH_AMERICA)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OrganizationQuerySet.as_manager()
 
     class Meta:
         db_table = "tenants_tenant"

@@ -20,7 +20,7 @@ def reset_mfa(*, user: User, actor: Actor, reason: str) -> int:
     deleted, _ = Authenticator.objects.filter(user=user).delete()
     if not deleted:
         raise SupportActionRefused(f"{user.email} has no two-factor authentication to reset.")
-    organizations: list[Organization | None] = [*Organization.objects.filter(memberships__user=user)] or [None]
+    organizations: list[Organization | None] = [*Organization.objects.of_member(user)] or [None]
     for organization in organizations:
         record_support_event(
             Action.SUPPORT_MFA_RESET, actor=actor, reason=reason, organization=organization, target=user.email
