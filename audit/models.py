@@ -15,6 +15,7 @@ class Action(models.TextChoices):
     MEMBER_INVITED = "member.invited", "Member invited"
     INVITATION_REVOKED = "member.invitation_revoked", "Invitation revoked"
     MEMBER_JOINED = "member.joined", "Member joined"
+    UNVERIFIED_EMAIL_RELEASED = "account.unverified_email_released", "Unverified address released to an invitee"
     MEMBER_ROLE_CHANGED = "member.role_changed", "Member role changed"
     MEMBER_REMOVED = "member.removed", "Member removed"
     POLICY_ENABLED = "policy.enabled", "Policy enabled"

@@ -3,6 +3,7 @@ records its audit event; views call these and nothing else to change state."""
 
 from datetime import timedelta
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -137,6 +138,28 @@ def revoke_invitation(*, invitation: Invitation, actor: Actor) -> None:
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
     record_event(Action.INVITATION_REVOKED, actor=actor, organization=invitation.organization, target=invitation.email)
+
+
+@transaction.atomic
+def release_unverified_address(*, invitation: Invitation) -> int:
+    """The invitee proves they receive mail at the invited address: the link was sent there. Another account's
+    unverified claim on that address (a secondary address anyone may add to their own account) is removed, so it
+    cannot stop the invitee signing up; each removal is audited. Verified and primary addresses are never touched.
+    """
+    released = list(
+        EmailAddress.objects.select_for_update()
+        .filter(email__iexact=invitation.email, verified=False, primary=False)
+        .select_related("user")
+    )
+    for address in released:
+        address.delete()
+        record_event(
+            Action.UNVERIFIED_EMAIL_RELEASED,
+            actor=None,
+            target=address.user.email,
+            details={"address": address.email, "invitation": str(invitation.public_id)},
+        )
+    return len(released)
 
 
 @transaction.atomic

@@ -4,6 +4,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
+from organizations import services
 from organizations.invitations import pending_invitation
 
 
@@ -15,6 +16,10 @@ class InvitationAccountAdapter(DefaultAccountAdapter):
 
     def clean_email(self, email: str) -> str:
         invitation = pending_invitation(self.request) if self.request else None
-        if invitation is not None and email.lower() != invitation.email.lower():
+        if invitation is None:
+            return email
+        if email.lower() != invitation.email.lower():
             raise ValidationError(f"This invitation is for {invitation.email}: sign up with that address.")
+        # Before allauth's uniqueness check, which counts unverified addresses too.
+        services.release_unverified_address(invitation=invitation)
         return email
