@@ -9,6 +9,17 @@ class MicrosoftError(Exception):
         super().__init__(message)
         self.message, self.code, self.status = message, code, status
 
+    @property
+    def code_label(self) -> str:
+        """The code as Microsoft writes it: AADSTS7000229, or Graph's Authorization_RequestDenied ("" without)."""
+        return f"AADSTS{self.code}" if isinstance(self.code, int) else (self.code or "")
+
+    @property
+    def answer(self) -> str:
+        """Microsoft's answer in its own words, led by its code."""
+        label = self.code_label
+        return self.message if not label or self.message.startswith(label) else f"{label}: {self.message}"
+
 
 class ConsentRevoked(MicrosoftError):
     """The customer's consent is broken: revoked, or the service principal deleted or disabled in their tenant."""
@@ -16,6 +27,11 @@ class ConsentRevoked(MicrosoftError):
 
 class PermissionMissing(ConsentRevoked):
     """Graph refused an operation (403): the consent lacks a permission, or has been withdrawn."""
+
+
+class ServicePrincipalMissing(ConsentRevoked):
+    """The token endpoint knows no service principal of the portal in the tenant (AADSTS7000229, 700016): deleted or
+    never consented, or, right after a consent, not yet replicated to where the token endpoint looks."""
 
 
 class AppCredentialInvalid(MicrosoftError):

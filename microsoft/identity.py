@@ -33,6 +33,7 @@ from microsoft.errors import (
     IdentityError,
     InteractionRequired,
     InvalidState,
+    ServicePrincipalMissing,
     SignInFailed,
     TenantMismatch,
     TransientError,
@@ -51,10 +52,12 @@ APP_TOKEN_CACHE_TTL = 3600
 
 # AADSTS codes: https://learn.microsoft.com/entra/identity-platform/reference-error-codes
 APP_CREDENTIAL_CODES = frozenset({7000215, 7000222})  # the portal's own secret is wrong or expired
-CUSTOMER_CODES = frozenset(
+# The token endpoint has no service principal of the portal in the customer's tenant: AADSTS7000229 (the client
+# credentials answer, "missing service principal in the tenant") or AADSTS700016 (the reference's "application
+# wasn't found in the directory/tenant"). Deleted, never consented, or a consent not yet replicated.
+SERVICE_PRINCIPAL_MISSING_CODES = frozenset({7000229, 700016})
+CUSTOMER_CODES = SERVICE_PRINCIPAL_MISSING_CODES | frozenset(
     {
-        7000229,  # the service principal is missing (deleted) in the customer's tenant
-        700016,  # the application is not found in the customer's directory
         7000112,  # the application (service principal) is disabled there
         65001,  # no consent
         90002,  # the tenant does not exist (any more)
@@ -103,8 +106,12 @@ class AppToken:
 # The consent leg: a plain redirect, no MSAL.
 
 
-def admin_consent_url(*, redirect_uri: str, state: str) -> str:
-    """https://learn.microsoft.com/entra/identity-platform/v2-admin-consent"""
+def admin_consent_url(*, redirect_uri: str, state: str, tenant_id: str | None = None) -> str:
+    """The admin-consent endpoint, for any work account (`organizations`) or for the tenant already connected.
+
+    It takes only tenant, client_id, redirect_uri, state and scope, so the account is chosen at the identity leg:
+    https://learn.microsoft.com/entra/identity-platform/v2-admin-consent#request-the-permissions-from-a-directory-admin
+    """
     query = urlencode(
         {
             "client_id": settings.MICROSOFT_CLIENT_ID,
@@ -113,7 +120,7 @@ def admin_consent_url(*, redirect_uri: str, state: str) -> str:
             "state": state,
         }
     )
-    return f"{settings.MICROSOFT_LOGIN_HOST}/organizations/v2.0/adminconsent?{query}"
+    return f"{settings.MICROSOFT_LOGIN_HOST}/{tenant_id or 'organizations'}/v2.0/adminconsent?{query}"
 
 
 def parse_admin_consent(params: Mapping[str, str], *, expected_state: str) -> AdminConsent:
@@ -130,15 +137,22 @@ def parse_admin_consent(params: Mapping[str, str], *, expected_state: str) -> Ad
 # The identity leg: MSAL's authorization code flow, with PKCE, state and nonce.
 
 
-def start_identity_leg(*, tenant_id: str, redirect_uri: str, prompt: str | None = "none") -> dict[str, Any]:
-    """MSAL's flow (JSON-serializable), to keep server-side until the callback; the browser goes to `auth_uri`."""
+def start_identity_leg(
+    *, tenant_id: str, redirect_uri: str, prompt: str | None = "none", login_hint: str | None = None
+) -> dict[str, Any]:
+    """MSAL's flow (JSON-serializable), to keep server-side until the callback; the browser goes to `auth_uri`.
+
+    `prompt` and `login_hint` as the authorize endpoint documents them ("select_account" offers the account picker
+    even with a session; the hint pre-fills the sign-in page):
+    https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#request-an-authorization-code
+    """
     app = _build_app(tenant_id, exclude_scopes=["offline_access"])
     with warnings.catch_warnings():
         # A cross-site form_post loses the portal's SameSite=Lax session cookie: query it is.
         warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended")
         return _call(
             lambda: app.initiate_auth_code_flow(
-                IDENTITY_SCOPES, redirect_uri=redirect_uri, prompt=prompt, response_mode="query"
+                IDENTITY_SCOPES, redirect_uri=redirect_uri, prompt=prompt, login_hint=login_hint, response_mode="query"
             )
         )
 
@@ -284,6 +298,8 @@ def _raise_token_error(result: Mapping[str, Any]) -> NoReturn:
     code = min(codes) if codes else None
     if codes & APP_CREDENTIAL_CODES:
         raise AppCredentialInvalid(description, code=min(codes & APP_CREDENTIAL_CODES))
+    if codes & SERVICE_PRINCIPAL_MISSING_CODES:
+        raise ServicePrincipalMissing(description, code=min(codes & SERVICE_PRINCIPAL_MISSING_CODES))
     if codes & CUSTOMER_CODES or error in ("invalid_client", "unauthorized_client"):
         raise ConsentRevoked(description, code=code)
     if error in INTERACTION_ERRORS:

@@ -14,7 +14,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
-from m365sim import directory, services, tokens
+from m365sim import directory, propagation, services, tokens
 from m365sim.models import ServicePrincipal, Tenant, User
 from m365sim.views.common import graph_error
 
@@ -131,13 +131,22 @@ def _check_permission(caller: Caller, app: Sequence[str], delegated: Sequence[st
     elif not app:
         raise bad_request("/me request is only valid with delegated authentication flow.")
     else:
-        # Revocation takes effect at once, as Continuous Access Evaluation would, not at token expiry.
-        sp = ServicePrincipal.objects.filter(
-            tenant=caller.tenant, application_id=str(caller.claims.get("appid", ""))
-        ).first()
-        if sp is None or not sp.account_enabled:
-            raise GraphProblem(401, "InvalidAuthenticationToken", "Access token validation failure.")
-        granted = set(caller.claims.get("roles", [])) & set(sp.granted_roles)
+        _check_graph_knows_the_application(caller)
+        # The roles are those the token was issued with: a consent revoked (or a service principal disabled or
+        # deleted) since then takes effect when the token expires, not before. Continuous access evaluation for
+        # workload identities, which would end such a token at once, covers single-tenant applications only:
+        # https://learn.microsoft.com/entra/identity/conditional-access/concept-continuous-access-evaluation-workload
+        granted = set(caller.claims.get("roles", []))
         allowed = app
     if not granted & set(allowed):
         raise GraphProblem(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+
+
+def _check_graph_knows_the_application(caller: Caller) -> None:
+    """Right after consent, Graph may not know the service principal yet and refuses its tokens
+    (see m365sim.propagation)."""
+    sp = ServicePrincipal.objects.filter(
+        tenant=caller.tenant, application_id=str(caller.claims.get("appid", ""))
+    ).first()
+    if sp is not None and propagation.phase(sp, caller.tenant) == propagation.Phase.GRAPH:
+        raise GraphProblem(401, "InvalidAuthenticationToken", "Access token validation failure.")

@@ -21,7 +21,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from m365sim import directory, services, tokens
+from m365sim import directory, propagation, services, tokens
 from m365sim.models import Application, AuthorizationCode, RefreshToken, ServicePrincipal, Tenant, User
 from m365sim.routers import ALIAS
 from m365sim.views.common import MULTI_TENANT, aad_error, resolve_tenant
@@ -32,7 +32,8 @@ SESSION_MAX_AGE = 12 * 3600
 FLOW_MAX_AGE = 1800
 CODE_LIFETIME = dt.timedelta(minutes=10)
 REFRESH_LIFETIME = dt.timedelta(days=90)
-TOKEN_LIFETIME = 3599
+ID_TOKEN_LIFETIME = 3600  # one hour: https://learn.microsoft.com/entra/identity-platform/id-tokens
+ACCESS_TOKEN_LIFETIME_MIN, ACCESS_TOKEN_LIFETIME_MAX = 60 * 60, 90 * 60
 USER_DECLINED_CONSENT = 65004  # AADSTS65004: Cancel on the consent page
 USER_DECLINED_MESSAGE = "User declined to consent to access the app."
 
@@ -191,7 +192,9 @@ def _interactive(request: HttpRequest, tenant_segment: str, endpoint: str) -> Ht
     if isinstance(signed_in, HttpResponse):
         return signed_in
     user, fresh = signed_in
-    prompt = params.get("prompt", "")
+    prompt = _prompt(flow)
+    # select_account "interrupts single sign-on": the account picker even when someone is signed in.
+    # https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#request-an-authorization-code
     if prompt == "select_account" and not flow.done & {"login", "select_account"}:
         return _page(request, "m365sim/select_account.html", flow, application, user=user)
     if path_tenant is not None and user.tenant_id != path_tenant.id:
@@ -276,7 +279,7 @@ def _signed_in_user(
 ) -> tuple[User, bool] | HttpResponse:
     """Who is signed in for this flow (and whether they just did), or the sign-in page."""
     user, fresh = _session_user(request), False
-    prompt = flow.params.get("prompt", "")
+    prompt = _prompt(flow)
     if action == "switch_account":
         user = None
         flow.done.discard("login")
@@ -293,9 +296,23 @@ def _signed_in_user(
     if "login" not in flow.done and (user is None or prompt == "login"):
         if prompt == "none":
             return back.error("login_required", 50058, "A silent sign-in request was sent but no user is signed in.")
-        return _page(request, "m365sim/signin.html", flow, application, login=flow.params.get("login_hint", ""))
+        return _page(request, "m365sim/signin.html", flow, application, login=_login_hint(flow))
     assert user is not None
     return user, fresh
+
+
+# The authorize endpoint takes prompt and login_hint (which pre-fills the sign-in page):
+# https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#request-an-authorization-code
+# The admin-consent endpoint documents only tenant, client_id, redirect_uri, state and scope, and ignores the rest:
+# https://learn.microsoft.com/entra/identity-platform/v2-admin-consent#request-the-permissions-from-a-directory-admin
+
+
+def _prompt(flow: "_Flow") -> str:
+    return flow.params.get("prompt", "") if flow.endpoint == "authorize" else ""
+
+
+def _login_hint(flow: "_Flow") -> str:
+    return flow.params.get("login_hint", "") if flow.endpoint == "authorize" else ""
 
 
 def _admin_consent_step(
@@ -545,7 +562,9 @@ def _client_credentials(application: Application, tenant: Tenant | None, segment
             "with /.default suffixed to the resource identifier (application ID URI).",
         )
     sp = ServicePrincipal.objects.filter(tenant=tenant, application=application).first()
-    if sp is None:
+    current = propagation.phase(sp, tenant) if sp is not None else None
+    if sp is None or current == propagation.Phase.SERVICE_PRINCIPAL:
+        # Deleted, never consented, or consented so recently that the token endpoint does not see it yet.
         return aad_error(
             "invalid_client",
             7000229,
@@ -561,35 +580,43 @@ def _client_credentials(application: Application, tenant: Tenant | None, segment
             7000112,
             f"Application '{application.client_id}'({application.display_name}) is disabled.",
         )
-    now = int(time.time())
-    # Right after consent, Microsoft's tokens take a minute or two to carry the new roles.
-    propagated = sp.admin_consented_at is not None and timezone.now() >= sp.admin_consented_at + dt.timedelta(
-        seconds=tenant.consent_propagation_seconds
-    )
+    now, lifetime = int(time.time()), _access_token_lifetime()
     claims = {
         "aud": directory.GRAPH_AUDIENCE,
         "iss": f"https://sts.windows.net/{tenant.id}/",
         "iat": now,
         "nbf": now,
-        "exp": now + TOKEN_LIFETIME,
+        "exp": now + lifetime,
         "appid": str(application.client_id),
         "app_displayname": application.display_name,
         "idtyp": "app",
         "oid": str(sp.id),
         "sub": str(sp.id),
         "tid": str(tenant.id),
-        "roles": sorted(sp.granted_roles) if propagated else [],
         "uti": tokens.opaque(16),
         "ver": "1.0",
     }
+    # The roles are the app role assignments at the moment of issue, and stay in the token until it expires
+    # (a revoked consent included). Without any, the claim is absent.
+    # https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference#payload-claims
+    roles = sorted(sp.granted_roles) if current != propagation.Phase.ROLES else []
+    if roles:
+        claims["roles"] = roles
     return JsonResponse(
         {
             "token_type": "Bearer",
-            "expires_in": TOKEN_LIFETIME,
-            "ext_expires_in": TOKEN_LIFETIME,
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
             "access_token": tokens.encode_jwt(claims),
         }
     )
+
+
+def _access_token_lifetime() -> int:
+    """Microsoft picks each access token's lifetime at random between 60 and 90 minutes (75 on average), so that
+    clients do not all come back at once. https://learn.microsoft.com/entra/identity-platform/access-tokens#token-lifetime
+    """
+    return secrets.choice(range(ACCESS_TOKEN_LIFETIME_MIN, ACCESS_TOKEN_LIFETIME_MAX + 1))
 
 
 def _redeem_code(application: Application, tenant: Tenant | None, data: Any) -> JsonResponse:
@@ -656,7 +683,7 @@ def _user_tokens(
 ) -> JsonResponse:
     if user.deleted_at is not None or not user.account_enabled:
         return aad_error("invalid_grant", 50057, "The user account is disabled.")
-    tid, oid, now = str(user.tenant_id), str(user.id), int(time.time())
+    tid, oid, now, lifetime = str(user.tenant_id), str(user.id), int(time.time()), _access_token_lifetime()
     resource_scopes = [s for s in scopes if s not in directory.OIDC_SCOPES]
     granted_scope = " ".join([*resource_scopes, *(s for s in ("profile", "openid", "email") if s in scopes)])
     wids = sorted(user.role_ids | {directory.DEFAULT_USER_ROLE}) if application.emit_wids else None
@@ -665,7 +692,7 @@ def _user_tokens(
         "iss": f"https://sts.windows.net/{tid}/",
         "iat": now,
         "nbf": now,
-        "exp": now + TOKEN_LIFETIME,
+        "exp": now + lifetime,
         "appid": str(application.client_id),
         "idtyp": "user",
         "name": user.display_name,
@@ -680,8 +707,8 @@ def _user_tokens(
     body: dict[str, Any] = {
         "token_type": "Bearer",
         "scope": granted_scope,
-        "expires_in": TOKEN_LIFETIME,
-        "ext_expires_in": TOKEN_LIFETIME,
+        "expires_in": lifetime,
+        "ext_expires_in": lifetime,
         "access_token": tokens.encode_jwt(access_claims | ({"wids": wids} if wids else {})),
     }
     if "openid" in scopes:
@@ -690,7 +717,7 @@ def _user_tokens(
             "iss": f"{directory.LOGIN_PUBLIC_HOST}/{tid}/v2.0",
             "iat": now,
             "nbf": now,
-            "exp": now + TOKEN_LIFETIME,
+            "exp": now + ID_TOKEN_LIFETIME,
             "name": user.display_name,
             "oid": oid,
             "preferred_username": user.user_principal_name,

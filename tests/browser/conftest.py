@@ -20,6 +20,7 @@ from playwright.sync_api import sync_playwright
 from tests.browser.stack import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    NO_PROPAGATION,
     SCREENSHOTS,
     VENV_BIN,
     Stack,
@@ -72,7 +73,9 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         stack.manage("migrate", "--database", "m365sim", "--noinput")
         stack.manage("seed_demo")
         stack.manage(
-            "m365sim_seed", "--tenant", "contoso", "--users", "300", "--groups", "40", "--members-per-group", "15"
+            "m365sim_seed",
+            *("--tenant", "contoso", "--users", "300", "--groups", "40", "--members-per-group", "15"),
+            *NO_PROPAGATION,
         )
         python, celery = str(VENV_BIN / "python"), str(VENV_BIN / "celery")
         stack.start("simulator", [python, "manage.py", "m365sim_serve", "--port", str(sim_port)])

@@ -202,16 +202,20 @@ def test_the_retry_handler_honours_429_and_retry_after(reroute, tenant, m365sim_
 
 
 @pytest.mark.parametrize(
-    "case", [("revoke_consent", 403, "Authorization_RequestDenied"), ("disable", 401, "InvalidAuthenticationToken")]
+    "case",
+    [
+        # A token issued after the consent was revoked has no roles.
+        ("service-principals/{client_id}", {"action": "revoke_consent"}, 403, "Authorization_RequestDenied"),
+        # Right after the consent, Graph refuses the application's tokens for a while.
+        ("faults", {"graph_propagation_seconds": 600}, 401, "InvalidAuthenticationToken"),
+    ],
 )
 def test_401_and_403_are_odata_errors(reroute, tenant, m365sim_live, case):
-    action, status, code = case
+    path, change, status, code = case
 
     async def scenario(graph):
-        await graph.organization.get()  # the token is issued while the service principal still may
-        m365sim_live.control(
-            "POST", f"tenants/contoso/service-principals/{settings.MICROSOFT_CLIENT_ID}", {"action": action}
-        )
+        # Before the SDK's first token: Microsoft honours a token issued earlier until it expires.
+        m365sim_live.control("POST", "tenants/contoso/" + path.format(client_id=settings.MICROSOFT_CLIENT_ID), change)
         with pytest.raises(ODataError) as excinfo:
             await graph.users.get()
         return excinfo.value
@@ -220,6 +224,24 @@ def test_401_and_403_are_odata_errors(reroute, tenant, m365sim_live, case):
     assert (error.response_status_code, error.error.code) == (status, code)
     assert error.error.message
     assert error.error.inner_error.request_id
+
+
+def test_a_token_issued_before_the_consent_was_revoked_keeps_working(reroute, tenant, m365sim_live):
+    async def scenario(graph):
+        await graph.organization.get()  # the SDK's token, issued while the consent stands
+        m365sim_live.control(
+            "POST", f"tenants/contoso/service-principals/{settings.MICROSOFT_CLIENT_ID}", {"action": "revoke_consent"}
+        )
+        return await graph.users.get()
+
+    assert run_graph(reroute, str(tenant.id), scenario).value
+
+
+def test_right_after_consent_the_credential_meets_a_missing_service_principal(reroute, tenant, m365sim_live):
+    m365sim_live.control("POST", "tenants/contoso/faults", {"token_propagation_seconds": 600})
+    with pytest.raises(ClientAuthenticationError) as excinfo:
+        credential(reroute, str(tenant.id)).get_token(GRAPH_SCOPE)
+    assert "AADSTS7000229" in excinfo.value.message
 
 
 def test_an_unknown_segment_is_an_odata_error(reroute, tenant):

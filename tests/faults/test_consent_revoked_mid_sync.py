@@ -5,6 +5,7 @@ import pytest
 from connection.health import CONSENT_BROKEN
 from directory.models import SyncStatus
 from m365sim import services as sim
+from microsoft.identity import token_cache_key
 from organizations.models import ProtectedService, ServiceStatus
 from tests.connected import connect
 from tests.faults.live import (
@@ -27,9 +28,12 @@ def test_consent_revoked_mid_sync_fails_the_run_with_the_explanation_and_keeps_t
     sim.set_faults(connected.sim_tenant, latency_ms=10)
     env = fast_env(SYNC_PAGE_SIZE="100", SYNC_PAGES_PER_BATCH="2", SYNC_MAX_RETRIES="3")
     run = connected.run()
-    with flushed_redis(), syncing(env, run, name="revoked") as worker:
+    with flushed_redis() as shared, syncing(env, run, name="revoked") as worker:
         wait_for_pages(run, 4, worker=worker)
         sim.revoke_consent(connected.service_principal())
+        # Microsoft honours the worker's token, issued before the revocation, until it expires: here, mid-sync.
+        for key in shared.scan_iter(f"*{token_cache_key(str(connected.sim_tenant.id))}"):
+            shared.delete(key)
         wait_for(lambda: finished(run), timeout=90, what="the run to stop", log=worker.output)
     run.refresh_from_db()
     assert run.status == SyncStatus.FAILED
