@@ -337,9 +337,11 @@ if DATABASE_URL and DATABASES["default"]["ENGINE"] == "django.db.backends.postgr
     # A down database fails /readyz in seconds (libpq otherwise waits for the OS's TCP timeout).
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 5))
 
-# The grant flow: right after consent Microsoft may take a minute or two before app-only tokens work.
+# The grant flow: right after consent Microsoft takes a while before app-only tokens work, and publishes no figure
+# for how long; the wait checks with backoff (from RETRY up to RETRY_MAX seconds apart) until the budget is spent.
 GRANT_ACCESS_WAIT_SECONDS = env_int("GRANT_ACCESS_WAIT_SECONDS", 120)
 GRANT_ACCESS_RETRY_SECONDS = env_int("GRANT_ACCESS_RETRY_SECONDS", 5)
+GRANT_ACCESS_RETRY_MAX_SECONDS = env_int("GRANT_ACCESS_RETRY_MAX_SECONDS", 30)
 # Graph lookups behind the certain-users picker, per organization and minute.
 USER_PICKER_LOOKUPS_PER_MINUTE = env_int("USER_PICKER_LOOKUPS_PER_MINUTE", 30)
 # Grant callbacks reached without a portal session, per client IP and minute.

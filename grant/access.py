@@ -5,7 +5,6 @@ from contextlib import suppress
 from typing import Any
 
 from celery import shared_task
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -24,10 +23,13 @@ from directory.models import (
 )
 from directory.runs import sync_settings_for
 from directory.selection import SelectionError
+from grant import waiting
 from grant.models import GrantAttempt, GrantStep
 from grant.refusals import (
     GrantOutcome,
     GrantRefused,
+    access_not_activated,
+    access_refused,
     credential_rejected,
     not_global_admin,
     reject,
@@ -43,11 +45,9 @@ def check_grant_access(*, attempt_id: int, user: Actor = None) -> GrantOutcome:
 
     Refusals are recorded on the attempt; a caller that shows a page catches `GrantRefused`.
     """
-    outcome = _verify_grant_access(attempt_id, user)
+    outcome, countdown = _verify_grant_access(attempt_id, user)
     if outcome == GrantOutcome.WAITING:
-        transaction.on_commit(
-            lambda: check_grant_access_later.apply_async((attempt_id,), countdown=settings.GRANT_ACCESS_RETRY_SECONDS)
-        )
+        transaction.on_commit(lambda: check_grant_access_later.apply_async((attempt_id,), countdown=countdown))
     return outcome
 
 
@@ -58,16 +58,17 @@ def check_grant_access_later(attempt_id: int) -> None:
         check_grant_access(attempt_id=attempt_id)
 
 
-def _verify_grant_access(attempt_id: int, user: Actor) -> GrantOutcome:
-    """Prove app-only access (and the Global Administrator role when the ID token had no role claims).
+def _verify_grant_access(attempt_id: int, user: Actor) -> tuple[GrantOutcome, float]:
+    """Prove app-only access (and the Global Administrator role when the ID token had no role claims); with
+    WAITING, when to look again.
 
-    Right after consent Microsoft may answer 401/403 for a minute or two: that is WAITING until the
-    attempt's deadline, never a revoked consent.
+    Right after consent Microsoft's answers say it is still propagating the consent (see grant.waiting): that is
+    WAITING until the attempt's deadline, never a revoked consent.
     """
     attempt = GrantAttempt.objects.select_related("organization", "service", "user").get(pk=attempt_id)
     if attempt.step != GrantStep.AWAITING_ACCESS:
         bound = attempt.step in (GrantStep.CHOOSING_USERS, GrantStep.PROVISIONING)
-        return GrantOutcome.BOUND if bound else GrantOutcome.ENDED
+        return (GrantOutcome.BOUND if bound else GrantOutcome.ENDED), 0.0
     actor = user or attempt.user
     assert attempt.microsoft_tenant_id is not None
     assert attempt.access_deadline is not None
@@ -79,16 +80,14 @@ def _verify_grant_access(attempt_id: int, user: Actor) -> GrantOutcome:
             _check_global_administrator(client, attempt, actor)
     except errors.AppCredentialInvalid as exc:
         raise credential_rejected(attempt, actor, exc) from exc
-    except (errors.ConsentRevoked, errors.Throttled, errors.TransientError) as exc:
+    except (errors.ConsentRevoked, errors.TransientError) as exc:
+        step = waiting.still_propagating(exc)
+        if step is None:
+            raise access_refused(attempt, actor, exc) from exc
         if timezone.now() < attempt.access_deadline:
-            return GrantOutcome.WAITING
-        raise reject(
-            attempt,
-            actor,
-            "access_not_activated",
-            "Microsoft did not activate the permissions in time, so access could not be verified.",
-            "This sometimes takes Microsoft a few minutes. Wait a little, then grant access again.",
-        ) from exc
+            waiting.record_wait(attempt, step, exc)
+            return GrantOutcome.WAITING, waiting.next_check_in(attempt)
+        raise access_not_activated(attempt, actor, step, exc) from exc
     except errors.MicrosoftError as exc:
         raise reject(
             attempt,
@@ -99,7 +98,7 @@ def _verify_grant_access(attempt_id: int, user: Actor) -> GrantOutcome:
         ) from exc
     record_credential_accepted()
     _bind_service(attempt, actor, details.id)
-    return GrantOutcome.BOUND
+    return GrantOutcome.BOUND, 0.0
 
 
 def _check_global_administrator(client: graph.GraphClient, attempt: GrantAttempt, actor: Actor) -> None:

@@ -5,21 +5,35 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeGuard
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.actors import user_of
 from accounts.models import User
-from audit.models import Action
+from audit.models import Action, AuditEvent
 from audit.services import Actor, record_event
 from connection.credential import record_credential_rejected_by
 from directory.normalize import clean_text
 from grant.models import IN_FLIGHT_STEPS, GrantAttempt, GrantStep
+from grant.waiting import WaitStep
 from microsoft import errors
 from organizations.models import Membership, Organization, Role
 
 # AADSTS90094: the account that signed in may not grant the permissions (not an administrator).
 ADMIN_APPROVAL_REQUIRED_CODE = 90094
+# Refusals of the account that signed in at Microsoft (not a Global Administrator, another tenant): the next attempt
+# lets the admin choose another account.
+WRONG_ACCOUNT_REASONS = frozenset(
+    {
+        "admin_approval_required",
+        "consent_declined",
+        "not_global_admin",
+        "other_microsoft_tenant",
+        "microsoft_tenant_taken",
+        "identity_organization_mismatch",
+    }
+)
 
 
 class GrantRefused(Exception):
@@ -91,6 +105,16 @@ def reject(attempt: GrantAttempt | None, user: Actor, reason: str, message: str,
     return GrantRefused(message, advice, code=reason, organization_slug=attempt.organization.slug if attempt else None)
 
 
+def refusal_reason(attempt: GrantAttempt) -> str | None:
+    """Why a refused attempt was refused: the reason `reject` recorded in its audit event."""
+    event = (
+        AuditEvent.objects.filter(action=Action.GRANT_REFUSED, details__attempt=str(attempt.public_id))
+        .order_by("-occurred_at")
+        .first()
+    )
+    return event.details.get("reason") if event is not None else None
+
+
 def microsoft_refusal(attempt: GrantAttempt, user: Actor, exc: errors.MicrosoftError) -> GrantRefused:
     """Explain what Microsoft answered at either leg, in the admin's terms."""
     if isinstance(exc, errors.ConsentDeclined) and exc.code == ADMIN_APPROVAL_REQUIRED_CODE:
@@ -155,6 +179,34 @@ def role_not_checked(attempt: GrantAttempt, user: Actor, username: str) -> Grant
         f"casportal could not check that {username} is a Global Administrator: Microsoft did not list the "
         "members of the Global Administrator role.",
         "Grant access again in a few minutes; if it keeps failing, contact the service team.",
+    )
+
+
+def access_not_activated(
+    attempt: GrantAttempt, user: Actor, step: WaitStep, exc: errors.MicrosoftError
+) -> GrantRefused:
+    """The wait's budget is spent and Microsoft still answers as it does while a consent propagates. Read on the
+    attempt's own page, after the fact, so the message carries what to do."""
+    said = f" (Microsoft answered {exc.code_label})" if exc.code_label else ""
+    return reject(
+        attempt,
+        user,
+        "access_not_activated",
+        f"Microsoft did not activate the permissions in time ({settings.GRANT_ACCESS_WAIT_SECONDS} s), so access "
+        f"could not be verified: at the last check, {step.still}{said}. The permissions you accepted stay granted "
+        "in Microsoft 365: this sometimes takes Microsoft a few minutes, so wait a little, then grant access again.",
+    )
+
+
+def access_refused(attempt: GrantAttempt, user: Actor, exc: errors.MicrosoftError) -> GrantRefused:
+    """Microsoft refused the portal's access after the consent for a reason other than propagation."""
+    return reject(
+        attempt,
+        user,
+        "access_refused",
+        f"Microsoft refused casportal's access to your Microsoft 365 tenant: {exc.answer[:300]} In the Microsoft "
+        "Entra admin center, check that casportal is listed under Enterprise applications and enabled for users to "
+        "sign in, then grant access again.",
     )
 
 

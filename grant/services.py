@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from audit.models import Action
 from audit.services import Actor, record_event
+from connection.models import ServiceAccount
 from directory.models import (
     SyncMode,
 )
@@ -24,6 +25,7 @@ from directory.runs import fixed_sync_mode
 from grant.access import check_grant_access
 from grant.models import IN_FLIGHT_STEPS, GrantAttempt, GrantStep
 from grant.refusals import (
+    WRONG_ACCOUNT_REASONS,
     CallbackResult,
     GrantInProgress,
     GrantRuleViolation,
@@ -31,6 +33,7 @@ from grant.refusals import (
     is_admin,
     microsoft_refusal,
     not_global_admin,
+    refusal_reason,
     reject,
 )
 from microsoft import errors, identity
@@ -106,7 +109,9 @@ def start_grant(
         target=service.get_kind_display(),
         details={"attempt": str(attempt.public_id), "sync_mode": sync_mode, "recreate": is_recreate},
     )
-    return identity.admin_consent_url(redirect_uri=redirect_uri, state=state)
+    # An organization already connected consents in its own tenant: Microsoft refuses an account of another one.
+    bound = str(organization.microsoft_tenant_id) if organization.microsoft_tenant_id else None
+    return identity.admin_consent_url(redirect_uri=redirect_uri, state=state, tenant_id=bound)
 
 
 @transaction.atomic
@@ -232,16 +237,54 @@ def handle_consent_callback(
             "Start again from Service Status.",
         )
     _check_organization_binding(attempt, user, microsoft_tenant_id)
-    url = _start_identity_leg(attempt, user, microsoft_tenant_id, identity_redirect_uri, interactive=False)
+    # Silently as the account that just consented, unless the last attempt was refused for the account that signed
+    # in: then Microsoft's account picker (the admin-consent endpoint has none).
+    choice = _account_choice(attempt)
+    url = _start_identity_leg(
+        attempt,
+        user,
+        microsoft_tenant_id,
+        identity_redirect_uri,
+        prompt="select_account" if choice is not None else "none",
+        login_hint=choice or None,
+        just_consented=True,
+    )
     return CallbackResult(attempt=attempt, redirect_to=url)
 
 
+def _account_choice(attempt: GrantAttempt) -> str | None:
+    """After a refusal for the account that signed in, the next attempt of the same admin asks Microsoft for an
+    account choice: None when it needn't, else the account to suggest ("" when none is known)."""
+    previous = (
+        GrantAttempt.objects.filter(organization=attempt.organization, user=attempt.user, pk__lt=attempt.pk)
+        .order_by("-pk")
+        .first()
+    )
+    if previous is None or previous.step != GrantStep.REFUSED or refusal_reason(previous) not in WRONG_ACCOUNT_REASONS:
+        return None
+    # The account that connected the organization's other services is one Microsoft accepted.
+    known = (
+        ServiceAccount.objects.filter(organization=attempt.organization)
+        .order_by("-granted_at")
+        .values_list("authorized_account", flat=True)
+        .first()
+    )
+    return known or ""
+
+
 def _start_identity_leg(
-    attempt: GrantAttempt, user: Actor, microsoft_tenant_id: uuid.UUID, redirect_uri: str, *, interactive: bool
+    attempt: GrantAttempt,
+    user: Actor,
+    microsoft_tenant_id: uuid.UUID,
+    redirect_uri: str,
+    *,
+    prompt: str | None,
+    login_hint: str | None = None,
+    just_consented: bool = False,
 ) -> str:
     try:
         flow = identity.start_identity_leg(
-            tenant_id=str(microsoft_tenant_id), redirect_uri=redirect_uri, prompt=None if interactive else "none"
+            tenant_id=str(microsoft_tenant_id), redirect_uri=redirect_uri, prompt=prompt, login_hint=login_hint
         )
     except errors.MicrosoftError as exc:
         raise microsoft_refusal(attempt, user, exc) from exc
@@ -250,18 +293,22 @@ def _start_identity_leg(
         attempt.state_hash = hash_secret(flow["state"])
         attempt.auth_flow = json.dumps(flow)
         attempt.microsoft_tenant_id = microsoft_tenant_id
-        attempt.interactive = interactive
+        attempt.interactive = prompt != "none"
         attempt.expires_at = timezone.now() + STATE_TTL
         attempt.save(
             update_fields=["step", "state_hash", "auth_flow", "microsoft_tenant_id", "interactive", "expires_at"]
         )
-        if not interactive:
+        if just_consented:
             record_event(
                 Action.GRANT_CONSENTED,
                 actor=user,
                 organization=attempt.organization,
                 target=attempt.service.get_kind_display(),
-                details={"attempt": str(attempt.public_id), "microsoft_tenant_id": str(microsoft_tenant_id)},
+                details={
+                    "attempt": str(attempt.public_id),
+                    "microsoft_tenant_id": str(microsoft_tenant_id),
+                    "account_choice": prompt == "select_account",
+                },
             )
     return flow["auth_uri"]
 
@@ -279,7 +326,7 @@ def handle_identity_callback(
     except errors.InteractionRequired as exc:
         if attempt.interactive:
             raise microsoft_refusal(attempt, user, exc) from exc
-        url = _start_identity_leg(attempt, user, attempt.microsoft_tenant_id, identity_redirect_uri, interactive=True)
+        url = _start_identity_leg(attempt, user, attempt.microsoft_tenant_id, identity_redirect_uri, prompt=None)
         return CallbackResult(attempt=attempt, redirect_to=url)
     except errors.TenantMismatch as exc:
         raise reject(

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit.middleware import client_ip
 from casportal.ratelimit import allow
 from directory import runs, selection
-from grant import access, refusals, removal
+from grant import access, refusals, removal, waiting
 from grant import services as grants
 from grant.forms import GrantForm
 from grant.models import GrantAttempt, GrantStep
@@ -142,7 +142,8 @@ def grant_status(request: OrganizationRequest, service_kind: str, attempt_id: st
         return _redirect(request, "selected_users", service)
     if attempt.step == GrantStep.PROVISIONING:
         return _redirect(request, "sync_progress", service)
-    return render(request, "grant/grant_status.html", {"service": service, "attempt": attempt})
+    wait = waiting.access_wait(attempt) if attempt.step == GrantStep.AWAITING_ACCESS else None
+    return render(request, "grant/grant_status.html", {"service": service, "attempt": attempt, "wait": wait})
 
 
 def _redirect(request: HttpRequest, name: str, service: ProtectedService) -> HttpResponse:

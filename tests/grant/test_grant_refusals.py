@@ -22,6 +22,7 @@ from m365sim.seed import seed_tenant
 from microsoft import identity
 from organizations.models import Organization, ProtectedService, ServiceStatus
 from tests.factories import OrganizationFactory
+from tests.m365sim.browser import sign_in
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 
@@ -138,7 +139,15 @@ def test_a_second_service_must_use_the_same_microsoft_tenant(cast, driver, m365s
     fabrikam_admin = SimUser.objects.get(user_principal_name="admin@fabrikam.onmicrosoft.com")
     sim.grant_admin_consent(fabrikam, Application.objects.get(), user=fabrikam_admin)
     driver.browser = m365sim.browser()
-    response = driver.grant("sharepoint-online", login="admin@fabrikam.onmicrosoft.com")
+    started = driver.start("sharepoint-online")
+    # The connected organization consents in its own tenant: Microsoft itself turns an account of another away.
+    assert f"/{contoso.id}/v2.0/adminconsent?" in started["Location"]
+    at_microsoft = sign_in(driver.browser, driver.browser.get(started["Location"]), "admin@fabrikam.onmicrosoft.com")
+    assert at_microsoft.status_code == 400
+    assert "AADSTS50020" in at_microsoft.text
+    # Brought back from another tenant all the same (through the multi-tenant endpoint), the portal refuses.
+    elsewhere = started["Location"].replace(f"/{contoso.id}/", "/organizations/")
+    response = driver.portal("get", driver.consent(elsewhere, "admin@fabrikam.onmicrosoft.com"))
     assert response.status_code == 400
     assert "different Microsoft 365 tenant" in page_text(response)
     cast.organization.refresh_from_db()
