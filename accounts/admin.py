@@ -10,8 +10,13 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts import enrolment
 from accounts.models import User
 from audit.admin_log import AuditedAdminMixin
 from audit.models import Action
@@ -19,12 +24,23 @@ from organizations import services as organization_services
 from organizations.models import Membership, Organization
 from support import mfa as support
 from support.admin_base import ServiceRefusalsMixin
-from support.staff import SupportActionsMixin, support_action
+from support.staff import SupportActionRefused, SupportActionsMixin, support_action
 
 
 def reset_mfa(user: User, request: HttpRequest, reason: str) -> str:
     support.reset_mfa(user=user, actor=request.user, reason=reason)
+    if user.is_staff:
+        return "two-factor authentication reset; as staff they set it up again only with an enrolment link."
     return "two-factor authentication reset; they set it up again at their next login."
+
+
+def send_enrolment_link(user: User, request: HttpRequest, reason: str) -> str:
+    try:
+        link = enrolment.issue_enrolment(user=user, actor=request.user, reason=reason)
+    except enrolment.EnrolmentRefused as refusal:
+        raise SupportActionRefused(str(refusal)) from None
+    enrolment.email_enrolment_link(user=user, link=link)
+    return f"enrolment link emailed to {user.email}; it works once, within {enrolment.ENROLMENT_LINK_HOURS} hours."
 
 
 class UsersOrganizationsMixin:
@@ -52,7 +68,66 @@ class UserAdmin(ServiceRefusalsMixin, UsersOrganizationsMixin, AuditedAdminMixin
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     readonly_fields = ["last_login", "date_joined"]
-    actions = [support_action("Reset two-factor authentication", reset_mfa)]
+    actions = [
+        support_action("Reset two-factor authentication", reset_mfa),
+        support_action(
+            "Send a staff two-factor enrolment link", send_enrolment_link, permission="issue_staff_enrolment"
+        ),
+    ]
+
+    def has_issue_staff_enrolment_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    def get_urls(self) -> list[URLPattern]:
+        # Opened by staff who have not passed two-factor authentication: StaffMFAMiddleware lets these through.
+        site = self.admin_site
+        return [
+            path(
+                "mfa-enrolment/",
+                site.admin_view(self.staff_mfa_enrolment_view),
+                name="accounts_user_mfa_enrolment",
+            ),
+            path(
+                "mfa-enrolment/<str:token>/",
+                site.admin_view(self.staff_mfa_enrolment_link_view),
+                name="accounts_user_mfa_enrolment_link",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _enrolment_page(self, request: HttpRequest, status: int = 200, **context: Any) -> TemplateResponse:
+        return TemplateResponse(
+            request,
+            "admin/accounts/staff_mfa_enrolment.html",
+            {
+                **self.admin_site.each_context(request),
+                "available_apps": [],  # nothing of admin before the second factor
+                "title": "Two-factor authentication for staff",
+                "has_totp": enrolment.has_totp(request.user),  # type: ignore[arg-type]  # admin_view: staff
+                "hours": enrolment.ENROLMENT_LINK_HOURS,
+                **context,
+            },
+            status=status,
+        )
+
+    @method_decorator(require_GET)
+    def staff_mfa_enrolment_view(self, request: HttpRequest) -> TemplateResponse:
+        """Where staff without an authenticator land: how to get an enrolment link."""
+        return self._enrolment_page(request)
+
+    @method_decorator(require_http_methods(["GET", "POST"]))
+    def staff_mfa_enrolment_link_view(self, request: HttpRequest, token: str) -> HttpResponse:
+        """The emailed link: a GET shows what it does, the POST redeems it and opens the TOTP setup."""
+        user = request.user
+        assert isinstance(user, User)  # admin_view: a signed-in staff member
+        try:
+            if request.method == "POST":
+                enrolment.redeem_enrolment(request, token=token, user=user)
+                return HttpResponseRedirect(reverse("mfa_activate_totp"))
+            link = enrolment.check_enrolment(token=token, user=user)
+        except enrolment.EnrolmentRefused as refusal:
+            return self._enrolment_page(request, status=403, refusal=str(refusal))
+        return self._enrolment_page(request, link=link)
 
     def save_model(self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)

@@ -54,3 +54,28 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.full_name or self.email
+
+
+class StaffEnrolment(models.Model):
+    """A single-use link with which a staff member sets up two-factor authentication (`accounts/enrolment.py`);
+    only a hash of its token is stored."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="staff_enrolments")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    issued_by = models.ForeignKey(
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The superuser who issued it; empty when issued with manage.py issue_staff_enrolment.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Two-factor enrolment of {self.user}"

@@ -11,6 +11,8 @@ class Action(models.TextChoices):
     LOGIN_FAILED = "auth.login_failed", "Login failed"
     MFA_ENABLED = "auth.mfa_enabled", "MFA enabled"
     MFA_DISABLED = "auth.mfa_disabled", "MFA disabled"
+    STAFF_MFA_ENROLMENT_ISSUED = "support.staff_mfa_enrolment_issued", "Staff two-factor enrolment link issued"
+    STAFF_MFA_ENROLMENT_REDEEMED = "auth.staff_mfa_enrolment_redeemed", "Staff two-factor enrolment link used"
     ORGANIZATION_CREATED = "organization.created", "Organization created"
     MEMBER_INVITED = "member.invited", "Member invited"
     INVITATION_REVOKED = "member.invitation_revoked", "Invitation revoked"

@@ -114,13 +114,13 @@ M = TypeVar("M", bound=models.Model)
 
 
 def support_action(
-    description: str, perform: Callable[[M, HttpRequest, str], str]
+    description: str, perform: Callable[[M, HttpRequest, str], str], *, permission: str = "support"
 ) -> Callable[..., TemplateResponse | None]:
     """An admin action that asks for a reason on an intermediate page, then runs `perform(obj, request, reason)`
     on each selected object, each in its own savepoint; `perform` returns what it did or raises
-    `SupportActionRefused`."""
+    `SupportActionRefused`. `permission` names the model admin's `has_<permission>_permission` that allows it."""
 
-    @admin.action(description=description, permissions=["support"])
+    @admin.action(description=description, permissions=[permission])
     def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
         form = ReasonForm(request.POST if "confirm" in request.POST else None)
         if form.is_valid():

@@ -15,13 +15,13 @@ pytestmark = pytest.mark.django_db
 ADMIN_PAGES = ["/admin/", "/admin/tenants/organization/", "/admin/audit/auditevent/"]
 
 
-def test_staff_without_totp_are_sent_to_set_it_up_before_any_admin_page():
+def test_staff_without_totp_are_sent_to_the_enrolment_page_before_any_admin_page():
     client = Client()
     log_in(client, staff_user("new@casportal.test", superuser=True).email)
     for page in ADMIN_PAGES:
         response = client.get(page)
         assert response.status_code == 302
-        assert response["Location"] == reverse("mfa_activate_totp")
+        assert response["Location"] == reverse("admin:accounts_user_mfa_enrolment")
 
 
 def test_staff_whose_session_has_not_passed_mfa_are_asked_for_a_code_then_let_in():
