@@ -420,3 +420,7 @@ if not PRODUCTION:
     # Microsoft documents no lifetime for $skiptoken page tokens (Directory_ExpiredPageToken); an hour outlasts
     # the portal's longest pause between pages (a 300 s back-off or lease), so only a test expires them.
     M365SIM_PAGE_TOKEN_LIFETIME_SECONDS = env_int("M365SIM_PAGE_TOKEN_LIFETIME_SECONDS", 3600)
+    # Delta page caps, whatever Prefer: odata.maxpagesize asks: users per users-delta page, and members@delta
+    # entries per groups-delta page. Figures from a Microsoft moderator on Microsoft Q&A; Microsoft documents none.
+    M365SIM_USERS_DELTA_PAGE_CAP = env_int("M365SIM_USERS_DELTA_PAGE_CAP", 200)
+    M365SIM_MEMBERS_DELTA_PAGE_CAP = env_int("M365SIM_MEMBERS_DELTA_PAGE_CAP", 500)

@@ -10,6 +10,7 @@ from m365sim.models import (
     ClientSecret,
     Domain,
     Group,
+    MemberObject,
     Membership,
     RequestCount,
     RoleAssignment,
@@ -57,7 +58,7 @@ class TenantAdmin(admin.ModelAdmin):
             },
         ),
     ]
-    actions = ["reset_faults", "expire_delta_tokens"]
+    actions = ["reset_faults", "expire_delta_tokens", "expire_page_tokens"]
 
     @admin.action(description="Clear all faults")
     def reset_faults(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
@@ -70,6 +71,12 @@ class TenantAdmin(admin.ModelAdmin):
         for tenant in queryset:
             services.expire_delta_tokens(tenant)
         messages.success(request, "Delta tokens expired.")
+
+    @admin.action(description="Expire page tokens now (every nextLink answers Directory_ExpiredPageToken)")
+    def expire_page_tokens(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        for tenant in queryset:
+            services.expire_page_tokens(tenant)
+        messages.success(request, "Page tokens expired.")
 
 
 class RoleAssignmentInline(admin.TabularInline):
@@ -98,11 +105,21 @@ class GroupAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
 
+@admin.register(MemberObject)
+class MemberObjectAdmin(admin.ModelAdmin):
+    list_display = ["display_name", "kind", "tenant", "deleted_at"]
+    list_filter = ["tenant", "kind"]
+    search_fields = ["display_name", "mail", "id"]
+    readonly_fields = ["id", "version"]
+    list_select_related = ["tenant"]
+    show_full_result_count = False
+
+
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
-    list_display = ["group", "member_user", "member_group", "removed"]
+    list_display = ["group", "member_user", "member_group", "member_object", "removed"]
     list_filter = ["removed"]
-    raw_id_fields = ["group", "member_user", "member_group"]
+    raw_id_fields = ["group", "member_user", "member_group", "member_object"]
     search_fields = ["group__display_name", "member_user__user_principal_name"]
     show_full_result_count = False
 

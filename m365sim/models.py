@@ -153,13 +153,42 @@ class Group(DirectoryObject):
         indexes = [models.Index(fields=["tenant", "version"]), models.Index(fields=["tenant", "display_name"])]
 
 
+class MemberObject(DirectoryObject):
+    """A directory object a group holds besides users and groups: an organizational contact, a device or a
+    service principal (another application's, not the consent records of `ServicePrincipal`).
+
+    "A group can have users, organizational contacts, devices, service principals and other groups as members":
+    List group members, https://learn.microsoft.com/graph/api/group-list-members
+    """
+
+    class Kind(models.TextChoices):
+        CONTACT = "orgContact", "Organizational contact"
+        DEVICE = "device", "Device"
+        SERVICE_PRINCIPAL = "servicePrincipal", "Service principal"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    mail = models.CharField(max_length=255, blank=True, help_text="Contacts only.")
+    device_id = models.UUIDField(null=True, blank=True, help_text="Devices only: deviceId, not the object id.")
+    app_id = models.UUIDField(null=True, blank=True, help_text="Service principals only: the application's id.")
+
+    class Meta(DirectoryObject.Meta):
+        indexes = [models.Index(fields=["tenant", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.get_kind_display()})"
+
+
 class Membership(models.Model):
-    """A user or a group in a group. A removed membership is kept so that a delta round can report it."""
+    """A user, a group or another directory object in a group. A removed membership is kept so that a delta
+    round can report it."""
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
     member_user = models.ForeignKey(User, on_delete=models.CASCADE, null=True, blank=True, related_name="memberships")
     member_group = models.ForeignKey(
         Group, on_delete=models.CASCADE, null=True, blank=True, related_name="parent_memberships"
+    )
+    member_object = models.ForeignKey(
+        MemberObject, on_delete=models.CASCADE, null=True, blank=True, related_name="memberships"
     )
     version = models.BigIntegerField(default=0, editable=False)
     removed = models.BooleanField(default=False)
@@ -167,16 +196,25 @@ class Membership(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(member_user__isnull=True) ^ models.Q(member_group__isnull=True),
+                condition=(
+                    models.Q(member_user__isnull=False, member_group__isnull=True, member_object__isnull=True)
+                    | models.Q(member_user__isnull=True, member_group__isnull=False, member_object__isnull=True)
+                    | models.Q(member_user__isnull=True, member_group__isnull=True, member_object__isnull=False)
+                ),
                 name="m365sim_membership_one_member",
             ),
             models.UniqueConstraint(fields=["group", "member_user"], name="m365sim_unique_user_member"),
             models.UniqueConstraint(fields=["group", "member_group"], name="m365sim_unique_group_member"),
+            models.UniqueConstraint(fields=["group", "member_object"], name="m365sim_unique_object_member"),
         ]
         indexes = [models.Index(fields=["group", "version"])]
 
     def __str__(self) -> str:
-        return f"{self.member_user or self.member_group} in {self.group}"
+        return f"{self.member} in {self.group}"
+
+    @property
+    def member(self) -> "User | Group | MemberObject | None":
+        return self.member_user or self.member_group or self.member_object
 
 
 class Application(models.Model):

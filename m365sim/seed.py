@@ -4,6 +4,7 @@ import datetime as dt
 import json
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from m365sim import directory, services
-from m365sim.models import Application, Domain, Group, Membership, RoleAssignment, Tenant, User
+from m365sim.models import Application, Domain, Group, MemberObject, Membership, RoleAssignment, Tenant, User
 from m365sim.routers import ALIAS
 
 DEMO_PASSWORD = "m365-demo"  # noqa: S105 (the simulator's published demo password)
@@ -24,6 +25,18 @@ _BATCH = 5000
 # Of the seeded users, about 3% are disabled and 10% unlicensed.
 DISABLED_SHARE = 0.03
 UNLICENSED_SHARE = 0.1
+# Besides users and groups, a few members of other kinds (kind, display name, a contact's mail): every tenth group
+# from the sixth on holds some of them, in turn (a tenant of fewer than six groups has none).
+MEMBER_OBJECTS = (
+    (MemberObject.Kind.CONTACT, "Fabrikam Sales Desk", "sales@fabrikam.example"),
+    (MemberObject.Kind.CONTACT, "Litware Support", "support@litware.example"),
+    (MemberObject.Kind.CONTACT, "Northwind Buyer", "buyer@northwind.example"),
+    (MemberObject.Kind.DEVICE, "CONTOSO-LT-0001", ""),
+    (MemberObject.Kind.DEVICE, "CONTOSO-LT-0002", ""),
+    (MemberObject.Kind.DEVICE, "CONTOSO-MR-0001", ""),
+    (MemberObject.Kind.SERVICE_PRINCIPAL, "Payroll Connector", ""),
+    (MemberObject.Kind.SERVICE_PRINCIPAL, "Backup Agent", ""),
+)
 
 FIRST_NAMES = [
     "Adele",
@@ -152,6 +165,7 @@ class SeedResult:
     users: int
     groups: int
     memberships: int
+    member_objects: int
 
 
 def _insert_new(model: type[Model], rows: list[dict[str, Any]]) -> None:
@@ -246,6 +260,8 @@ def seed_tenant(slug: str, *, users: int, groups: int, members_per_group: int, s
     ]
     # Nesting: every tenth group contains the one before it (group → group).
     pairs += [(group_ids[j], None, group_ids[j - 1]) for j in range(10, groups, 10)]
+    object_rows, object_pairs = _member_objects(slug, tenant, group_ids, as_uuid, now)
+    _insert_new(MemberObject, object_rows)
     _insert_new(
         Membership,
         [
@@ -253,10 +269,22 @@ def seed_tenant(slug: str, *, users: int, groups: int, members_per_group: int, s
                 "group_id": as_uuid(group_id),
                 "member_user_id": user_id and as_uuid(user_id),
                 "member_group_id": member_group_id and as_uuid(member_group_id),
+                "member_object_id": None,
                 "version": 0,
                 "removed": False,
             }
             for group_id, user_id, member_group_id in pairs
+        ]
+        + [
+            {
+                "group_id": as_uuid(group_id),
+                "member_user_id": None,
+                "member_group_id": None,
+                "member_object_id": as_uuid(object_id),
+                "version": 0,
+                "removed": False,
+            }
+            for group_id, object_id in object_pairs
         ],
     )
 
@@ -266,7 +294,36 @@ def seed_tenant(slug: str, *, users: int, groups: int, members_per_group: int, s
         users=User.objects.filter(tenant=tenant).count(),
         groups=Group.objects.filter(tenant=tenant).count(),
         memberships=Membership.objects.filter(group__tenant=tenant).count(),
+        member_objects=MemberObject.objects.filter(tenant=tenant).count(),
     )
+
+
+def _member_objects(
+    slug: str, tenant: Tenant, group_ids: list[uuid.UUID], as_uuid: Callable[[uuid.UUID], Any], now: Any
+) -> tuple[list[dict[str, Any]], list[tuple[uuid.UUID, uuid.UUID]]]:
+    """The contacts, devices and service principals, each a member of one of the groups that hold them."""
+    holders = group_ids[5::10]
+    if not holders:
+        return [], []
+    rows, pairs = [], []
+    for number, (kind, name, mail) in enumerate(MEMBER_OBJECTS):
+        object_id = _uuid(slug, "object", number)
+        rows.append(
+            {
+                "id": as_uuid(object_id),
+                "tenant_id": as_uuid(tenant.id),
+                "display_name": name,
+                "created_at": now,
+                "version": 0,
+                "hard_deleted": False,
+                "kind": kind,
+                "mail": mail,
+                "device_id": as_uuid(_uuid(slug, "device", number)) if kind == MemberObject.Kind.DEVICE else None,
+                "app_id": as_uuid(_uuid(slug, "app", number)) if kind == MemberObject.Kind.SERVICE_PRINCIPAL else None,
+            }
+        )
+        pairs.append((holders[number % len(holders)], object_id))
+    return rows, pairs
 
 
 def _seed_named_users(tenant: Tenant, domain: str) -> None:

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import random
+import uuid
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -13,6 +14,7 @@ from m365sim.models import (
     Application,
     ClientSecret,
     Group,
+    MemberObject,
     Membership,
     RequestCount,
     ServicePrincipal,
@@ -118,20 +120,64 @@ def delete_group(group: Group, *, permanent: bool = False) -> None:
 
 
 @transaction.atomic(using=ALIAS)
-def add_member(group: Group, member: User | Group) -> Membership:
+def add_member_object(
+    tenant: Tenant,
+    *,
+    kind: str,
+    display_name: str,
+    mail: str = "",
+    device_id: uuid.UUID | None = None,
+    app_id: uuid.UUID | None = None,
+) -> MemberObject:
+    """An organizational contact (with its mail), a device (its deviceId) or a service principal (its appId)."""
+    if kind not in MemberObject.Kind.values:
+        raise ValueError(f"kind must be one of: {', '.join(MemberObject.Kind.values)}.")
+    return MemberObject.objects.create(
+        tenant=tenant,
+        kind=kind,
+        display_name=display_name,
+        mail=mail if kind == MemberObject.Kind.CONTACT else "",
+        device_id=(device_id or uuid.uuid4()) if kind == MemberObject.Kind.DEVICE else None,
+        app_id=(app_id or uuid.uuid4()) if kind == MemberObject.Kind.SERVICE_PRINCIPAL else None,
+        version=next_version(tenant),
+    )
+
+
+@transaction.atomic(using=ALIAS)
+def delete_member_object(obj: MemberObject, *, permanent: bool = False) -> None:
+    version = next_version(obj.tenant)
+    for membership in Membership.objects.filter(member_object=obj, removed=False):
+        _remove_membership(membership, version)
+    obj.deleted_at = timezone.now()
+    obj.hard_deleted = permanent
+    obj.version = version
+    obj.save()
+
+
+Member = User | Group | MemberObject
+
+
+def _member_key(member: Member) -> dict[str, Any]:
+    if isinstance(member, User):
+        return {"member_user": member}
+    if isinstance(member, Group):
+        return {"member_group": member}
+    return {"member_object": member}
+
+
+@transaction.atomic(using=ALIAS)
+def add_member(group: Group, member: Member) -> Membership:
     version = next_version(group.tenant)
-    key: dict[str, Any] = {"member_user": member} if isinstance(member, User) else {"member_group": member}
     membership, _ = Membership.objects.update_or_create(
-        defaults={"removed": False, "version": version}, group=group, **key
+        defaults={"removed": False, "version": version}, group=group, **_member_key(member)
     )
     Group.objects.filter(pk=group.pk).update(version=version)
     return membership
 
 
 @transaction.atomic(using=ALIAS)
-def remove_member(group: Group, member: User | Group) -> None:
-    key: dict[str, User | Group] = {"member_user": member} if isinstance(member, User) else {"member_group": member}
-    membership = Membership.objects.filter(group=group, removed=False, **key).first()
+def remove_member(group: Group, member: Member) -> None:
+    membership = Membership.objects.filter(group=group, removed=False, **_member_key(member)).first()
     if membership is not None:
         _remove_membership(membership, next_version(group.tenant))
 
@@ -212,6 +258,25 @@ def reset_faults(tenant: Tenant) -> Tenant:
 
 def expire_delta_tokens(tenant: Tenant) -> None:
     Tenant.objects.filter(pk=tenant.pk).update(delta_tokens_valid_after=timezone.now())
+
+
+def expire_page_tokens(tenant: Tenant) -> None:
+    """Every $skiptoken issued until now answers Directory_ExpiredPageToken, whatever its age."""
+    Tenant.objects.filter(pk=tenant.pk).update(page_tokens_valid_after=timezone.now())
+
+
+def take_delta_replay(tenant: Tenant) -> bool:
+    """Whether this delta page repeats changes already served (one of the next N)."""
+    return _take(tenant, "delta_replay_next")
+
+
+def take_delta_reset(tenant: Tenant) -> bool:
+    """Whether this delta request answers 410 Gone (one of the next N)."""
+    return _take(tenant, "delta_reset_next")
+
+
+def _take(tenant: Tenant, counter: str) -> bool:
+    return bool(Tenant.objects.filter(pk=tenant.pk, **{f"{counter}__gt": 0}).update(**{counter: F(counter) - 1}))
 
 
 def take_throttle(tenant: Tenant) -> bool:

@@ -15,7 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
 
 from m365sim import services
-from m365sim.models import Application, Group, RequestCount, ServicePrincipal, Tenant, User
+from m365sim.models import Application, Group, MemberObject, RequestCount, ServicePrincipal, Tenant, User
 
 
 class ControlError(Exception):
@@ -78,6 +78,27 @@ def _group(tenant: Tenant, value: str) -> Group:
     return group
 
 
+def _member_object(tenant: Tenant, value: str) -> MemberObject:
+    try:
+        obj = MemberObject.objects.filter(tenant=tenant, pk=uuid.UUID(value)).first()
+    except ValueError:
+        obj = None
+    if obj is None:
+        raise ControlError(f"No contact, device or service principal {value!r} in {tenant.slug}.")
+    return obj
+
+
+def _uuid_field(body: dict[str, Any], name: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(body[name]) if body.get(name) else None
+    except (ValueError, AttributeError, TypeError):
+        raise ControlError(f"{name} must be a GUID.") from None
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def tenant_state(tenant: Tenant) -> dict[str, Any]:
     return {
         "id": str(tenant.id),
@@ -85,11 +106,12 @@ def tenant_state(tenant: Tenant) -> dict[str, Any]:
         "display_name": tenant.display_name,
         "domains": list(tenant.domains.values_list("name", flat=True)),
         "faults": {name: getattr(tenant, name) for name in services.FAULT_FIELDS},
+        "page_tokens_valid_after": _iso(tenant.page_tokens_valid_after),
         "service_principals": [
             {
                 "client_id": str(sp.application_id),
                 "account_enabled": sp.account_enabled,
-                "admin_consented_at": sp.admin_consented_at.isoformat() if sp.admin_consented_at else None,
+                "admin_consented_at": _iso(sp.admin_consented_at),
                 "granted_roles": sp.granted_roles,
             }
             for sp in tenant.service_principals.all()
@@ -105,11 +127,16 @@ def tenant_detail(request: HttpRequest, body: dict[str, Any], tenant: str) -> di
 
 @control_view(["POST"])
 def faults(request: HttpRequest, body: dict[str, Any], tenant: str) -> dict[str, Any]:
-    """{"throttle_next": 3, "throttle_retry_after": 1, ...} sets those faults; {"reset": true} clears them all."""
+    """{"throttle_next": 3, "throttle_retry_after": 1, ...} sets those faults; {"reset": true} clears them all;
+    {"expire_page_tokens": true} expires every $skiptoken issued until now."""
     found = _tenant(tenant)
-    if body.pop("reset", False):
+    reset, expire_page_tokens = body.pop("reset", False), body.pop("expire_page_tokens", False)
+    if reset:
         services.reset_faults(found)
     services.set_faults(found, **body)
+    if expire_page_tokens:
+        services.expire_page_tokens(found)
+        found.refresh_from_db()
     return tenant_state(found)
 
 
@@ -148,51 +175,118 @@ def secrets(request: HttpRequest, body: dict[str, Any], client_id: str) -> dict[
     return {"secrets": [{"hint": s.hint, "expires_at": s.expires_at.isoformat()} for s in application.secrets.all()]}
 
 
+def _add_user(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+    user = services.add_user(
+        tenant,
+        user_principal_name=body["user_principal_name"],
+        display_name=body["display_name"],
+        account_enabled=body.get("account_enabled", True),
+    )
+    return {"id": str(user.id)}
+
+
+def _update_user(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+    fields = {k: body[k] for k in ("display_name", "account_enabled", "job_title") if k in body}
+    return {"id": str(services.update_user(_user(tenant, body["user"]), **fields).id)}
+
+
+def _delete_user(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+    user = _user(tenant, body["user"])
+    services.delete_user(user, permanent=bool(body.get("permanent", False)))
+    return {"id": str(user.id)}
+
+
+def _add_group(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+    group = services.add_group(
+        tenant,
+        display_name=body["display_name"],
+        mail_enabled=body.get("mail_enabled", False),
+        unified=body.get("unified", False),
+    )
+    return {"id": str(group.id)}
+
+
+def _update_group(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+    fields = {k: body[k] for k in ("display_name", "description") if k in body}
+    return {"id": str(services.update_group(_group(tenant, body["group"]), **fields).id)}
+
+
+def _delete_group(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+    group = _group(tenant, body["group"])
+    services.delete_group(group, permanent=bool(body.get("permanent", False)))
+    return {"id": str(group.id)}
+
+
+def _add_member_object(kind: str) -> Callable[[Tenant, dict[str, Any]], dict[str, Any]]:
+    def add(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+        obj = services.add_member_object(
+            tenant,
+            kind=kind,
+            display_name=body["display_name"],
+            mail=body.get("mail", ""),
+            device_id=_uuid_field(body, "device_id"),
+            app_id=_uuid_field(body, "app_id"),
+        )
+        return {"id": str(obj.id)}
+
+    return add
+
+
+def _delete_object(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+    obj = _member_object(tenant, body["object"])
+    services.delete_member_object(obj, permanent=bool(body.get("permanent", False)))
+    return {"id": str(obj.id)}
+
+
+def _member(tenant: Tenant, body: dict[str, Any]) -> services.Member:
+    """The member an add_member or remove_member names: "user", "member_group" or "object" (a contact, a device
+    or a service principal)."""
+    named = [key for key in ("user", "member_group", "object") if key in body]
+    if len(named) != 1:
+        raise ControlError('Name the member with exactly one of "user", "member_group" or "object".')
+    if named == ["user"]:
+        return _user(tenant, body["user"])
+    if named == ["member_group"]:
+        return _group(tenant, body["member_group"])
+    return _member_object(tenant, body["object"])
+
+
+def _add_member(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+    group, member = _group(tenant, body["group"]), _member(tenant, body)
+    services.add_member(group, member)
+    return {"group": str(group.id), "member": str(member.id)}
+
+
+def _remove_member(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+    group, member = _group(tenant, body["group"]), _member(tenant, body)
+    services.remove_member(group, member)
+    return {"group": str(group.id), "member": str(member.id)}
+
+
+DIRECTORY_OPS: dict[str, Callable[[Tenant, dict[str, Any]], dict[str, Any]]] = {
+    "add_user": _add_user,
+    "update_user": _update_user,
+    "delete_user": _delete_user,
+    "add_group": _add_group,
+    "update_group": _update_group,
+    "delete_group": _delete_group,
+    "add_contact": _add_member_object(MemberObject.Kind.CONTACT),
+    "add_device": _add_member_object(MemberObject.Kind.DEVICE),
+    "add_service_principal": _add_member_object(MemberObject.Kind.SERVICE_PRINCIPAL),
+    "delete_object": _delete_object,
+    "add_member": _add_member,
+    "remove_member": _remove_member,
+}
+
+
 @control_view(["POST"])
 def directory_change(request: HttpRequest, body: dict[str, Any], tenant: str) -> dict[str, Any]:
-    """{"op": "add_user" | "update_user" | "delete_user" | "add_group" | "update_group" | "delete_group"
-    | "add_member" | "remove_member", ...}; see the README for each operation's fields."""
+    """{"op": one of DIRECTORY_OPS, ...}; see the README for each operation's fields."""
     found = _tenant(tenant)
-    op = body.get("op")
-    if op == "add_user":
-        user = services.add_user(
-            found,
-            user_principal_name=body["user_principal_name"],
-            display_name=body["display_name"],
-            account_enabled=body.get("account_enabled", True),
-        )
-        return {"id": str(user.id)}
-    if op == "update_user":
-        fields = {k: body[k] for k in ("display_name", "account_enabled", "job_title") if k in body}
-        return {"id": str(services.update_user(_user(found, body["user"]), **fields).id)}
-    if op == "delete_user":
-        user = _user(found, body["user"])
-        services.delete_user(user, permanent=bool(body.get("permanent", False)))
-        return {"id": str(user.id)}
-    if op == "add_group":
-        group = services.add_group(
-            found,
-            display_name=body["display_name"],
-            mail_enabled=body.get("mail_enabled", False),
-            unified=body.get("unified", False),
-        )
-        return {"id": str(group.id)}
-    if op == "update_group":
-        fields = {k: body[k] for k in ("display_name", "description") if k in body}
-        return {"id": str(services.update_group(_group(found, body["group"]), **fields).id)}
-    if op == "delete_group":
-        group = _group(found, body["group"])
-        services.delete_group(group, permanent=bool(body.get("permanent", False)))
-        return {"id": str(group.id)}
-    if op in ("add_member", "remove_member"):
-        group = _group(found, body["group"])
-        member: User | Group = _user(found, body["user"]) if "user" in body else _group(found, body["member_group"])
-        if op == "add_member":
-            services.add_member(group, member)
-        else:
-            services.remove_member(group, member)
-        return {"group": str(group.id), "member": str(member.id)}
-    raise ControlError(f"Unknown op {op!r}.")
+    op = DIRECTORY_OPS.get(body.get("op", ""))
+    if op is None:
+        raise ControlError(f"Unknown op {body.get('op')!r}.")
+    return op(found, body)
 
 
 @control_view(["GET", "DELETE"])

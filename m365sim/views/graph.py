@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from m365sim import directory
-from m365sim.models import Group, Membership, Tenant, User
+from m365sim.models import Group, MemberObject, Membership, Tenant, User
 from m365sim.views.common import graph_error
 from m365sim.views.graph_request import (
     DELEGATED_DIRECTORY,
@@ -100,6 +100,37 @@ def group_json(group: Group) -> dict[str, Any]:
     }
 
 
+def member_object_json(obj: MemberObject) -> dict[str, Any]:
+    """The few properties the simulator keeps of a contact, a device or a service principal."""
+    data: dict[str, Any] = {"id": str(obj.id), "displayName": obj.display_name}
+    if obj.kind == MemberObject.Kind.CONTACT:
+        data["mail"] = obj.mail or None
+    elif obj.kind == MemberObject.Kind.DEVICE:
+        data["deviceId"] = str(obj.device_id)
+    else:
+        data["appId"] = str(obj.app_id)
+    return data
+
+
+# Reading a contact, a device or a service principal in full takes a permission of its own; without it a
+# directoryObject collection still lists the object, with its @odata.type and id and every other property null.
+# Limited information returned for inaccessible member objects:
+# https://learn.microsoft.com/graph/permissions-overview#limited-information-returned-for-inaccessible-member-objects
+MEMBER_OBJECT_READ = {
+    MemberObject.Kind.CONTACT: frozenset({"OrgContact.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"}),
+    MemberObject.Kind.DEVICE: frozenset({"Device.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"}),
+    MemberObject.Kind.SERVICE_PRINCIPAL: frozenset(
+        {"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+    ),
+}
+
+
+def _granted(caller: Caller) -> set[str]:
+    if caller.user is not None:
+        return set(caller.claims.get("scp", "").split())
+    return set(caller.claims.get("roles", []))
+
+
 def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -129,18 +160,37 @@ def _member_fields(request: HttpRequest) -> list[str] | None:
     return fields if "id" in fields else [*fields, "id"]
 
 
-def _member_json(obj: User | Group, fields: list[str] | None = None) -> dict[str, Any]:
+Member = User | Group | MemberObject
+
+
+def odata_type(member: Member) -> str:
+    if isinstance(member, User):
+        return "#microsoft.graph.user"
+    if isinstance(member, Group):
+        return "#microsoft.graph.group"
+    return f"#microsoft.graph.{member.kind}"
+
+
+def _member_json(obj: Member, caller: Caller, fields: list[str] | None = None) -> dict[str, Any]:
     if isinstance(obj, User):
-        return _shape(user_json(obj), fields or USER_DEFAULT, "#microsoft.graph.user")
-    return _shape(group_json(obj), fields or GROUP_DEFAULT, "#microsoft.graph.group")
+        return _shape(user_json(obj), fields or USER_DEFAULT, odata_type(obj))
+    if isinstance(obj, Group):
+        return _shape(group_json(obj), fields or GROUP_DEFAULT, odata_type(obj))
+    data = member_object_json(obj)
+    if not _granted(caller) & MEMBER_OBJECT_READ[MemberObject.Kind(obj.kind)]:
+        data = {name: value if name == "id" else None for name, value in data.items()}
+    return _shape(data, fields or list(data), odata_type(obj))
 
 
 # Paging: an opaque, signed $skiptoken that remembers the last id served and when it was issued ("p").
 
 
-def _check_page_token_age(issued: float) -> None:
-    # At least the lifetime old: a lifetime of 0 expires every token already issued.
-    if time.time() - issued >= settings.M365SIM_PAGE_TOKEN_LIFETIME_SECONDS:
+def check_page_token_age(tenant: Tenant, issued: float) -> None:
+    # At least the lifetime old (a lifetime of 0 expires every token already issued), or issued before the
+    # tenant's "expire page tokens now".
+    expired_after = tenant.page_tokens_valid_after
+    too_old = time.time() - issued >= settings.M365SIM_PAGE_TOKEN_LIFETIME_SECONDS
+    if too_old or (expired_after is not None and issued <= expired_after.timestamp()):
         raise GraphProblem(
             400,
             "Directory_ExpiredPageToken",
@@ -183,7 +233,11 @@ def _next_link(
 
 
 def _page(
-    request: HttpRequest, objects: QuerySet[Any] | list[Any], serialize: Callable[[Any], dict[str, Any]], context: str
+    request: HttpRequest,
+    caller: Caller,
+    objects: QuerySet[Any] | list[Any],
+    serialize: Callable[[Any], dict[str, Any]],
+    context: str,
 ) -> dict[str, Any]:
     top = _top(request)
     after = None
@@ -193,7 +247,7 @@ def _page(
             after, issued = token["after"], float(token["p"])
         except (signing.BadSignature, KeyError, TypeError, ValueError):
             raise bad_request("Invalid $skiptoken.") from None
-        _check_page_token_age(issued)
+        check_page_token_age(caller.tenant, issued)
     if isinstance(objects, QuerySet):
         queryset = objects.order_by("id")
         if after:
@@ -292,7 +346,7 @@ def users(request: HttpRequest, caller: Caller) -> dict[str, Any]:
     _check_count(request)
     fields = _select(request, "user", USER_DEFAULT, user_json(User()))
     queryset = _filter(request, _live_users(caller.tenant), USER_FILTERS, "User")
-    return _page(request, queryset, lambda u: _shape(user_json(u), fields), "users")
+    return _page(request, caller, queryset, lambda u: _shape(user_json(u), fields), "users")
 
 
 def _get_user(tenant: Tenant, identifier: str) -> User:
@@ -331,7 +385,7 @@ def user_member_of(request: HttpRequest, caller: Caller, user_id: str) -> dict[s
     user = _get_user(caller.tenant, user_id)
     groups = _live_groups(caller.tenant).filter(memberships__member_user=user, memberships__removed=False)
     fields = _member_fields(request)
-    return _page(request, groups, lambda g: _member_json(g, fields), "directoryObjects")
+    return _page(request, caller, groups, lambda g: _member_json(g, caller, fields), "directoryObjects")
 
 
 @graph_endpoint("groups", app=GROUP_READ, delegated=DELEGATED_DIRECTORY)
@@ -339,7 +393,7 @@ def groups(request: HttpRequest, caller: Caller) -> dict[str, Any]:
     _check_count(request)
     fields = _select(request, "group", GROUP_DEFAULT, group_json(Group()))
     queryset = _filter(request, _live_groups(caller.tenant), GROUP_FILTERS, "Group")
-    return _page(request, queryset, lambda g: _shape(group_json(g), fields), "groups")
+    return _page(request, caller, queryset, lambda g: _shape(group_json(g), fields), "groups")
 
 
 @graph_endpoint("group", app=GROUP_READ, delegated=DELEGATED_DIRECTORY)
@@ -352,27 +406,30 @@ def group_detail(request: HttpRequest, caller: Caller, group_id: str) -> dict[st
     }
 
 
-def _direct_members(group: Group) -> list[User | Group]:
-    memberships = Membership.objects.filter(group=group, removed=False).select_related("member_user", "member_group")
-    members: list[User | Group] = []
-    for m in memberships:
-        member = m.member_user or m.member_group
-        if member is not None and member.deleted_at is None:
-            members.append(member)
-    return members
+def _direct_members(group: Group) -> list[Member]:
+    memberships = Membership.objects.filter(group=group, removed=False).select_related(
+        "member_user", "member_group", "member_object"
+    )
+    return [m.member for m in memberships if m.member is not None and m.member.deleted_at is None]
 
 
 @graph_endpoint("group.members", app=GROUP_READ, delegated=DELEGATED_DIRECTORY)
 def group_members(request: HttpRequest, caller: Caller, group_id: str) -> dict[str, Any]:
     fields = _member_fields(request)
-    members = _direct_members(_get_group(caller.tenant, group_id))
-    return _page(request, members, lambda m: _member_json(m, fields), "directoryObjects")
+    # A known issue of v1.0: service principals are not listed among a group's members (beta and
+    # $expand=members list them). List group members: https://learn.microsoft.com/graph/api/group-list-members
+    members = [
+        member
+        for member in _direct_members(_get_group(caller.tenant, group_id))
+        if not (isinstance(member, MemberObject) and member.kind == MemberObject.Kind.SERVICE_PRINCIPAL)
+    ]
+    return _page(request, caller, members, lambda m: _member_json(m, caller, fields), "directoryObjects")
 
 
 @graph_endpoint("group.transitiveMembers", app=GROUP_READ, delegated=DELEGATED_DIRECTORY)
 def group_transitive_members(request: HttpRequest, caller: Caller, group_id: str) -> dict[str, Any]:
     root = _get_group(caller.tenant, group_id)
-    seen: dict[uuid.UUID, User | Group] = {}
+    seen: dict[uuid.UUID, Member] = {}
     pending, visited = [root], {root.id}
     while pending:
         for member in _direct_members(pending.pop()):
@@ -381,7 +438,7 @@ def group_transitive_members(request: HttpRequest, caller: Caller, group_id: str
                 visited.add(member.id)
                 pending.append(member)
     fields = _member_fields(request)
-    return _page(request, list(seen.values()), lambda m: _member_json(m, fields), "directoryObjects")
+    return _page(request, caller, list(seen.values()), lambda m: _member_json(m, caller, fields), "directoryObjects")
 
 
 # Directory roles: a role exists in a tenant only once activated, i.e. once someone holds it, and its object id
@@ -443,7 +500,7 @@ def directory_role_members(
     fields = _member_fields(request)
     return {
         "@odata.context": f"{directory.GRAPH_PUBLIC_BASE}/$metadata#directoryObjects",
-        "value": [_member_json(user, fields) for user in holders],
+        "value": [_member_json(user, caller, fields) for user in holders],
     }
 
 

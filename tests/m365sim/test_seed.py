@@ -4,7 +4,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from m365sim.models import Application, Group, Membership, RoleAssignment, Tenant, User
+from m365sim.models import Application, Group, MemberObject, Membership, RoleAssignment, Tenant, User
 from m365sim.seed import seed_tenant
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
@@ -14,7 +14,12 @@ def snapshot() -> tuple:
     return (
         sorted(User.objects.values_list("id", "user_principal_name", "account_enabled")),
         sorted(Group.objects.values_list("id", "display_name")),
-        sorted(map(str, Membership.objects.values_list("group_id", "member_user_id", "member_group_id"))),
+        sorted(
+            map(
+                str, Membership.objects.values_list("group_id", "member_user_id", "member_group_id", "member_object_id")
+            )
+        ),
+        sorted(MemberObject.objects.values_list("id", "kind", "display_name", "mail", "device_id", "app_id")),
     )
 
 
@@ -24,7 +29,10 @@ def test_seeding_twice_changes_nothing(capsys):
     call_command("m365sim_seed", "--tenant", "contoso", "--users", "30", "--groups", "12", "--members-per-group", "4")
 
     assert snapshot() == first
-    assert (len(first[0]), len(first[1]), len(first[2])) == (33, 12, 12 * 4 + 1)  # +1: group 11 nests group 10
+    # +1: group 11 nests group 10; +8: the contacts, devices and service principals, all in group 6
+    assert (len(first[0]), len(first[1]), len(first[2])) == (33, 12, 12 * 4 + 1 + 8)
+    kinds = [kind for _, kind, *_ in first[3]]
+    assert sorted(kinds) == sorted(["orgContact"] * 3 + ["device"] * 3 + ["servicePrincipal"] * 2)
     assert "admin@contoso.onmicrosoft.com / m365-demo" in capsys.readouterr().out
 
 
@@ -37,6 +45,32 @@ def test_the_same_seed_gives_the_same_directory():
 
     seed_tenant("contoso", users=10, groups=2, members_per_group=3, seed=8)
     assert len(snapshot()[0]) == 23  # another seed, other people
+
+
+def test_contacts_devices_and_service_principals_are_members_of_some_groups():
+    result = seed_tenant("contoso", users=10, groups=30, members_per_group=2)
+    assert result.member_objects == 8
+    by_kind = {
+        kind: {
+            str(group_id)
+            for group_id in Membership.objects.filter(member_object__kind=kind).values_list("group_id", flat=True)
+        }
+        for kind in ("orgContact", "device", "servicePrincipal")
+    }
+    assert all(by_kind.values())  # each kind in at least one group
+    holders = Group.objects.filter(memberships__member_object__isnull=False).distinct()
+    assert sorted(int(name.rsplit(" ", 1)[1]) for name in holders.values_list("display_name", flat=True)) == [6, 16, 26]
+    for obj in MemberObject.objects.all():
+        # Each kind keeps its own property: a contact its mail, a device its deviceId, a service principal its appId.
+        assert (bool(obj.mail), obj.device_id is not None, obj.app_id is not None) == (
+            obj.kind == "orgContact",
+            obj.kind == "device",
+            obj.kind == "servicePrincipal",
+        )
+
+
+def test_fewer_than_six_groups_no_other_members():
+    assert seed_tenant("contoso", users=5, groups=5, members_per_group=1).member_objects == 0
 
 
 def test_demo_accounts_and_roles():

@@ -2,6 +2,7 @@ import pytest
 
 from directory.models import DirectoryGroup, DirectoryUser, GroupMembership, SyncRun
 from m365sim.models import Group as SimGroup
+from m365sim.models import MemberObject as SimMemberObject
 from m365sim.models import Membership as SimMembership
 from m365sim.models import User as SimUser
 
@@ -22,12 +23,16 @@ def simulator_state(sim_tenant) -> tuple[set, set, set]:
     groups = set(SimGroup.objects.filter(tenant=sim_tenant, deleted_at__isnull=True).values_list("id", "display_name"))
     live_group_ids = {group_id for group_id, _ in groups}
     live_user_ids = {user_id for user_id, _ in users}
+    live_object_ids = set(
+        SimMemberObject.objects.filter(tenant=sim_tenant, deleted_at__isnull=True).values_list("id", flat=True)
+    )
     memberships = {
-        (group_id, user_id or subgroup_id)
-        for group_id, user_id, subgroup_id in SimMembership.objects.filter(
+        (group_id, user_id or subgroup_id or object_id)
+        for group_id, user_id, subgroup_id, object_id in SimMembership.objects.filter(
             group__tenant=sim_tenant, removed=False
-        ).values_list("group_id", "member_user_id", "member_group_id")
-        if group_id in live_group_ids and (user_id in live_user_ids or subgroup_id in live_group_ids)
+        ).values_list("group_id", "member_user_id", "member_group_id", "member_object_id")
+        if group_id in live_group_ids
+        and (user_id in live_user_ids or subgroup_id in live_group_ids or object_id in live_object_ids)
     }
     return users, groups, memberships
 
