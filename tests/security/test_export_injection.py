@@ -16,6 +16,7 @@ from django.test import Client
 from django.urls import reverse
 
 from audit.models import Action, AuditEvent
+from m365sim import services as sim
 from organizations import services
 from tests.admin.staff import TOTP_SECRET, mfa_client, staff_user
 from tests.cast import client_for
@@ -103,3 +104,18 @@ def test_every_cell_is_quoted(hostile_export):
     quoted = io.StringIO()
     csv.writer(quoted, quoting=csv.QUOTE_ALL).writerows(rows)
     assert quoted.getvalue() == hostile_export
+
+
+@pytest.mark.django_db(databases=["default", "m365sim"])
+def test_a_user_principal_name_from_microsoft_is_neutralized(driver, contoso):
+    """Through a certain-users grant: the picked user's name, as the simulated Graph returns it, is the target."""
+    sim.add_user(contoso, user_principal_name="-2+3;=cmd@contoso.onmicrosoft.com", display_name="=HYPERLINK(1)")
+    response = driver.grant(mode="certain")
+    picker = driver.portal("get", response["Location"])["Location"]
+    driver.portal(
+        "post", picker.replace("/users/", "/users/add/"), {"user_principal_name": "-2+3;=cmd@contoso.onmicrosoft.com"}
+    )
+    assert AuditEvent.objects.filter(action=Action.SELECTED_USER_ADDED).exists()
+    exported = export(mfa_client(staff_user("root@casportal.test", superuser=True)))
+    assert formula_cells(re.split(r"[,;\t\r\n]", exported)) == []
+    assert "'-2+3;'=cmd@contoso.onmicrosoft.com" in exported
