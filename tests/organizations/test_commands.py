@@ -1,11 +1,14 @@
+from urllib.parse import urlsplit
+
 import pytest
 from allauth.account.models import EmailAddress
 from django.core import mail
 from django.core.management import CommandError, call_command
 from django.test import Client
+from django.urls import reverse
 
 from accounts.models import User
-from audit.models import AuditEvent
+from audit.models import Action, AuditEvent
 from organizations.models import Membership, Organization, Policy, ProtectedService, Role
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +22,8 @@ def snapshot() -> tuple:
         ProtectedService.objects.count(),
         Policy.objects.count(),
         EmailAddress.objects.filter(verified=True).count(),
-        AuditEvent.objects.count(),
+        # Each run issues the demo support account a fresh enrolment link (it replaces the last one).
+        AuditEvent.objects.exclude(action=Action.STAFF_MFA_ENROLMENT_ISSUED).count(),
     )
 
 
@@ -66,3 +70,16 @@ def test_create_organization_refuses_a_bad_email_and_a_taken_slug():
     with pytest.raises(CommandError, match="already taken"):
         call_command("create_organization", "Other", "--admin", "b@fabrikam.test", "--slug", "fabrikam")
     assert not User.objects.filter(email="b@fabrikam.test").exists()
+
+
+def test_seed_demo_prints_an_enrolment_link_with_which_the_support_account_sets_up_totp(capsys):
+    call_command("seed_demo")
+    link = capsys.readouterr().out.split("set up two-factor authentication at: ")[1].strip()
+    support = User.objects.get(email="support@casportal.test")
+    client = Client()
+    client.force_login(support)
+
+    redeemed = client.post(urlsplit(link).path)
+
+    assert redeemed.status_code == 302
+    assert redeemed["Location"] == reverse("mfa_activate_totp")

@@ -63,7 +63,7 @@ def assert_in_each_organization(found: list[AuditEvent]) -> None:
         assert activity.status_code == 200
         body = activity.content.decode()
         assert event.get_action_display() in body
-        assert "root@casportal.test" in body
+        assert "Support: root@casportal.test" in body
 
 
 def assert_no_secret(found: list[AuditEvent], *secrets: str) -> None:

@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from accounts import enrolment
 from accounts.models import User
 from organizations import services
 from organizations.models import Organization, Role
@@ -26,7 +27,7 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args: object, **options: object) -> None:
         admin = self._user(DEMO_ADMIN)
-        self._user(SUPPORT_USER, is_staff=True, is_superuser=True)
+        support = self._user(SUPPORT_USER, is_staff=True, is_superuser=True)
         organization = Organization.objects.filter(slug="contoso").first()
         if organization is None:
             organization = services.create_organization(name="Contoso", slug="contoso", actor=None)
@@ -35,3 +36,9 @@ class Command(BaseCommand):
             f"Demo organization {organization.name}: log in as {DEMO_ADMIN} / {DEMO_PASSWORD}\n"
             f"Support staff (Django admin at /admin/): {SUPPORT_USER} / {DEMO_PASSWORD}"
         )
+        if not enrolment.has_totp(support):
+            # Staff enrol two-factor authentication only with a link: the demo's first admin visit needs one.
+            link = enrolment.issue_enrolment(
+                user=support, actor=None, reason="Demo seed: the support account's first enrolment."
+            )
+            self.stdout.write(f"  then, signed in as {SUPPORT_USER}, set up two-factor authentication at: {link}")
