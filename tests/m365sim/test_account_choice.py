@@ -43,7 +43,7 @@ def test_without_a_session_select_account_signs_in_with_the_hint_prefilled(m365s
     assert prefilled(page) == ADMIN
 
 
-@pytest.mark.parametrize("prompt", ["select_account", "login", "consent"])
+@pytest.mark.parametrize("prompt", ["select_account", "login"])
 def test_admin_consent_ignores_prompt(m365sim, signed_in_as_pra, prompt):
     page = signed_in_as_pra.get(consent_url(m365sim, prompt=prompt, login_hint=ADMIN))
     assert "Permissions requested" in page.text
