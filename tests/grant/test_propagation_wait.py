@@ -86,7 +86,8 @@ def test_the_page_shows_the_time_waited_against_the_budget_and_microsofts_last_a
     response = driver.grant()
     page = status_page(driver, response)
     assert re.search(r"\b[01] s of up to 120 s\b", page)
-    assert "AADSTS7000229" in page  # Microsoft's own words at the last check
+    assert "AADSTS7000229" in page  # Microsoft's own words at the last check, without its diagnostics lines
+    assert "Trace ID" not in page
 
     waited(42.5)
     page = status_page(driver, response)
