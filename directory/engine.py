@@ -6,13 +6,16 @@ handles a bounded number of pages, commits its position (the nextLink) with the 
 over to the next batch. A killed worker loses at most one batch; a duplicate or stale delivery finds
 another fence and does nothing. Objects not seen are removed only after a complete full round, and the
 deltaLinks are stored only then. A stored nextLink whose page token Microsoft expired sends the round back
-to its start, a bounded number of times.
+to its start, and a synchronization reset (410 Gone) to a full round, a bounded number of times between them.
+Microsoft may send an object twice in a round (replays, a large group's members continued on a later page):
+pages add to what is stored, and count an object once.
 """
 
 import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from http import HTTPStatus
 from typing import Any
 
 from celery import shared_task
@@ -210,10 +213,22 @@ def _back_off(run: SyncRun, exc: errors.MicrosoftError, seconds: float, *, throt
     return Next(fence=run.fence, countdown=_capped(seconds + jitter))
 
 
+EXPIRED_GAVE_UP = "Microsoft kept expiring the directory listing; try again later."
+RESET_GAVE_UP = "Microsoft kept asking to synchronize the directory from the start; try again later."
+RESET_REASON = "Microsoft asked for a full synchronization (a synchronization reset)."
+
+
 def _begin_again(run: SyncRun, exc: errors.DeltaTokenExpired | errors.PageTokenExpired) -> Next:
-    """Microsoft expired a token the run holds: a deltaLink makes it a full round, a nextLink repeats the round."""
+    """Microsoft ended the round the run holds a token of. An expired nextLink repeats the round; a
+    synchronization reset, 410 Gone, begins a full round ("the application must restart with a full
+    synchronization": https://learn.microsoft.com/graph/delta-query-overview#synchronization-reset); both count
+    against SYNC_MAX_LISTING_RESTARTS. An expired deltaLink (about 7 days) makes the delta round a full one."""
     if isinstance(exc, errors.PageTokenExpired):
-        return _restart_round(run, exc)
+        return _restart_round(run, exc, gave_up=EXPIRED_GAVE_UP)
+    if exc.status == HTTPStatus.GONE:
+        return _restart_round(run, exc, gave_up=RESET_GAVE_UP, full_because=RESET_REASON)
+    if run.kind == SyncKind.FULL:  # the full round's own state token is gone: the round again
+        return _restart_round(run, exc, gave_up=EXPIRED_GAVE_UP)
     _restart_as_full(run, "Microsoft no longer knows the last delta token (it expires after about 7 days).")
     return Next(fence=run.fence)
 
@@ -232,18 +247,21 @@ def _restart_as_full(run: SyncRun, reason: str) -> None:
         )
 
 
-def _restart_round(run: SyncRun, exc: errors.PageTokenExpired) -> Next:
+def _restart_round(run: SyncRun, exc: errors.MicrosoftError, *, gave_up: str, full_because: str | None = None) -> Next:
     """The round again from its start: `_start` puts the cursor back at the initial delta URL (full) or the
     stored deltaLinks (delta) and opens a fresh seen-set, so a removal counts only what the complete round saw.
-    Rows already written stay."""
+    Rows already written stay. `full_because`: a delta run becomes a full one, for that reason."""
     restarts = run.listing_restarts + 1
     if restarts > settings.SYNC_MAX_LISTING_RESTARTS:
-        _fail(run, SyncFailed("Microsoft kept expiring the directory listing; try again later.", repr(exc)))
+        _fail(run, SyncFailed(gave_up, f"{exc!r}: HTTP {exc.status} {exc.code}"))
         return STOP
+    becomes_full = full_because is not None and run.kind == SyncKind.DELTA
+    kind = {"kind": SyncKind.FULL, "fallback_reason": full_because} if becomes_full else {}
     try:
         with transaction.atomic():
             _commit(
                 run,
+                **kind,
                 listing_restarts=restarts,
                 step=SyncStep.DOMAINS,
                 cursor="",
@@ -255,7 +273,7 @@ def _restart_round(run: SyncRun, exc: errors.PageTokenExpired) -> Next:
             )
     except LostLease:
         return STOP
-    logger.info("Sync run %s: a page token expired; round %d begins again", run.public_id, restarts)
+    logger.info("Sync run %s: Microsoft ended the round (%s); round %d begins", run.public_id, exc.code, restarts + 1)
     return Next(fence=run.fence)
 
 
@@ -319,7 +337,7 @@ def _next_page(run: SyncRun, client: graph.GraphClient) -> None:
     if run.step == SyncStep.USERS:
         page = client.users_delta(run.cursor or None, page_size=settings.SYNC_PAGE_SIZE)
         with transaction.atomic():
-            changes = apply_user_page(run.organization_id, page)
+            changes = apply_user_page(run.organization_id, page, since=run.round_started_at)
             fields: dict[str, Any] = {"users_synced": run.users_synced + changes.added + changes.updated}
             if page.next_link:
                 fields["cursor"] = page.next_link
@@ -332,7 +350,7 @@ def _next_page(run: SyncRun, client: graph.GraphClient) -> None:
         return
     group_page = client.groups_delta(run.cursor or None, page_size=settings.SYNC_PAGE_SIZE)
     with transaction.atomic():
-        changes = apply_group_page(run.organization_id, group_page)
+        changes = apply_group_page(run.organization_id, group_page, since=run.round_started_at)
         fields = {"groups_synced": run.groups_synced + changes.added + changes.updated}
         if group_page.next_link:
             fields["cursor"] = group_page.next_link
@@ -354,8 +372,8 @@ def _certain_users(run: SyncRun, client: graph.GraphClient) -> None:
             groups[group.id] = group
             memberships.append((group.id, graph.MemberRef(id=user.id, kind="user")))
     with transaction.atomic():
-        changes = write_users(run.organization_id, users)
-        changes += write_groups(run.organization_id, groups.values())
+        changes = write_users(run.organization_id, users, since=run.round_started_at)
+        changes += write_groups(run.organization_id, groups.values(), since=run.round_started_at)
         write_memberships(run.organization_id, memberships)
         assert run.round_started_at is not None
         changes.removed += remove_unseen(run.organization_id, run.round_started_at)

@@ -250,19 +250,30 @@ class DirectoryGroup(models.Model):
 
 
 class MemberType(models.TextChoices):
+    """A member's type as Graph's @odata.type names it. Groups hold users, organizational contacts, devices,
+    service principals and other groups: https://learn.microsoft.com/graph/api/group-list-members"""
+
     USER = "user", "User"
     GROUP = "group", "Group"
+    CONTACT = "orgContact", "Organizational contact"
+    DEVICE = "device", "Device"
+    SERVICE_PRINCIPAL = "servicePrincipal", "Service principal"
+
+
+MEMBER_TYPE_LENGTH = 64
 
 
 class GroupMembership(models.Model):
-    """A member (user or group) of a group, by Microsoft object ids, so pages of members write set-wise."""
+    """A member of a group, by Microsoft object ids, so pages of members write set-wise. Only users have a row of
+    their own (DirectoryUser) and groups (DirectoryGroup); a member of another type is its id and its type, kept
+    even when the type is one Microsoft added after this release (its @odata.type name is stored as it came)."""
 
     organization = models.ForeignKey(
         Organization, db_column="tenant_id", on_delete=models.CASCADE, related_name="directory_memberships"
     )
     group_id = models.UUIDField()
     member_id = models.UUIDField()
-    member_type = models.CharField(max_length=8, choices=MemberType.choices)
+    member_type = models.CharField(max_length=MEMBER_TYPE_LENGTH, choices=MemberType.choices)
     synced_at = models.DateTimeField()
 
     class Meta:
@@ -274,3 +285,9 @@ class GroupMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} in {self.group_id}"
+
+    @property
+    def member_type_label(self) -> str:
+        if self.member_type in MemberType.values:
+            return MemberType(self.member_type).label
+        return f"{self.member_type} (a type this portal does not know yet)"

@@ -22,6 +22,7 @@ from directory.models import (
     DirectoryGroup,
     DirectoryUser,
     GroupMembership,
+    MemberType,
     SelectedUser,
     SyncMode,
     SyncRun,
@@ -60,7 +61,13 @@ def _group_users(request: OrganizationRequest, group_id: str) -> list[graph.Dire
         raise GroupNotFound from None
     try:
         members = _picker_client(request).iter_group_members(group_id)
-        return [member for member in islice(members, GROUP_MEMBERS_SHOWN) if isinstance(member, graph.DirectoryUser)]
+        # Users only: a group also holds contacts, devices and service principals, and every user has a user
+        # principal name (an object listed without one is no user to choose).
+        return [
+            member
+            for member in islice(members, GROUP_MEMBERS_SHOWN)
+            if isinstance(member, graph.DirectoryUser) and member.user_principal_name
+        ]
     except errors.GraphError as exc:
         if exc.status == HTTPStatus.NOT_FOUND:
             raise GroupNotFound from exc
@@ -285,19 +292,33 @@ def directory_groups(request: OrganizationRequest) -> HttpResponse:
 @require_GET
 def directory_group(request: OrganizationRequest, group_id: str) -> HttpResponse:
     group = scoped_get_or_404(request, DirectoryGroup, microsoft_id=group_id)
-    member_ids = scoped(request, GroupMembership).filter(group_id=group.microsoft_id)
+    memberships = scoped(request, GroupMembership).filter(group_id=group.microsoft_id)
     users = (
         scoped(request, DirectoryUser)
-        .filter(microsoft_id__in=member_ids.values("member_id"))
+        .filter(microsoft_id__in=memberships.filter(member_type=MemberType.USER).values("member_id"))
         .order_by("user_principal_name", "pk")
     )
     page = Paginator(users, DIRECTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     subgroups = (
         scoped(request, DirectoryGroup)
-        .filter(microsoft_id__in=member_ids.values("member_id"))
+        .filter(microsoft_id__in=memberships.filter(member_type=MemberType.GROUP).values("member_id"))
         .order_by("display_name")[:DIRECTORY_PAGE_SIZE]
     )
-    return render(request, "directory/directory_group.html", {"group": group, "page": page, "subgroups": subgroups})
+    # Contacts, devices, service principals: Microsoft sends their type and id only, so that is what is shown.
+    others = memberships.exclude(member_type__in=[MemberType.USER, MemberType.GROUP]).order_by(
+        "member_type", "member_id"
+    )
+    return render(
+        request,
+        "directory/directory_group.html",
+        {
+            "group": group,
+            "page": page,
+            "subgroups": subgroups,
+            "others": others[:DIRECTORY_PAGE_SIZE],
+            "others_count": others.count(),
+        },
+    )
 
 
 SYNC_HISTORY_SHOWN = 30
