@@ -18,9 +18,14 @@ def record_event(
     organization: models.Model | None = None,
     target: str = "",
     details: dict[str, Any] | None = None,
+    with_request: bool = True,
 ) -> AuditEvent:
-    """Append an audit event; call it inside the transaction of the change it records."""
-    context = current_request.get()
+    """Append an audit event; call it inside the transaction of the change it records.
+
+    `with_request=False` leaves the request's IP address and user agent out: for an event an organization reads
+    about someone who is not one of its members.
+    """
+    context = current_request.get() if with_request else None
     user = actor if isinstance(actor, AbstractBaseUser) else None
     return AuditEvent.objects.create(
         action=action,

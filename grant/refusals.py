@@ -87,21 +87,40 @@ def is_admin(user: Actor, organization: Organization) -> TypeGuard[User]:
 
 
 def reject(attempt: GrantAttempt | None, user: Actor, reason: str, message: str, advice: str = "") -> GrantRefused:
-    """Record a refused callback (audited for a signed-in user) and build the exception to raise."""
+    """Record a refused callback (audited for a signed-in user) and build the exception to raise.
+
+    The attempt's organization reads who opened the link only when they are one of its members: someone of
+    another organization is named to staff alone (an event without organization), never to the customer.
+    """
     message = clean_text(message, 2000)[0]  # it may quote what Microsoft (or a forger) put in the query
     with transaction.atomic():
         if attempt is not None and attempt.step in IN_FLIGHT_STEPS:
             GrantAttempt.objects.filter(pk=attempt.pk).update(
                 step=GrantStep.REFUSED, state_hash=None, error=message, finished_at=timezone.now()
             )
-        if user is not None and user.is_authenticated:
-            record_event(
-                Action.GRANT_CALLBACK_REJECTED if attempt is None else Action.GRANT_REFUSED,
-                actor=user,
-                organization=attempt.organization if attempt else None,
-                target=attempt.service.get_kind_display() if attempt else "",
-                details={"reason": reason, **({"attempt": str(attempt.public_id)} if attempt else {})},
-            )
+        member = user_of(user)
+        if member is not None:
+            details = {"reason": reason, **({"attempt": str(attempt.public_id)} if attempt else {})}
+            if attempt is None:
+                record_event(Action.GRANT_CALLBACK_REJECTED, actor=member, organization=None, details=details)
+            elif Membership.objects.filter(organization=attempt.organization, user=member).exists():
+                record_event(
+                    Action.GRANT_REFUSED,
+                    actor=member,
+                    organization=attempt.organization,
+                    target=attempt.service.get_kind_display(),
+                    details=details,
+                )
+            else:
+                record_event(
+                    Action.GRANT_REFUSED,
+                    actor=None,
+                    organization=attempt.organization,
+                    target=attempt.service.get_kind_display(),
+                    details={**details, "opened_by": "someone outside this organization"},
+                    with_request=False,
+                )
+                record_event(Action.GRANT_CALLBACK_REJECTED, actor=member, organization=None, details=details)
     return GrantRefused(message, advice, code=reason, organization_slug=attempt.organization.slug if attempt else None)
 
 

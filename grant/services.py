@@ -197,7 +197,7 @@ def _parse_guid(value: str) -> uuid.UUID | None:
         return None
 
 
-def _check_organization_binding(attempt: GrantAttempt, user: Actor, microsoft_tenant_id: uuid.UUID) -> None:
+def _check_same_microsoft_tenant(attempt: GrantAttempt, user: Actor, microsoft_tenant_id: uuid.UUID) -> None:
     organization = attempt.organization
     if organization.microsoft_tenant_id and organization.microsoft_tenant_id != microsoft_tenant_id:
         raise reject(
@@ -207,7 +207,13 @@ def _check_organization_binding(attempt: GrantAttempt, user: Actor, microsoft_te
             "You signed in to a different Microsoft 365 tenant than the one this organization is connected to.",
             "Sign in with a Global Administrator of the Microsoft 365 tenant your other services use.",
         )
-    if Organization.objects.filter(microsoft_tenant_id=microsoft_tenant_id).exclude(pk=organization.pk).exists():
+
+
+def _check_microsoft_tenant_free(attempt: GrantAttempt, user: Actor, microsoft_tenant_id: uuid.UUID) -> None:
+    """Only once the identity leg proved who signed in, and to which tenant: before that the tenant is merely what
+    the consent callback's query says, and the answer would tell anyone which tenants other customers use."""
+    taken = Organization.objects.filter(microsoft_tenant_id=microsoft_tenant_id).exclude(pk=attempt.organization_id)
+    if taken.exists():
         raise reject(
             attempt,
             user,
@@ -236,7 +242,7 @@ def handle_consent_callback(
             "Microsoft's answer to the consent was not understood.",
             "Start again from Service Status.",
         )
-    _check_organization_binding(attempt, user, microsoft_tenant_id)
+    _check_same_microsoft_tenant(attempt, user, microsoft_tenant_id)
     # Silently as the account that just consented, unless the last attempt was refused for the account that signed
     # in: then Microsoft's account picker (the admin-consent endpoint has none).
     choice = _account_choice(attempt)
@@ -338,6 +344,7 @@ def handle_identity_callback(
         ) from exc
     except errors.MicrosoftError as exc:
         raise microsoft_refusal(attempt, user, exc) from exc
+    _check_microsoft_tenant_free(attempt, user, attempt.microsoft_tenant_id)
     if admin.roles_in_token and not admin.is_global_admin:
         raise not_global_admin(attempt, user, admin.username)
     with transaction.atomic():

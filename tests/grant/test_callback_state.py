@@ -85,14 +85,35 @@ def test_a_state_from_another_session_of_the_same_user_is_refused(cast, driver):
     assert_unbound(cast)
 
 
-@pytest.mark.parametrize("who", ["reader", "outsider"])
-def test_a_state_carried_to_another_user_is_refused(cast, driver, who):
+def test_a_state_carried_to_another_member_is_refused_and_names_them(cast, driver):
     started = driver.start()
     callback = driver.consent(started["Location"])
-    driver.client = portal_client(getattr(cast, who).user)
+    driver.client = portal_client(cast.reader.user)
     assert_refused(driver.portal("get", callback), "another browser session")
     assert_unbound(cast)
-    assert AuditEvent.objects.filter(action=Action.GRANT_REFUSED, actor=getattr(cast, who).user).exists()
+    event = AuditEvent.objects.get(action=Action.GRANT_REFUSED)
+    assert (event.actor, event.organization) == (cast.reader.user, cast.organization)
+
+
+def test_a_state_carried_to_someone_of_another_organization_names_them_to_staff_only(cast, driver):
+    started = driver.start()
+    callback = driver.consent(started["Location"])
+    driver.client = portal_client(cast.outsider.user)
+    assert_refused(driver.portal("get", callback), "another browser session")
+    assert_unbound(cast)
+
+    told_to_the_organization = AuditEvent.objects.get(action=Action.GRANT_REFUSED, organization=cast.organization)
+    assert told_to_the_organization.actor is None
+    assert told_to_the_organization.actor_email == ""
+    assert told_to_the_organization.ip_address is None
+    assert told_to_the_organization.user_agent == ""
+    told_to_staff = AuditEvent.objects.get(action=Action.GRANT_CALLBACK_REJECTED)
+    assert (told_to_staff.actor, told_to_staff.organization) == (cast.outsider.user, None)
+    assert told_to_staff.details["attempt"] == told_to_the_organization.details["attempt"]
+    activity = portal_client(cast.owner.user).get(f"/o/{cast.organization.slug}/activity/").content.decode()
+    assert cast.outsider.user.email not in activity
+    assert "127.0.0.1" not in activity.split("Access grant refused")[1].split("</tr>")[0]
+    assert "Someone outside this organization" in activity
 
 
 def test_an_anonymous_callback_is_refused_and_not_audited(cast, driver, client):
