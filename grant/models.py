@@ -52,6 +52,7 @@ class GrantAttempt(models.Model):
     admin_has_role_claims = models.BooleanField(default=False)
     access_deadline = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    refusal_code = models.CharField(max_length=64, blank=True, help_text="Why the attempt was refused, as audited.")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.actors import user_of
 from accounts.models import User
-from audit.models import Action, AuditEvent
+from audit.models import Action
 from audit.services import Actor, record_event
 from connection.credential import record_credential_rejected_by
 from directory.normalize import clean_text
@@ -96,7 +96,11 @@ def reject(attempt: GrantAttempt | None, user: Actor, reason: str, message: str,
     with transaction.atomic():
         if attempt is not None and attempt.step in IN_FLIGHT_STEPS:
             GrantAttempt.objects.filter(pk=attempt.pk).update(
-                step=GrantStep.REFUSED, state_hash=None, error=message, finished_at=timezone.now()
+                step=GrantStep.REFUSED,
+                state_hash=None,
+                error=message,
+                refusal_code=reason,
+                finished_at=timezone.now(),
             )
         member = user_of(user)
         if member is not None:
@@ -122,16 +126,6 @@ def reject(attempt: GrantAttempt | None, user: Actor, reason: str, message: str,
                 )
                 record_event(Action.GRANT_CALLBACK_REJECTED, actor=member, organization=None, details=details)
     return GrantRefused(message, advice, code=reason, organization_slug=attempt.organization.slug if attempt else None)
-
-
-def refusal_reason(attempt: GrantAttempt) -> str | None:
-    """Why a refused attempt was refused: the reason `reject` recorded in its audit event."""
-    event = (
-        AuditEvent.objects.filter(action=Action.GRANT_REFUSED, details__attempt=str(attempt.public_id))
-        .order_by("-occurred_at")
-        .first()
-    )
-    return event.details.get("reason") if event is not None else None
 
 
 def microsoft_refusal(attempt: GrantAttempt, user: Actor, exc: errors.MicrosoftError) -> GrantRefused:

@@ -33,7 +33,6 @@ from grant.refusals import (
     is_admin,
     microsoft_refusal,
     not_global_admin,
-    refusal_reason,
     reject,
 )
 from microsoft import errors, identity
@@ -266,7 +265,7 @@ def _account_choice(attempt: GrantAttempt) -> str | None:
         .order_by("-pk")
         .first()
     )
-    if previous is None or previous.step != GrantStep.REFUSED or refusal_reason(previous) not in WRONG_ACCOUNT_REASONS:
+    if previous is None or previous.step != GrantStep.REFUSED or previous.refusal_code not in WRONG_ACCOUNT_REASONS:
         return None
     # The account that connected the organization's other services is one Microsoft accepted.
     known = (
