@@ -35,7 +35,8 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pre-commit run --all-files --show-diff-on-failure
 
-# Directory sync figures on PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/casportal_bench, dropped and re-created).
+# Directory sync figures on PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/casportal_bench, dropped and re-created);
+# the full syncs run with delta pages of 999/999 and with Microsoft's caps, 200 users and 500 members@delta a page.
 bench: $(BIN)/.installed
 	DEBUG=0 $(BIN)/python -m benchmarks.sync $(BENCH_ARGS)
 

@@ -1,7 +1,10 @@
 """`make bench`: how fast and how lean directory synchronization is, against PostgreSQL.
 
 Prints one line per figure; every ratio compares figures measured in this same run. The simulator runs in its
-own process, and each end-to-end sync runs in a process of its own, so that its peak memory is its own.
+own process, and each end-to-end sync runs in a process of its own, so that its peak memory is its own. The
+end-to-end syncs run twice: with delta pages of 999 users and 999 members@delta entries, and with the caps
+Microsoft applies (200 users a page, 500 members@delta entries a page: the figures a Microsoft moderator gave on
+Microsoft Q&A), whatever the portal's Prefer: odata.maxpagesize asks.
 
     python -m benchmarks.sync            # everything (about a few minutes)
     python -m benchmarks.sync ingest     # the page-writing stage alone
@@ -32,6 +35,9 @@ if TYPE_CHECKING:  # Django is set up at run time, before the models are importe
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/casportal_bench"
 PAGE = 999
+# (users a users-delta page, members@delta entries a groups-delta page), as the simulator caps them.
+PAGE_CAPS = ((999, 999), (200, 500))
+MICROSOFTS_CAPS = PAGE_CAPS[-1]
 
 
 def _setup_django() -> None:
@@ -107,12 +113,13 @@ def ingest(users: int, groups: int, members: int, sample: int) -> None:
     user_pages, group_pages = list(_user_pages(users)), list(_group_pages(groups, users, members))  # "recorded"
 
     started = time.perf_counter()
-    for page in user_pages:  # as the sync does: one transaction a page
+    since = timezone.now()  # as the sync does: one transaction a page, each object counted once in its round
+    for page in user_pages:
         with transaction.atomic():
-            apply_user_page(organization.pk, page)
+            apply_user_page(organization.pk, page, since=since)
     for page in group_pages:
         with transaction.atomic():
-            apply_group_page(organization.pk, page)
+            apply_group_page(organization.pk, page, since=since)
     ingest_seconds = time.perf_counter() - started
     del user_pages, group_pages
     assert DirectoryUser.objects.filter(organization=organization).count() == users
@@ -210,8 +217,9 @@ def _copy(cursor: CursorWrapper, organization_id: int, users: int, groups: int, 
 # 2 and 3. End to end: the real tasks and Graph client against the simulator in its own process.
 
 
-def _connect(slug: str) -> tuple[Organization, ProtectedService, SimTenant]:
-    """The portal organization bench-<slug>, bound to the simulated tenant <slug>, consented, not yet synced."""
+def _connect(slug: str, caps: tuple[int, int]) -> tuple[Organization, ProtectedService, SimTenant]:
+    """The portal organization bench-<slug>, bound to the simulated tenant <slug>, consented, not yet synced; the
+    tenant's delta pages capped at `caps`."""
     from django.utils import timezone
 
     from connection.models import ServiceAccount
@@ -226,6 +234,7 @@ def _connect(slug: str) -> tuple[Organization, ProtectedService, SimTenant]:
     admin = SimUser.objects.get(user_principal_name=f"admin@{slug}.onmicrosoft.com")
     sim.grant_admin_consent(sim_tenant, Application.objects.get(), user=admin)
     sim.reset_faults(sim_tenant)
+    sim.set_faults(sim_tenant, users_delta_page_cap=caps[0], members_delta_page_cap=caps[1])
     Organization.objects.filter(slug=f"bench-{slug}").delete()
     organization = organization_services.create_organization(name=f"Bench {slug}", slug=f"bench-{slug}", actor=None)
     organization.microsoft_tenant_id = sim_tenant.id
@@ -260,18 +269,27 @@ def _run_sync(service: ProtectedService, kind: str, trigger: str) -> tuple[SyncR
     return run, seconds
 
 
-def end_to_end(slug: str) -> None:
+def end_to_end(slug: str, caps: tuple[int, int]) -> None:
     _setup_django()
-    from directory.models import DirectoryUser, SyncKind, SyncTrigger
+    from django.conf import settings
 
-    organization, service, _ = _connect(slug)
+    from directory.models import DirectoryUser, GroupMembership, SyncKind, SyncTrigger
+
+    organization, service, _ = _connect(slug, caps)
     run, seconds = _run_sync(service, SyncKind.FULL, SyncTrigger.GRANT)
     users = DirectoryUser.objects.filter(organization=organization).count()
     groups = run.groups_synced
-    minimum = math.ceil(users / PAGE) + math.ceil(groups / PAGE) + 2  # + /organization and the user count
+    entries = GroupMembership.objects.filter(organization=organization).count()  # an initial round's members@delta
+    users_page, groups_page = min(settings.SYNC_PAGE_SIZE, caps[0]), settings.SYNC_PAGE_SIZE
+    # + /organization and the user count; a groups page holds at most groups_page groups and caps[1] entries.
+    minimum = math.ceil(users / users_page) + max(math.ceil(groups / groups_page), math.ceil(entries / caps[1])) + 2
+    _say("page sizes", f"{users_page} users, {groups_page} groups and {caps[1]} members@delta entries a page")
     _say("users", users)
+    _say("groups", groups)
+    _say("memberships", entries)
     _say("seconds", f"{seconds:.1f}")
     _say("requests", run.requests)
+    _say("pages", run.pages)
     _say("minimum requests", minimum)
     _say("peak RSS MB", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
 
@@ -399,25 +417,47 @@ def everything(small: int, large: int, changes: int) -> None:
                 break
             except OSError:
                 time.sleep(0.2)
-        results = {size: _child(env, "e2e", "--tenant", f"bench{size}") for size in (small, large)}
-        for figures in results.values():
-            _say(f"full sync of {int(figures['users']):,} users: seconds", figures["seconds"])
-            _say(
-                f"full sync of {int(figures['users']):,} users: requests / minimum",
-                f"{figures['requests']} / {figures['minimum requests']} "
-                f"(+{100 * (int(figures['requests']) / int(figures['minimum requests']) - 1):.1f}%, target <= 5%)",
-            )
-            _say(f"full sync of {int(figures['users']):,} users: peak RSS MB", figures["peak RSS MB"])
-        rss_small, rss_large = (float(results[size]["peak RSS MB"]) for size in (small, large))
+        results = {}
+        for caps in PAGE_CAPS:
+            for size in (small, large):
+                figures = _child(env, "e2e", "--tenant", f"bench{size}", "--caps", f"{caps[0]},{caps[1]}")
+                results[caps, size] = figures
+                _report_full_sync(caps, figures)
+        rss_small, rss_large = (float(results[MICROSOFTS_CAPS, size]["peak RSS MB"]) for size in (small, large))
         _say("peak RSS large / small", f"{rss_large / rss_small:.2f}x (target <= 1.5x, and < 200 MB at 100,000)")
+        for size in (small, large):
+            requests = [int(results[caps, size]["requests"]) for caps in PAGE_CAPS]
+            users = int(results[MICROSOFTS_CAPS, size]["users"])
+            _say(
+                f"full sync of {users:,} users: requests at 200/500 / at 999/999",
+                f"{requests[-1]} / {requests[0]} ({requests[-1] / requests[0]:.1f}x)",
+            )
+        # After the last full sync: the large tenant at Microsoft's caps.
         figures = _child(env, "delta", "--tenant", f"bench{large}", "--changes", str(changes))
-        full_seconds = float(results[large]["seconds"])
+        full_seconds = float(results[MICROSOFTS_CAPS, large]["seconds"])
         _say(f"delta sync of {changes} changes: seconds", figures["seconds"])
         _say(f"delta sync of {changes} changes: requests", figures["requests"])
         _say("delta / full time", f"{100 * float(figures['seconds']) / full_seconds:.2f}% (target < 2%)")
     finally:
         simulator.terminate()
         simulator.wait(timeout=10)
+
+
+def _report_full_sync(caps: tuple[int, int], figures: dict[str, str]) -> None:
+    name = f"full sync of {int(figures['users']):,} users at {caps[0]}/{caps[1]}"
+    _say(f"{name}: page sizes", figures["page sizes"])
+    _say(f"{name}: seconds", figures["seconds"])
+    _say(
+        f"{name}: requests / minimum",
+        f"{figures['requests']} / {figures['minimum requests']} "
+        f"(+{100 * (int(figures['requests']) / int(figures['minimum requests']) - 1):.1f}%, target <= 5%)",
+    )
+    _say(f"{name}: peak RSS MB", figures["peak RSS MB"])
+
+
+def _caps(value: str) -> tuple[int, int]:
+    users, members = value.split(",")
+    return int(users), int(members)
 
 
 def main() -> None:
@@ -432,7 +472,9 @@ def main() -> None:
     ingest_args.add_argument("--groups", type=int, default=10_000)
     ingest_args.add_argument("--members", type=int, default=30)
     ingest_args.add_argument("--sample", type=int, default=2_000)
-    commands.add_parser("e2e").add_argument("--tenant", required=True)
+    e2e_args = commands.add_parser("e2e")
+    e2e_args.add_argument("--tenant", required=True)
+    e2e_args.add_argument("--caps", type=_caps, default=MICROSOFTS_CAPS, help="users,members@delta a page")
     delta_args = commands.add_parser("delta")
     delta_args.add_argument("--tenant", required=True)
     delta_args.add_argument("--changes", type=int, default=500)
@@ -440,7 +482,7 @@ def main() -> None:
     if args.command == "ingest":
         ingest(args.users, args.groups, args.members, args.sample)
     elif args.command == "e2e":
-        end_to_end(args.tenant)
+        end_to_end(args.tenant, args.caps)
     elif args.command == "delta":
         delta(args.tenant, args.changes)
     else:
