@@ -214,8 +214,18 @@ def _users_delta_page(caller: Caller, state: dict[str, Any], cursor: Cursor, siz
     return DeltaPage(value, Cursor(str(chunk[size - 1].id)) if len(chunk) > size else None)
 
 
-def _member_entries(groups: list[Group], state: dict[str, Any], cursor: Cursor, limit: int) -> list[Membership]:
-    """The first `limit` members@delta entries of these groups, in page order (group, then membership)."""
+@dataclass(frozen=True)
+class Entry:
+    """One members@delta entry: the membership it comes from, and its JSON."""
+
+    membership: int
+    group: Any
+    json: dict[str, Any]
+
+
+def _member_entries(groups: list[Group], state: dict[str, Any], cursor: Cursor, limit: int) -> list[Entry]:
+    """The first `limit` members@delta entries of these groups, in page order (group, then membership). Plain
+    rows, not model instances: a page of a large tenant reads hundreds of them."""
     memberships = Membership.objects.filter(group__in=groups)
     if state["s"] is None:
         memberships = memberships.filter(removed=False)
@@ -223,18 +233,20 @@ def _member_entries(groups: list[Group], state: dict[str, Any], cursor: Cursor, 
         memberships = memberships.filter(version__gt=state["s"], version__lte=state["w"])
     if cursor.after is not None and cursor.member is not None:
         memberships = memberships.exclude(group_id=cursor.after, pk__lte=cursor.member)
-    return list(
-        memberships.select_related("member_user", "member_group", "member_object").order_by("group_id", "pk")[:limit]
+    rows = memberships.order_by("group_id", "pk").values_list(
+        "pk", "group_id", "member_user_id", "member_group_id", "member_object_id", "member_object__kind", "removed"
     )
-
-
-def _member_entry(membership: Membership) -> dict[str, Any]:
-    member = membership.member
-    assert member is not None
-    entry: dict[str, Any] = {"@odata.type": odata_type(member), "id": str(member.id)}
-    if membership.removed:
-        entry["@removed"] = {"reason": "deleted"}
-    return entry
+    entries = []
+    for pk, group_id, user_id, subgroup_id, object_id, object_kind, removed in rows[:limit]:
+        kind = "user" if user_id else "group" if subgroup_id else object_kind
+        entry: dict[str, Any] = {
+            "@odata.type": odata_type(kind),
+            "id": str(user_id or subgroup_id or object_id),
+        }
+        if removed:
+            entry["@removed"] = {"reason": "deleted"}
+        entries.append(Entry(pk, group_id, entry))
+    return entries
 
 
 def _groups_delta_page(caller: Caller, state: dict[str, Any], cursor: Cursor, size: int) -> DeltaPage:
@@ -247,11 +259,11 @@ def _groups_delta_page(caller: Caller, state: dict[str, Any], cursor: Cursor, si
     chunk = list(_after(groups, cursor).order_by("id")[: size + 1])
     fields = [f for f in state["sel"] if f != "members"]
     cap = members_page_cap(caller.tenant)
-    entries: dict[Any, list[Membership]] = {group.id: [] for group in chunk[:size]}
+    entries: dict[Any, list[Entry]] = {group.id: [] for group in chunk[:size]}
     if "members" in state["sel"]:
         # One query for the page's entries, one past the cap: it tells a group that does not fit.
-        for membership in _member_entries(chunk[:size], state, cursor, cap + 1):
-            entries[membership.group_id].append(membership)
+        for entry in _member_entries(chunk[:size], state, cursor, cap + 1):
+            entries[entry.group].append(entry)
     value: list[dict[str, Any]] = []
     room = cap
     for group in chunk[:size]:
@@ -265,10 +277,10 @@ def _groups_delta_page(caller: Caller, state: dict[str, Any], cursor: Cursor, si
         data = _shape(group_json(group), fields)
         # A group without members (initial round) or without membership changes carries no members@delta at all.
         if mine:
-            data["members@delta"] = [_member_entry(m) for m in mine[:room]]
+            data["members@delta"] = [entry.json for entry in mine[:room]]
         value.append(data)
         if len(mine) > room:
-            return DeltaPage(value, Cursor(str(group.id), mine[room - 1].pk))
+            return DeltaPage(value, Cursor(str(group.id), mine[room - 1].membership))
         room -= len(mine)
     return DeltaPage(value, Cursor(str(chunk[size - 1].id)) if len(chunk) > size else None)
 

@@ -163,23 +163,27 @@ def _member_fields(request: HttpRequest) -> list[str] | None:
 Member = User | Group | MemberObject
 
 
-def odata_type(member: Member) -> str:
+def member_kind(member: Member) -> str:
     if isinstance(member, User):
-        return "#microsoft.graph.user"
+        return "user"
     if isinstance(member, Group):
-        return "#microsoft.graph.group"
-    return f"#microsoft.graph.{member.kind}"
+        return "group"
+    return member.kind
+
+
+def odata_type(kind: str) -> str:
+    return f"#microsoft.graph.{kind}"
 
 
 def _member_json(obj: Member, caller: Caller, fields: list[str] | None = None) -> dict[str, Any]:
     if isinstance(obj, User):
-        return _shape(user_json(obj), fields or USER_DEFAULT, odata_type(obj))
+        return _shape(user_json(obj), fields or USER_DEFAULT, odata_type(member_kind(obj)))
     if isinstance(obj, Group):
-        return _shape(group_json(obj), fields or GROUP_DEFAULT, odata_type(obj))
+        return _shape(group_json(obj), fields or GROUP_DEFAULT, odata_type(member_kind(obj)))
     data = member_object_json(obj)
     if not _granted(caller) & MEMBER_OBJECT_READ[MemberObject.Kind(obj.kind)]:
         data = {name: value if name == "id" else None for name, value in data.items()}
-    return _shape(data, fields or list(data), odata_type(obj))
+    return _shape(data, fields or list(data), odata_type(member_kind(obj)))
 
 
 # Paging: an opaque, signed $skiptoken that remembers the last id served and when it was issued ("p").
