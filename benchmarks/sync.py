@@ -446,6 +446,7 @@ def everything(small: int, large: int, changes: int) -> None:
 def _report_full_sync(caps: tuple[int, int], figures: dict[str, str]) -> None:
     name = f"full sync of {int(figures['users']):,} users at {caps[0]}/{caps[1]}"
     _say(f"{name}: page sizes", figures["page sizes"])
+    _say(f"{name}: groups / memberships", f"{int(figures['groups']):,} / {int(figures['memberships']):,}")
     _say(f"{name}: seconds", figures["seconds"])
     _say(
         f"{name}: requests / minimum",
