@@ -135,7 +135,7 @@ def test_a_group_without_members_or_without_member_changes_has_no_members_proper
     member_full = [g for page in pages for g in page["value"] if g.get("members@delta")]
     assert member_full  # groups with members do carry it
 
-    renamed = Group.objects.filter(tenant=contoso_consented, memberships__isnull=False).distinct().first()
+    renamed = Group.objects.filter(tenant=contoso_consented, memberships__isnull=False).distinct()[0]
     sim.update_group(renamed, display_name="Renamed")
     changes = follow(get, pages[-1]["@odata.deltaLink"])
     assert [(g["id"], g["displayName"], "members@delta" in g) for p in changes for g in p["value"]] == [

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from m365sim import services as sim
-from m365sim.models import Application, Group, MemberObject, Membership, ServicePrincipal, Tenant
+from m365sim.models import Application, Group, MemberObject, Membership, Tenant, User
 from tests.m365sim.tokens import app_token
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
@@ -18,7 +18,7 @@ GRAPH = "graph/v1.0"
 def pilots(contoso_consented) -> tuple[Group, dict[str, MemberObject]]:
     """A group holding a user, a contact, a device and a service principal."""
     group = sim.add_group(contoso_consented, display_name="Pilots")
-    sim.add_member(group, contoso_consented.user_set.order_by("id").first())
+    sim.add_member(group, User.objects.filter(tenant=contoso_consented).order_by("id")[0])
     objects = {
         "orgContact": sim.add_member_object(
             contoso_consented, kind="orgContact", display_name="Tailspin Desk", mail="desk@tailspin.example"
@@ -79,7 +79,9 @@ def test_directory_read_all_reads_them_in_full(m365sim, contoso_consented, pilot
     app = Application.objects.get()
     app.application_permissions = [*app.application_permissions, "Directory.Read.All"]
     app.save()
-    sim.grant_admin_consent(contoso_consented, app, user=ServicePrincipal.objects.get().consented_by)
+    sim.grant_admin_consent(
+        contoso_consented, app, user=User.objects.get(user_principal_name="admin@contoso.onmicrosoft.com")
+    )
     get = getter(m365sim, contoso_consented)
 
     members = {m["id"]: m for m in get(f"groups/{group.id}/transitiveMembers").json()["value"]}
@@ -125,10 +127,12 @@ def test_the_control_api_adds_them_and_makes_them_members(m365sim):
     for member in (contact_id, device["id"], app_id):
         m365sim.control("POST", path, {"op": "add_member", "group": "Lab", "object": member})
 
-    assert {
-        (m.member_object.kind, m.member_object.display_name)
-        for m in Membership.objects.filter(group_id=group_id, removed=False)
-    } == {("orgContact", "Vendor"), ("device", "LAB-PC"), ("servicePrincipal", "Robot")}
+    members = MemberObject.objects.filter(memberships__group_id=group_id, memberships__removed=False)
+    assert set(members.values_list("kind", "display_name")) == {
+        ("orgContact", "Vendor"),
+        ("device", "LAB-PC"),
+        ("servicePrincipal", "Robot"),
+    }
     assert str(MemberObject.objects.get(pk=device["id"]).device_id) == device_id
     assert MemberObject.objects.get(pk=contact_id).mail == "vendor@example.com"
     assert MemberObject.objects.get(pk=app_id).app_id is not None

@@ -62,8 +62,8 @@ def test_a_delta_round_adds_a_split_groups_members_and_keeps_those_of_a_group_wi
     protected, driver, contoso
 ):
     sim.set_faults(contoso, members_delta_page_cap=3)
-    grown = SimGroup.objects.filter(tenant=contoso).order_by("id").first()
-    renamed = SimGroup.objects.filter(tenant=contoso).order_by("id").last()
+    grown = SimGroup.objects.filter(tenant=contoso).order_by("id")[0]
+    renamed = SimGroup.objects.filter(tenant=contoso).order_by("-id")[0]
     for user in live_users(contoso):
         sim.add_member(grown, user)
     sim.update_group(renamed, display_name="Renamed, members untouched")
@@ -108,7 +108,7 @@ def test_replays_change_nothing_and_count_nothing_twice(protected, driver, conto
 
 
 def test_a_synchronization_reset_makes_the_delta_round_a_full_one_counted_as_a_restart(protected, driver, contoso):
-    before_reset = SimUser.objects.filter(tenant=contoso, deleted_at__isnull=True).order_by("id").last()
+    before_reset = live_users(contoso)[-1]
     sim.update_user(before_reset, display_name="Changed before the reset")
     sim.set_faults(contoso, delta_reset_next=1)
     sync_now(driver, protected)

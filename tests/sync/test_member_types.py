@@ -37,7 +37,7 @@ def latest_run(cast) -> SyncRun:
     return SyncRun.objects.filter(organization=cast.organization).latest("queued_at")
 
 
-def add_other_members(tenant, group) -> dict[str, SimMemberObject]:
+def add_other_members(tenant, group) -> dict[MemberType, SimMemberObject]:
     objects = {
         MemberType.CONTACT: sim.add_member_object(
             tenant, kind="orgContact", display_name="Tailspin", mail="desk@tailspin.example"
@@ -54,7 +54,7 @@ def add_other_members(tenant, group) -> dict[str, SimMemberObject]:
 def test_a_sync_keeps_each_members_type_and_makes_no_user_of_a_contact_device_or_app(
     protected, driver, contoso, reader_client
 ):
-    group = SimGroup.objects.filter(tenant=contoso).order_by("id").first()
+    group = SimGroup.objects.filter(tenant=contoso).order_by("id")[0]
     objects = add_other_members(contoso, group)
     assert driver.portal("post", reverse("sync_now", args=[protected.organization.slug])).status_code == 302
     driver.tasks.run()
@@ -143,7 +143,7 @@ def picker(cast, driver):
 
 
 def test_the_picker_offers_only_the_users_of_a_group(driver, picker, contoso):
-    group = SimGroup.objects.filter(tenant=contoso).order_by("id").first()
+    group = SimGroup.objects.filter(tenant=contoso).order_by("id")[0]
     objects = add_other_members(contoso, group)
     page = driver.portal("get", picker, {"group": str(group.id)}).content.decode()
     user_ids = [str(m.member_user_id) for m in group.memberships.filter(member_user__isnull=False, removed=False)]
@@ -162,7 +162,7 @@ def test_the_picker_offers_only_the_users_of_a_group(driver, picker, contoso):
 
 @NEEDS_TYPED_MEMBERS
 def test_a_member_removed_at_microsoft_leaves_the_group_whatever_its_type(protected, driver, contoso):
-    group = SimGroup.objects.filter(tenant=contoso).order_by("id").first()
+    group = SimGroup.objects.filter(tenant=contoso).order_by("id")[0]
     objects = add_other_members(contoso, group)
     driver.portal("post", reverse("sync_now", args=[protected.organization.slug]))
     driver.tasks.run()
