@@ -21,6 +21,7 @@ from directory.models import (
     SyncSettings,
     SyncTrigger,
 )
+from directory.normalize import clean_text
 from directory.runs import sync_settings_for
 from directory.selection import SelectionError
 from grant import waiting
@@ -97,7 +98,7 @@ def _verify_grant_access(attempt_id: int, user: Actor) -> tuple[GrantOutcome, fl
             "Try again; if it keeps failing, contact the service team.",
         ) from exc
     record_credential_accepted()
-    _bind_service(attempt, actor, details.id)
+    _bind_service(attempt, actor, details)
     return GrantOutcome.BOUND, 0.0
 
 
@@ -113,8 +114,17 @@ def _check_global_administrator(client: graph.GraphClient, attempt: GrantAttempt
         raise not_global_admin(attempt, actor, attempt.admin_upn)
 
 
-def _bind_service(attempt: GrantAttempt, actor: Actor, microsoft_tenant_details_id: str) -> None:
+def tenant_label(details: graph.MicrosoftTenantDetails) -> str:
+    """How the Activity page names a Microsoft 365 tenant: its name and default domain, as Microsoft gives them."""
+    default = next((domain.name for domain in details.verified_domains if domain.is_default), "")
+    name = clean_text(details.display_name, 200)[0]
+    label = f"{name} ({clean_text(default, 200)[0]})" if name and default else name or default
+    return label or details.id
+
+
+def _bind_service(attempt: GrantAttempt, actor: Actor, details: graph.MicrosoftTenantDetails) -> None:
     """Bind the Microsoft tenant, create the service account and start synchronizing, in one transaction."""
+    microsoft_tenant_details_id = details.id
     try:
         with transaction.atomic():
             locked = GrantAttempt.objects.select_for_update().get(pk=attempt.pk)
@@ -131,7 +141,8 @@ def _bind_service(attempt: GrantAttempt, actor: Actor, microsoft_tenant_details_
                     Action.MICROSOFT_TENANT_BOUND,
                     actor=actor,
                     organization=organization,
-                    target=str(microsoft_tenant_id),
+                    target=tenant_label(details),
+                    details={"microsoft_tenant_id": str(microsoft_tenant_id)},
                 )
             elif organization.microsoft_tenant_id != microsoft_tenant_id:
                 raise GrantRefusedLater("This organization is connected to another Microsoft 365 tenant.")

@@ -23,3 +23,9 @@ class GrantForm(forms.Form):
         if fixed_mode is not None:
             self.fields["sync_mode"].initial = fixed_mode
             self.fields["sync_mode"].disabled = True
+
+
+class RemoveForm(forms.Form):
+    """What the admin typed to confirm a removal that deletes the synchronized directory (checked by the service)."""
+
+    confirmation = forms.CharField(required=False, max_length=100, strip=True, label="Type to confirm")

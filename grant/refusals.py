@@ -37,14 +37,24 @@ WRONG_ACCOUNT_REASONS = frozenset(
 
 
 class GrantRefused(Exception):
-    """The grant cannot go on; `message` says what happened and `advice` what to do, for the admin."""
+    """The grant cannot go on; `message` says what happened and `advice` what to do, for the admin. The organization
+    and service are those of the attempt, when the callback named one."""
 
-    def __init__(self, message: str, advice: str = "", *, code: str, organization_slug: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        advice: str = "",
+        *,
+        code: str,
+        organization_slug: str | None = None,
+        service_kind: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.advice = advice
         self.code = code
         self.organization_slug = organization_slug
+        self.service_kind = service_kind
 
 
 class GrantRuleViolation(Exception):
@@ -125,20 +135,28 @@ def reject(attempt: GrantAttempt | None, user: Actor, reason: str, message: str,
                     with_request=False,
                 )
                 record_event(Action.GRANT_CALLBACK_REJECTED, actor=member, organization=None, details=details)
-    return GrantRefused(message, advice, code=reason, organization_slug=attempt.organization.slug if attempt else None)
+    return GrantRefused(
+        message,
+        advice,
+        code=reason,
+        organization_slug=attempt.organization.slug if attempt else None,
+        service_kind=attempt.service.kind if attempt else None,
+    )
 
 
 def microsoft_refusal(attempt: GrantAttempt, user: Actor, exc: errors.MicrosoftError) -> GrantRefused:
     """Explain what Microsoft answered at either leg, in the admin's terms."""
     if isinstance(exc, errors.ConsentDeclined) and exc.code == ADMIN_APPROVAL_REQUIRED_CODE:
+        # Microsoft's "Need admin approval" page: the account may not grant application permissions, and its user
+        # went back with "Return to the application without granting consent".
         return reject(
             attempt,
             user,
             "admin_approval_required",
-            "Access was not granted: the account that signed in at Microsoft is not an administrator, "
-            "so it cannot grant these permissions.",
-            "A Global Administrator must grant them: grant access again, sign in as a Global Administrator "
-            "and accept the permissions.",
+            "Access was not granted: Microsoft reports that the account that signed in may not grant these "
+            "permissions (only a Global Administrator can), and it returned without granting them.",
+            "If you are not an administrator of your Microsoft 365 tenant, ask a Global Administrator to grant access "
+            "from casportal. If you are one, try again and sign in with your Global Administrator account.",
         )
     if isinstance(exc, errors.ConsentDeclined):
         # A declining administrator and a non-administrator who went back without consent can send the same
@@ -149,7 +167,8 @@ def microsoft_refusal(attempt: GrantAttempt, user: Actor, exc: errors.MicrosoftE
             "consent_declined",
             "Microsoft reports that the permissions were not granted: either the administrator declined them, "
             "or the account that signed in is not an administrator and returned without consent.",
-            "Grant access again, sign in as a Global Administrator and accept the permissions.",
+            "If you declined, try again, sign in as a Global Administrator and accept the permissions. If you are "
+            "not an administrator of your Microsoft 365 tenant, ask a Global Administrator to grant access.",
         )
     if isinstance(exc, errors.AppCredentialInvalid):
         return credential_rejected(attempt, user, exc)

@@ -1,11 +1,14 @@
 """Remove a service's access grant; with the last one, the connection to the Microsoft tenant is torn down."""
 
+from dataclasses import dataclass
+
 from django.db import transaction
 from django.utils import timezone
 
 from audit.admin_log import record_support_event
 from audit.models import Action
 from audit.services import Actor, record_event
+from casportal.errors import ActionRefused
 from connection.models import ConnectionIncident, ServiceAccount
 from directory.models import (
     ACTIVE_SYNC_STATUSES,
@@ -25,6 +28,44 @@ from organizations.services import lock_organization
 
 # What the Microsoft tenant brought, deleted when the connection ends; children before what they name.
 CONNECTION_MODELS = (GroupMembership, DirectoryUser, DirectoryGroup, DirectoryDomain, SelectedUser, ServiceAccount)
+# Besides the service's name, what confirms a removal that deletes the synchronized directory.
+CONFIRMATION_WORD = "DELETE"
+
+
+class RemovalNotConfirmed(ActionRefused):
+    """The removal would delete synchronized data and what was typed does not confirm it; nothing was removed."""
+
+
+@dataclass(frozen=True)
+class RemovalPreview:
+    """What Remove of a service deletes besides its service account: with the last one, the directory."""
+
+    last: bool
+    users: int = 0
+    groups: int = 0
+    memberships: int = 0
+    chosen_users: int = 0
+
+    @property
+    def deletes_data(self) -> bool:
+        return self.last and any((self.users, self.groups, self.memberships, self.chosen_users))
+
+
+def preview_removal(service: ProtectedService) -> RemovalPreview:
+    organization_id = service.organization_id
+    if ServiceAccount.objects.filter(organization_id=organization_id).exclude(service=service).exists():
+        return RemovalPreview(last=False)
+    return RemovalPreview(
+        last=True,
+        users=DirectoryUser.objects.filter(organization_id=organization_id).count(),
+        groups=DirectoryGroup.objects.filter(organization_id=organization_id).count(),
+        memberships=GroupMembership.objects.filter(organization_id=organization_id).count(),
+        chosen_users=SelectedUser.objects.filter(organization_id=organization_id).count(),
+    )
+
+
+def confirms(service: ProtectedService, typed: str) -> bool:
+    return typed.strip().casefold() in (service.get_kind_display().casefold(), CONFIRMATION_WORD.casefold())
 
 
 def tear_down_connection(*, organization: Organization, actor: Actor, reason: str = "") -> dict[str, int]:
@@ -66,8 +107,10 @@ def tear_down_connection(*, organization: Organization, actor: Actor, reason: st
 
 
 @transaction.atomic
-def remove_service(*, service: ProtectedService, actor: Actor) -> bool:
-    """Delete the service account; with the last one, tear the connection down.
+def remove_service(*, service: ProtectedService, actor: Actor, confirmation: str = "") -> bool:
+    """Delete the service account; with the last one, tear the connection down, which deletes the synchronized
+    directory only when `confirmation` is the service's name or DELETE (decided under the organization's lock, so
+    a service removed meanwhile elsewhere cannot make this one the last unseen).
 
     Returns whether it was the last. Policies stay (they are the organization's configuration).
     """
@@ -75,6 +118,14 @@ def remove_service(*, service: ProtectedService, actor: Actor) -> bool:
     service = ProtectedService.objects.select_for_update().get(pk=service.pk)
     if not ServiceAccount.objects.filter(service=service).exists():
         raise SyncRefused(f"{service.get_kind_display()} has no access grant to remove.")
+    preview = preview_removal(service)
+    if preview.deletes_data and not confirms(service, confirmation):
+        name = service.get_kind_display()
+        said = f"“{confirmation.strip()}” does not confirm it" if confirmation.strip() else "Nothing was typed"
+        raise RemovalNotConfirmed(
+            f"{said}: type {name} or {CONFIRMATION_WORD} to remove {name} and delete the synchronized directory. "
+            "Nothing was removed."
+        )
     ServiceAccount.objects.filter(service=service).delete()
     GrantAttempt.objects.filter(service=service, step__in=IN_FLIGHT_STEPS).update(
         step=GrantStep.CANCELLED, state_hash=None, finished_at=timezone.now()

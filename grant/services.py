@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit.models import Action
@@ -39,17 +40,21 @@ from microsoft import errors, identity
 from organizations.models import Organization, Policy, ProtectedService, ServiceStatus
 
 STATE_TTL = timedelta(minutes=10)
+# The legs at Microsoft, which the browser may leave without coming back.
+SIGN_IN_STEPS = (GrantStep.CONSENT, GrantStep.IDENTITY)
+BOUND_STEPS = (GrantStep.CHOOSING_USERS, GrantStep.PROVISIONING)
 
 
 _STATE_SHAPE = re.compile(r"^[A-Za-z0-9_\-.~]{16,200}$")
 
 
+def in_flight(attempts: QuerySet[GrantAttempt]) -> QuerySet[GrantAttempt]:
+    """The attempts still going on: in flight and not expired (an expired one ends when the next grant starts)."""
+    return attempts.filter(step__in=IN_FLIGHT_STEPS, expires_at__gt=timezone.now()).select_related("user")
+
+
 def in_flight_attempt(service: ProtectedService) -> GrantAttempt | None:
-    return (
-        GrantAttempt.objects.filter(service=service, step__in=IN_FLIGHT_STEPS, expires_at__gt=timezone.now())
-        .select_related("user")
-        .first()
-    )
+    return in_flight(GrantAttempt.objects.filter(service=service)).first()
 
 
 @transaction.atomic
@@ -62,7 +67,11 @@ def start_grant(
     policy: Policy | None = None,
     sync_mode: str = SyncMode.ALL,
 ) -> str:
-    """Open an attempt and return the admin-consent URL the browser goes to."""
+    """Open an attempt and return the admin-consent URL the browser goes to.
+
+    The admin's own attempt of this browser session that went to Microsoft and never came back (the tab closed,
+    the back button) is replaced rather than left to block the new one.
+    """
     service = ProtectedService.objects.select_for_update().select_related("organization").get(pk=service.pk)
     organization = service.organization
     if not is_admin(actor, organization):
@@ -88,7 +97,9 @@ def start_grant(
     )
     running = in_flight_attempt(service)
     if running is not None:
-        raise GrantInProgress(running)
+        if not (can_resume(running, actor, session_key) and running.step in SIGN_IN_STEPS):
+            raise GrantInProgress(running)
+        _end_attempt(running, actor, GrantStep.CANCELLED, replaced=True)
     state = secrets.token_urlsafe(32)
     attempt = GrantAttempt.objects.create(
         organization=organization,
@@ -108,9 +119,56 @@ def start_grant(
         target=service.get_kind_display(),
         details={"attempt": str(attempt.public_id), "sync_mode": sync_mode, "recreate": is_recreate},
     )
+    return _admin_consent_url(organization, redirect_uri, state)
+
+
+def _admin_consent_url(organization: Organization, redirect_uri: str, state: str) -> str:
     # An organization already connected consents in its own tenant: Microsoft refuses an account of another one.
     bound = str(organization.microsoft_tenant_id) if organization.microsoft_tenant_id else None
     return identity.admin_consent_url(redirect_uri=redirect_uri, state=state, tenant_id=bound)
+
+
+def can_resume(attempt: GrantAttempt, user: Actor, session_key: str) -> bool:
+    """Only the admin who started an attempt, in the browser session it started in, can take it further: its
+    callbacks are refused anywhere else."""
+    return (
+        user is not None
+        and user.is_authenticated
+        and attempt.user_id == user.pk
+        and attempt.session_key_hash == hash_secret(session_key)
+    )
+
+
+@transaction.atomic
+def resume_grant(
+    *, service: ProtectedService, actor: Actor, session_key: str, consent_redirect_uri: str, identity_redirect_uri: str
+) -> str:
+    """Where the admin's attempt in progress goes on: Microsoft again, with a new state for the leg it was at (the old
+    link stops working). An attempt past both legs raises GrantInProgress: its own page shows the wait.
+    """
+    attempt = in_flight_attempt(service)
+    if attempt is None:
+        raise GrantRuleViolation(f"No grant of {service.get_kind_display()} is in progress any more.")
+    attempt = (
+        GrantAttempt.objects.select_for_update().select_related("organization", "service", "user").get(pk=attempt.pk)
+    )
+    if not is_admin(actor, attempt.organization):
+        raise GrantRuleViolation("Only an administrator of the organization can grant access.")
+    if not can_resume(attempt, actor, session_key):
+        raise GrantRuleViolation(
+            f"This grant was started by {attempt.user.email} in another browser session: only there can it go on. "
+            "Cancel it to start again."
+        )
+    if attempt.step == GrantStep.CONSENT:
+        state = secrets.token_urlsafe(32)
+        attempt.state_hash = hash_secret(state)
+        attempt.expires_at = timezone.now() + STATE_TTL
+        attempt.save(update_fields=["state_hash", "expires_at"])
+        return _admin_consent_url(attempt.organization, consent_redirect_uri, state)
+    if attempt.step == GrantStep.IDENTITY:
+        assert attempt.microsoft_tenant_id is not None
+        return _start_identity_leg(attempt, actor, attempt.microsoft_tenant_id, identity_redirect_uri, prompt=None)
+    raise GrantInProgress(attempt)
 
 
 @transaction.atomic
@@ -118,17 +176,36 @@ def cancel_grant(*, service: ProtectedService, actor: Actor) -> GrantAttempt | N
     attempt = in_flight_attempt(service)
     if attempt is None:
         return None
-    GrantAttempt.objects.filter(pk=attempt.pk).update(
-        step=GrantStep.CANCELLED, state_hash=None, finished_at=timezone.now()
-    )
+    _end_attempt(attempt, actor, GrantStep.CANCELLED)
+    return attempt
+
+
+def _end_attempt(attempt: GrantAttempt, actor: Actor, step: GrantStep, *, replaced: bool = False) -> None:
+    GrantAttempt.objects.filter(pk=attempt.pk).update(step=step, state_hash=None, finished_at=timezone.now())
+    details = {"attempt": str(attempt.public_id), "started_by": attempt.user.email}
     record_event(
         Action.GRANT_CANCELLED,
         actor=actor,
-        organization=service.organization,
-        target=service.get_kind_display(),
-        details={"attempt": str(attempt.public_id), "started_by": attempt.user.email},
+        organization=attempt.organization,
+        target=attempt.service.get_kind_display(),
+        details={**details, "replaced_by_a_new_attempt": True} if replaced else details,
     )
-    return attempt
+
+
+def previous_choices(service: ProtectedService, user: Actor) -> dict[str, object]:
+    """What the admin chose at their last attempt of this service that did not grant it (or that is still under
+    way): the form starts from there instead of the defaults, the irreversible All users among them."""
+    if user is None or not user.is_authenticated:
+        return {}
+    attempt = (
+        GrantAttempt.objects.filter(service=service, user_id=user.pk)
+        .select_related("policy")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if attempt is None or attempt.step in BOUND_STEPS:
+        return {}
+    return {"policy": attempt.policy, "sync_mode": attempt.sync_mode}
 
 
 def _take_attempt(params: Mapping[str, str], *, user: Actor, session_key: str, step: GrantStep) -> GrantAttempt:

@@ -7,6 +7,7 @@ organization_patterns = [
     path("service-status/", views.service_status, name="service_status"),
     path("services/<str:service_kind>/grant/", views.grant_start, name="grant_start"),
     path("services/<str:service_kind>/grant/cancel/", views.grant_cancel, name="grant_cancel"),
+    path("services/<str:service_kind>/grant/resume/", views.grant_resume, name="grant_resume"),
     path("services/<str:service_kind>/grant/<uuid:attempt_id>/", views.grant_status, name="grant_status"),
     path("services/<str:service_kind>/progress/retry/", views.sync_retry, name="sync_retry"),
     path("services/<str:service_kind>/remove/", views.service_remove, name="service_remove"),

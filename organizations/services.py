@@ -29,6 +29,7 @@ from organizations.models import (
     Region,
     Role,
     ServiceKind,
+    ServiceStatus,
 )
 
 DEFAULT_POLICIES = (
@@ -241,11 +242,24 @@ def remove_member(*, membership: Membership, actor: Actor) -> None:
     )
 
 
+def policies_wait_for_grant(service: ProtectedService) -> bool:
+    """casportal enforces a service's policies only with access to it: until a grant, none can be enabled."""
+    return service.status == ServiceStatus.NOT_GRANTED
+
+
 @transaction.atomic
 def set_policy_enabled(*, policy: Policy, enabled: bool, actor: Actor) -> Policy:
+    """Enable or disable a policy; enabling one of a service without access is refused (the policy chosen on the
+    Grant Access form is enabled when its grant completes)."""
     policy = Policy.objects.select_for_update().select_related("service", "organization").get(pk=policy.pk)
     if policy.enabled == enabled:
         return policy
+    if enabled and policies_wait_for_grant(policy.service):
+        name = policy.service.get_kind_display()
+        raise ValidationError(
+            f"{policy.name} cannot be enabled for {name}: {name} has no access grant, so casportal cannot apply it. "
+            f"Grant access to {name} first; its Grant Access form can enable the policy once the grant is complete."
+        )
     policy.enabled = enabled
     policy.save(update_fields=["enabled", "updated_at"])
     record_event(

@@ -15,7 +15,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.models import User
 from audit.models import AuditEvent
 from connection.models import ConnectionIncident
+from directory import runs
 from directory.models import SyncRun
+from grant import services as grants
+from grant import status
+from grant.models import GrantAttempt
 from organizations import services
 from organizations.forms import ChangeRoleForm, InviteMemberForm, PolicyToggleForm
 from organizations.invitations import PENDING_INVITATION_SESSION_KEY, open_invitation_for_token
@@ -76,11 +80,13 @@ ORGANIZATIONS_PAGE_SIZE = 50  # rows per page, as the Directory's pages
 @dataclass(frozen=True)
 class OrganizationRow:
     organization: Organization
-    services: list[ProtectedService]
+    lines: list[status.ServiceLine]
+    testing: bool
 
 
 def organizations_of(user: User) -> QuerySet[Organization]:
-    """The user's organizations, each with its role, connection health, latest sync and services; 2 queries."""
+    """The user's organizations, each with its role, connection health, latest sync, what it synchronizes and its
+    services (each knowing whether a grant of it is in progress); 2 queries."""
     latest_run = SyncRun.objects.filter(organization=OuterRef("pk")).order_by("-queued_at", "-pk")
     return (
         Organization.objects.filter(memberships__user=user)
@@ -89,9 +95,22 @@ def organizations_of(user: User) -> QuerySet[Organization]:
             broken=Exists(ConnectionIncident.objects.filter(organization=OuterRef("pk"), closed_at__isnull=True)),
             last_sync_status=Subquery(latest_run.values("status")[:1]),
             last_sync_at=Subquery(latest_run.values("finished_at")[:1]),
+            **status.scope_annotations(),
         )
-        .prefetch_related("services")
+        .prefetch_related(status.services_prefetch())
     )
+
+
+def _organization_row(organization: Organization) -> OrganizationRow:
+    scope = status.scope_from(organization)
+    services = sorted(organization.services.all(), key=lambda service: service.catalog_position)
+    lines = [
+        status.ServiceLine(
+            service, status.shown_status(service, scope, grant_in_progress=getattr(service, "grant_in_progress", False))
+        )
+        for service in services
+    ]
+    return OrganizationRow(organization, lines, testing=any(line.status.testing for line in lines))
 
 
 @login_required
@@ -113,10 +132,7 @@ def all_organizations(request: HttpRequest) -> HttpResponse:
     organizations = organizations.order_by(*ORGANIZATION_SORTS.get(sort, BROKEN_FIRST), F("pk").asc())
     # A count, then one page of rows and its services: 3 queries, however many organizations.
     page = Paginator(organizations, ORGANIZATIONS_PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [
-        OrganizationRow(organization, sorted(organization.services.all(), key=lambda service: service.catalog_position))
-        for organization in page
-    ]
+    rows = [_organization_row(organization) for organization in page]
     return render(
         request,
         "organizations/all_organizations.html",
@@ -140,23 +156,37 @@ def all_organizations(request: HttpRequest) -> HttpResponse:
 @organization_view
 @require_GET
 def dashboard(request: OrganizationRequest) -> HttpResponse:
-    service_list = services_in_catalog_order(request.organization)
-    protected = sum(1 for service in service_list if service.status == ServiceStatus.PROTECTED)
+    organization = request.organization
+    scope = status.scope_of(organization, runs.sync_settings_for(organization).mode)
+    lines = status.service_lines(
+        services_in_catalog_order(organization), scope, grants.in_flight(scoped(request, GrantAttempt))
+    )
+    protected = sum(1 for line in lines if line.service.status == ServiceStatus.PROTECTED)
     recent = scoped(request, AuditEvent).select_related("actor")[:5]
     return render(
         request,
         "organizations/dashboard.html",
-        {"services": service_list, "protected_count": protected, "recent_events": recent},
+        {"lines": lines, "scope": scope, "protected_count": protected, "recent_events": recent},
     )
+
+
+@dataclass(frozen=True)
+class PolicyGroup:
+    service: ProtectedService
+    policies: list[Policy]
+    waits_for_grant: bool
 
 
 @organization_view
 @require_GET
 def policies(request: OrganizationRequest) -> HttpResponse:
-    by_service: dict[str, list[Policy]] = {kind: [] for kind in ServiceKind.values}
+    by_service: dict[int, list[Policy]] = {}
     for policy in scoped(request, Policy).select_related("service"):
-        by_service[policy.service.kind].append(policy)
-    groups = [(ServiceKind(kind).label, items) for kind, items in by_service.items()]
+        by_service.setdefault(policy.service_id, []).append(policy)
+    groups = [
+        PolicyGroup(service, by_service.get(service.pk, []), services.policies_wait_for_grant(service))
+        for service in services_in_catalog_order(request.organization)
+    ]
     return render(request, "organizations/policies.html", {"policy_groups": groups})
 
 
@@ -169,8 +199,15 @@ def policy_toggle(request: OrganizationRequest, policy_id: str) -> HttpResponse:
         messages.error(request, "Choose whether to enable or disable the policy.")
         return redirect("policies", org_slug=request.organization.slug)
     enabled = form.cleaned_data["enabled"]
-    services.set_policy_enabled(policy=policy, enabled=enabled, actor=request.user)
-    messages.success(request, f"{policy.name} is now {'enabled' if enabled else 'disabled'}.")
+    try:
+        services.set_policy_enabled(policy=policy, enabled=enabled, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, _first_error(exc))
+    else:
+        messages.success(
+            request,
+            f"{policy.name} is now {'enabled' if enabled else 'disabled'} for {policy.service.get_kind_display()}.",
+        )
     return redirect("policies", org_slug=request.organization.slug)
 
 

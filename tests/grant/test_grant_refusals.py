@@ -20,8 +20,9 @@ from m365sim.models import Tenant as SimTenant
 from m365sim.models import User as SimUser
 from m365sim.seed import seed_tenant
 from microsoft import identity
-from organizations.models import Organization, ProtectedService, ServiceStatus
-from tests.factories import OrganizationFactory
+from organizations.models import Organization, ProtectedService, Role, ServiceStatus
+from tests.factories import MembershipFactory, OrganizationFactory
+from tests.grant_driver import portal_client
 from tests.m365sim.browser import sign_in
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
@@ -75,10 +76,13 @@ def test_a_decline_as_access_denied_is_filed_as_declined(cast, driver, contoso):
     assert_filed_as_declined(cast, refused_at_consent(driver))
 
 
-def test_a_non_administrator_is_told_a_global_administrator_must_grant(cast, driver):
+def test_a_non_administrator_who_returned_without_consent_is_told_both_what_and_what_to_do(cast, driver):
     response = refused_at_consent(driver, "alex@contoso.onmicrosoft.com", action="decline_not_admin")
-    assert "the account that signed in at Microsoft is not an administrator" in page_text(response)
-    assert "A Global Administrator must grant them" in page_text(response)
+    text = page_text(response)
+    assert "the account that signed in may not grant these permissions (only a Global Administrator can)" in text
+    assert "it returned without granting them" in text
+    assert "If you are not an administrator of your Microsoft 365 tenant, ask a Global Administrator" in text
+    assert "If you are one, try again and sign in with your Global Administrator account" in text
     assert GrantAttempt.objects.get().step == GrantStep.REFUSED
     assert refusal_reasons() == ["admin_approval_required"]
     assert_nothing_bound(cast)
@@ -237,11 +241,17 @@ def test_token_endpoint_failing_refuses_cleanly(cast, driver, contoso):
 def test_two_attempts_at_once_the_second_is_told_and_may_cancel_the_first(cast, driver):
     first = driver.start()
     assert first.status_code == 302
-    second = driver.start()
+    other_admin = MembershipFactory.create(organization=cast.organization, role=Role.ADMIN).user
+    other = portal_client(other_admin)
+    url = reverse("grant_start", args=[cast.organization.slug, "exchange-online"])
+    second = other.post(url, {"policy": "", "sync_mode": "all"})
     assert second.status_code == 400
-    assert "already in progress" in page_text(second)
-    assert "Cancel that attempt" in page_text(second)
-    driver.portal("post", reverse("grant_cancel", args=[cast.organization.slug, "exchange-online"]))
+    text = page_text(second)
+    assert text.count("already in progress") + text.count("is in progress") == 1, "said once"
+    assert f"started by {cast.owner.user.email}" in text
+    assert "Cancel that attempt" in text
+    assert "Resume at Microsoft" not in text  # its callbacks work only in the browser it started in
+    other.post(reverse("grant_cancel", args=[cast.organization.slug, "exchange-online"]))
     assert GrantAttempt.objects.get().step == GrantStep.CANCELLED
     # The cancelled attempt's consent no longer counts.
     late = driver.portal("get", driver.consent(first["Location"]))

@@ -28,6 +28,7 @@ def test_a_new_organization_has_every_service_and_the_default_policies():
 def test_enabling_a_policy_is_applied_and_audited(cast, owner_client):
     policy = Policy.objects.filter(organization=cast.organization, name="Default DLP policy").first()
     assert policy is not None
+    ProtectedService.objects.filter(pk=policy.service_id).update(status=ServiceStatus.PROTECTED)  # granted
     response = owner_client.post(
         reverse("policy_toggle", args=[cast.organization.slug, policy.public_id]), {"enabled": "1"}
     )
