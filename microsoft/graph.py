@@ -94,8 +94,11 @@ class DirectoryGroup:
 
 @dataclass(frozen=True)
 class MemberRef:
+    """A directory object by id and type: a member as members@delta names it, or a member that is neither a user
+    nor a group (an organizational contact, a device, a service principal), of which Graph sends little more."""
+
     id: str
-    kind: str  # "user" or "group"
+    kind: str  # @odata.type without "#microsoft.graph.": "user", "group", "orgContact", "device", "servicePrincipal"
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,7 @@ class GraphClient:
 
     def iter_group_members(
         self, group_id: str, *, transitive: bool = False
-    ) -> Iterator[DirectoryUser | DirectoryGroup]:
+    ) -> Iterator[DirectoryUser | DirectoryGroup | MemberRef]:
         relation = "transitiveMembers" if transitive else "members"
         first = f"groups/{group_id}/{relation}"
         return self._iterate(
@@ -310,10 +313,19 @@ def _quote(value: str) -> str:
     return value.replace("'", "''")
 
 
-def _member(data: dict[str, Any]) -> DirectoryUser | DirectoryGroup:
-    if data.get("@odata.type") == "#microsoft.graph.group":
+def _kind(data: dict[str, Any]) -> str:
+    """A directory object's type. "A group can have users, organizational contacts, devices, service principals
+    and other groups as members": https://learn.microsoft.com/graph/api/group-list-members"""
+    return str(data.get("@odata.type") or "#microsoft.graph.directoryObject").removeprefix("#microsoft.graph.")
+
+
+def _member(data: dict[str, Any]) -> DirectoryUser | DirectoryGroup | MemberRef:
+    kind = _kind(data)
+    if kind == "group":
         return DirectoryGroup.from_graph(data)
-    return DirectoryUser.from_graph(data)
+    if kind == "user":
+        return DirectoryUser.from_graph(data)
+    return MemberRef(id=data["id"], kind=kind)
 
 
 def _user_change(data: dict[str, Any]) -> UserChange:
@@ -328,9 +340,7 @@ def _group_change(data: dict[str, Any]) -> GroupChange:
     added: list[MemberRef] = []
     removed: list[MemberRef] = []
     for member in data.get("members@delta", ()):
-        ref = MemberRef(
-            id=member["id"], kind="group" if member.get("@odata.type") == "#microsoft.graph.group" else "user"
-        )
+        ref = MemberRef(id=member["id"], kind=_kind(member))
         (removed if "@removed" in member else added).append(ref)
     return GroupChange(
         id=data["id"], group=DirectoryGroup.from_graph(data), members_added=tuple(added), members_removed=tuple(removed)

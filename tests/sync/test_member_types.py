@@ -26,12 +26,6 @@ from tests.sync.conftest import portal_state, simulator_state
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 
-# The Graph client (microsoft/graph.py) reads every member that is not a group as a user; these tests pass once it
-# keeps each member's @odata.type in MemberRef.kind, and this mark goes with that change.
-NEEDS_TYPED_MEMBERS = pytest.mark.xfail(
-    strict=True, reason="the Graph client must keep each member's @odata.type (MemberRef.kind)"
-)
-
 
 def latest_run(cast) -> SyncRun:
     return SyncRun.objects.filter(organization=cast.organization).latest("queued_at")
@@ -50,7 +44,6 @@ def add_other_members(tenant, group) -> dict[MemberType, SimMemberObject]:
     return objects
 
 
-@NEEDS_TYPED_MEMBERS
 def test_a_sync_keeps_each_members_type_and_makes_no_user_of_a_contact_device_or_app(
     protected, driver, contoso, reader_client
 ):
@@ -160,7 +153,6 @@ def test_the_picker_offers_only_the_users_of_a_group(driver, picker, contoso):
     assert "Choose users from the group&#x27;s members." in driver.portal("get", picker).content.decode()
 
 
-@NEEDS_TYPED_MEMBERS
 def test_a_member_removed_at_microsoft_leaves_the_group_whatever_its_type(protected, driver, contoso):
     group = SimGroup.objects.filter(tenant=contoso).order_by("id")[0]
     objects = add_other_members(contoso, group)
