@@ -89,10 +89,19 @@ class UserAdmin(admin.ModelAdmin):
     list_display = ["user_principal_name", "display_name", "tenant", "account_enabled", "deleted_at"]
     list_filter = ["tenant", "account_enabled"]
     search_fields = ["user_principal_name", "display_name", "id"]
-    readonly_fields = ["id", "version", "password"]
+    readonly_fields = ["id", "version", "can_sign_in"]
+    exclude = ["password"]
     inlines = [RoleAssignmentInline]
     list_select_related = ["tenant"]
     show_full_result_count = False
+
+    @admin.display(boolean=True, description="can sign in")
+    def can_sign_in(self, user: User) -> bool:
+        # Never the hash: a password hash on screen is an offline guessing target.
+        return bool(user.password)
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        return not lookup.startswith("password") and super().lookup_allowed(lookup, value, request)
 
 
 @admin.register(Group)

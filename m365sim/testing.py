@@ -152,7 +152,9 @@ class SimulatorClient:
         return session
 
     def control(self, method: str, path: str, payload: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        response = self.browser().request(method, f"{self.url}/_m365sim/{path}", json=payload, timeout=10)
+        response = self.browser().request(
+            method, f"{self.url}/_m365sim/{path}", json=dict(payload or {}) if method == "POST" else payload, timeout=10
+        )
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result

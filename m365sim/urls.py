@@ -4,6 +4,9 @@ from django.urls import include, path, re_path
 
 from m365sim.views import control, delta, graph, identity, index
 
+handler404 = "m365sim.views.common.page_not_found"
+handler500 = "m365sim.views.common.server_error"
+
 ROLE_BY_TEMPLATE = r"directoryRoles\(roleTemplateId='(?P<template_id>[0-9a-fA-F-]{36})'\)"
 
 graph_patterns = [

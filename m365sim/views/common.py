@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
 from m365sim.models import Domain, Tenant
@@ -70,3 +70,12 @@ def graph_error(
         }
     }
     return JsonResponse(body, status=status, headers=headers)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The simulator's own 404: never the portal's templates, whose links name the portal's URLs."""
+    return HttpResponse("Not found in the Microsoft 365 simulator.", status=404, content_type="text/plain")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("The Microsoft 365 simulator failed; see its log.", status=500, content_type="text/plain")

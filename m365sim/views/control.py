@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -22,15 +23,35 @@ class ControlError(Exception):
     pass
 
 
+def _cross_site(request: HttpRequest) -> str | None:
+    """Why a request may come from another site's page, which must not drive the simulator (None: it does not).
+
+    Without authentication, the only guard against a page a developer visits is what browsers add or cannot
+    forge: an `Origin` on cross-origin requests, and a CORS preflight (which the simulator never answers) before any
+    POST whose Content-Type is application/json. A form or a `text/plain` fetch cannot send that type.
+    """
+    origin = request.headers.get("Origin")
+    if origin and urlsplit(origin).netloc != request.headers.get("Host", ""):
+        return f"Requests from {origin} are refused: the control API answers only its own origin and scripts."
+    if request.method == "POST" and request.content_type != "application/json":
+        return "POST a JSON object with Content-Type: application/json (curl --json '{...}')."
+    return None
+
+
 def control_view(methods: list[str]) -> Callable[[Callable[..., Any]], Callable[..., HttpResponse]]:
     def decorator(view: Callable[..., Any]) -> Callable[..., HttpResponse]:
         @require_http_methods(methods)
         def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+            refused = _cross_site(request)
+            if refused is not None:
+                return JsonResponse({"error": refused}, status=403)
             try:
                 body = json.loads(request.body or b"{}") if request.method == "POST" else {}
                 if not isinstance(body, dict):
                     raise ControlError("The body must be a JSON object.")
                 return JsonResponse(view(request, body, **kwargs))
+            except Http404 as exc:
+                return JsonResponse({"error": str(exc)}, status=404)
             except (ControlError, ValueError, KeyError, TypeError) as exc:
                 return JsonResponse({"error": str(exc)}, status=400)
 

@@ -166,7 +166,12 @@ class Stack:
         """The simulator's control API."""
         session = requests.Session()
         session.trust_env = False  # localhost, never through a proxy
-        response = session.request(method, f"{self.sim_url}/_m365sim/{path}", json=payload, timeout=10)
+        response = session.request(
+            method,
+            f"{self.sim_url}/_m365sim/{path}",
+            json=dict(payload or {}) if method == "POST" else payload,
+            timeout=10,
+        )
         response.raise_for_status()
         return response.json()
 

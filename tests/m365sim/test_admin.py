@@ -4,7 +4,7 @@ import pytest
 from django.contrib.admin.sites import site
 from django.urls import reverse
 
-from m365sim.models import Application, ClientSecret, ServicePrincipal, Tenant
+from m365sim.models import Application, ClientSecret, ServicePrincipal, Tenant, User
 from tests.admin.staff import mfa_client
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
@@ -45,3 +45,15 @@ def test_fault_actions(staff):
     assert not ServicePrincipal.objects.get().has_admin_consent
     assert all(secret.expired for secret in ClientSecret.objects.all())
     assert Tenant.objects.get().throttle_next == 0
+
+
+def test_a_users_password_hash_is_never_shown_nor_filtered_on(staff):
+    admin_user = User.objects.get(user_principal_name="admin@contoso.onmicrosoft.com")
+    page = staff.get(reverse("admin:m365sim_user_change", args=[admin_user.pk])).content.decode()
+    assert admin_user.password not in page
+    assert "pbkdf2_sha256$" not in page
+    assert "can sign in" in page.lower()
+
+    prefix = admin_user.password[:12]
+    probe = staff.get(reverse("admin:m365sim_user_changelist"), {"password__startswith": prefix})
+    assert probe.status_code == 400

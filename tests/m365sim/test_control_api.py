@@ -90,3 +90,34 @@ def test_request_counts_reset(m365sim):
     m365sim.browser().post(f"{m365sim.url}/contoso.com/oauth2/v2.0/token", data={})
     assert m365sim.control("GET", "tenants/contoso/requests")["requests"] == {"token": 1}
     assert m365sim.control("DELETE", "tenants/contoso/requests")["requests"] == {}
+
+
+@pytest.mark.usefixtures("contoso")
+@pytest.mark.parametrize(
+    ("headers", "data"),
+    [
+        ({"Content-Type": "text/plain"}, '{"throttle_next": 9}'),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, "throttle_next=9"),
+        ({"Content-Type": "multipart/form-data; boundary=x"}, '--x\r\n\r\n{"throttle_next": 9}\r\n--x--'),
+        ({}, ""),
+        ({"Content-Type": "application/json", "Origin": "https://evil.example"}, '{"throttle_next": 9}'),
+    ],
+    ids=["text-plain", "form", "multipart", "no-type", "other-origin"],
+)
+def test_what_another_sites_page_could_send_changes_nothing(m365sim, headers, data):
+    response = m365sim.browser().post(f"{m365sim.url}/_m365sim/tenants/contoso/faults", data=data, headers=headers)
+
+    assert response.status_code == 403
+    assert "error" in response.json()
+    assert Tenant.objects.get(slug="contoso").throttle_next == 0
+
+
+@pytest.mark.usefixtures("contoso")
+def test_the_simulators_own_origin_may_post(m365sim):
+    origin = m365sim.url
+    response = m365sim.browser().post(
+        f"{m365sim.url}/_m365sim/tenants/contoso/faults", json={"throttle_next": 2}, headers={"Origin": origin}
+    )
+
+    assert response.status_code == 200
+    assert Tenant.objects.get(slug="contoso").throttle_next == 2
