@@ -97,6 +97,8 @@ class DirectoryObject(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     # A soft-deleted object is restorable (delta reports reason "changed"); a hard-deleted one is gone ("deleted").
     hard_deleted = models.BooleanField(default=False)
+    # Graph property name -> Tenant.change_seq when it last changed, for delta's Prefer: return=minimal.
+    property_versions = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         abstract = True

@@ -165,7 +165,8 @@ def _delta(
         cursor = Cursor.load(state.get("r"))
     requested = _requested_page_size(request)
     size = min(requested or default_page, page_cap)
-    page = DeltaPage([], None) if state.get("latest") else serialize(caller, state, cursor, size)
+    minimal = _returns_minimal(request)
+    page = DeltaPage([], None) if state.get("latest") else serialize(caller, {**state, "min": minimal}, cursor, size)
     body: dict[str, Any] = {"@odata.context": f"{directory.GRAPH_PUBLIC_BASE}/$metadata#{kind}s", "value": page.value}
     # The links repeat the function's name as the client spelled it: delta, delta() or microsoft.graph.delta().
     base = f"{directory.GRAPH_PUBLIC_BASE}/{_relative_path(request)}"
@@ -178,10 +179,31 @@ def _delta(
         token = signing.dumps(link, salt="m365sim.delta")
         body["@odata.deltaLink"] = f"{base}?{urlencode({'$deltatoken': token}, safe=ODATA_SAFE)}"
     response = JsonResponse(body)
+    applied = []
     if requested is not None:
         # The size the page was given, which the cap may have made smaller than the one asked for.
-        response["Preference-Applied"] = f"odata.maxpagesize={size}"
+        applied.append(f"odata.maxpagesize={size}")
+    if minimal:
+        applied.append("return=minimal")
+    if applied:
+        response["Preference-Applied"] = ", ".join(applied)
     return response
+
+
+def _returns_minimal(request: HttpRequest) -> bool:
+    """`Prefer: return=minimal`: "only return the object properties that have changed since the last round" (a
+    property set to null included), the others left out. user: delta, Request headers:
+    https://learn.microsoft.com/graph/api/user-delta, and Use delta query, Optional request header:
+    https://learn.microsoft.com/graph/delta-query-overview"""
+    return any(part.strip() == "return=minimal" for part in request.headers.get("Prefer", "").split(","))
+
+
+def _fields(obj: User | Group, fields: list[str], state: dict[str, Any]) -> list[str]:
+    """The properties a delta entry carries: all those selected, or with return=minimal in a later round only
+    those changed since the round before (an object created since then has all of them changed)."""
+    if not state.get("min") or state["s"] is None:
+        return fields
+    return [f for f in fields if f == "id" or obj.property_versions.get(f, 0) > state["s"]]
 
 
 def _round_objects(queryset: QuerySet[Any], state: dict[str, Any]) -> QuerySet[Any]:
@@ -210,7 +232,7 @@ def _removed(obj: User | Group) -> dict[str, Any] | None:
 def _users_delta_page(caller: Caller, state: dict[str, Any], cursor: Cursor, size: int) -> DeltaPage:
     users = _round_objects(User.objects.filter(tenant=caller.tenant), state)
     chunk = list(_after(users, cursor).order_by("id")[: size + 1])
-    value = [_removed(user) or _shape(user_json(user), state["sel"]) for user in chunk[:size]]
+    value = [_removed(user) or _shape(user_json(user), _fields(user, state["sel"], state)) for user in chunk[:size]]
     return DeltaPage(value, Cursor(str(chunk[size - 1].id)) if len(chunk) > size else None)
 
 
@@ -274,7 +296,7 @@ def _groups_delta_page(caller: Caller, state: dict[str, Any], cursor: Cursor, si
         mine = entries[group.id]
         if mine and room == 0:  # the page is full: this group begins the next one
             return DeltaPage(value, Cursor(value[-1]["id"]))
-        data = _shape(group_json(group), fields)
+        data = _shape(group_json(group), _fields(group, fields, state))
         # A group without members (initial round) or without membership changes carries no members@delta at all.
         if mine:
             data["members@delta"] = [entry.json for entry in mine[:room]]
