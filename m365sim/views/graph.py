@@ -8,7 +8,8 @@ import datetime as dt
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -229,7 +230,7 @@ def _relative_path(request: HttpRequest) -> str:
 
 
 def _next_link(
-    request: HttpRequest, skiptoken: str, *, keep: Iterable[str] = ("$top", "$select", "$filter", "$count")
+    request: HttpRequest, skiptoken: str, *, keep: Iterable[str] = ("$top", "$select", "$filter", "$search", "$count")
 ) -> str:
     query = {k: v for k, v in request.GET.items() if k in keep}
     query["$skiptoken"] = skiptoken
@@ -273,9 +274,16 @@ def _page(
 
 _EQ = re.compile(r"^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$")
 _STARTSWITH = re.compile(r"^\s*startswith\(\s*(\w+)\s*,\s*'((?:[^']|'')*)'\s*\)\s*$", re.IGNORECASE)
+_EQ_BOOLEAN = re.compile(r"^\s*(\w+)\s+eq\s+(true|false)\s*$")
 
 
-def _filter(request: HttpRequest, queryset: QuerySet[Any], fields: dict[str, str], resource: str) -> QuerySet[Any]:
+def _filter(
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    fields: dict[str, str],
+    resource: str,
+    booleans: dict[str, str],
+) -> QuerySet[Any]:
     raw = request.GET.get("$filter")
     if raw is None:
         return queryset
@@ -284,6 +292,9 @@ def _filter(request: HttpRequest, queryset: QuerySet[Any], fields: dict[str, str
         if match and match.group(1) in fields:
             value = match.group(2).replace("''", "'")
             return queryset.filter(**{f"{fields[match.group(1)]}__{lookup}": value})
+    boolean = _EQ_BOOLEAN.match(raw)
+    if boolean and boolean.group(1) in booleans:
+        return queryset.filter(**{booleans[boolean.group(1)]: boolean.group(2) == "true"})
     prop = _EQ.match(raw) or _STARTSWITH.match(raw) or re.match(r"\W*(\w+)", raw)
     name = prop.group(1) if prop else raw
     raise bad_request(
@@ -298,10 +309,208 @@ def _check_count(request: HttpRequest) -> None:
         raise bad_request("$count is not currently supported.")
 
 
+# $search on directory objects: an advanced query. Words, not substrings: displayName and description are split
+# into tokens (at spaces, at a change from lower to upper case, between letters and digits, and at each symbol,
+# with the words a symbol joins also kept as one), and each token of the searched text must begin a token of the
+# property, in any order and whatever the case; any other property that $filter takes is searched as startsWith.
+# Clauses are "property:text" in double quotes (a quote or a backslash inside escaped with a backslash), joined by
+# AND and OR in upper case, with parentheses; the whole $search is ANDed with $filter. Without the ConsistencyLevel
+# header the request is refused.
+# Use the $search query parameter: https://learn.microsoft.com/graph/search-query-parameter#using-search-on-directory-object-collections
+# Advanced query capabilities: https://learn.microsoft.com/graph/aad-advanced-queries#error-handling-for-advanced-queries-on-directory-objects
+
+TOKENIZED = frozenset({"displayName", "description"})
+SEARCH_NEEDS_EVENTUAL = (
+    "Request with $search query parameter only works through MSGraph with a special request header: "
+    "'ConsistencyLevel: eventual'"
+)
+
+
+def search_tokens(text: str) -> set[str]:
+    """The tokens Graph's directory search extracts from `text`, lowercased: "HelloWorld" and "helloWORLD" give
+    hello and world ("HELLOworld" one token: only a change from lower to upper case splits), "hello123world" gives
+    hello, 123 and world, "hello.world" gives hello, ".", world and helloworld."""
+    tokens: set[str] = set()
+    for chunk in text.split():
+        pieces: list[str] = []
+        word = ""
+        for char in chunk:
+            if char.isalnum():
+                splits = word and (char.isdigit() != word[-1].isdigit() or (word[-1].islower() and char.isupper()))
+                if splits:
+                    pieces.append(word)
+                    word = ""
+                word += char
+                continue
+            if word:
+                pieces.append(word)
+                word = ""
+            tokens.add(char)
+        if word:
+            pieces.append(word)
+        tokens.update(piece.casefold() for piece in pieces)
+        joined = "".join(char for char in chunk if char.isalnum()).casefold()
+        if joined and len(pieces) > 1 and not chunk.isalnum():
+            tokens.add(joined)  # words separated only by symbols are also one word: hello-world finds helloworld
+    return tokens
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One "property:text" of a $search."""
+
+    prop: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Either:
+    """Clauses joined by OR (`any_of`) or by AND (`all_of`)."""
+
+    terms: tuple["Search", ...]
+    all_of: bool
+
+
+Search = Clause | Either
+
+
+def _search_problem(raw: str, why: str) -> GraphProblem:
+    # Microsoft documents the rules, not the message of a malformed $search: this wording is the simulator's.
+    return bad_request(
+        f"Invalid $search '{raw}': {why}. Each clause is \"property:text\" in double quotes; "
+        "clauses are joined by AND or OR in upper case.",
+        code="Request_UnsupportedQuery",
+    )
+
+
+class _SearchParser:
+    def __init__(self, raw: str) -> None:
+        self.raw, self.at = raw, 0
+
+    def parse(self) -> Search:
+        expression = self._any_of()
+        self._spaces()
+        if self.at != len(self.raw):
+            raise _search_problem(self.raw, f"unexpected text at position {self.at}")
+        return expression
+
+    def _spaces(self) -> None:
+        while self.at < len(self.raw) and self.raw[self.at].isspace():
+            self.at += 1
+
+    def _keyword(self, word: str) -> bool:
+        self._spaces()
+        end = self.at + len(word)
+        if self.raw[self.at : end] == word and (end == len(self.raw) or self.raw[end] in ' "('):
+            self.at = end
+            return True
+        if self.raw[self.at : end].upper() == word and self.raw[self.at : end] != word:
+            raise _search_problem(self.raw, f"{word} must be in upper case")
+        return False
+
+    def _any_of(self) -> Search:
+        terms = [self._all_of()]
+        while self._keyword("OR"):
+            terms.append(self._all_of())
+        return terms[0] if len(terms) == 1 else Either(tuple(terms), all_of=False)
+
+    def _all_of(self) -> Search:
+        terms = [self._term()]
+        while self._keyword("AND"):
+            terms.append(self._term())
+        return terms[0] if len(terms) == 1 else Either(tuple(terms), all_of=True)
+
+    def _term(self) -> Search:
+        self._spaces()
+        if self.raw.startswith("(", self.at):
+            self.at += 1
+            inner = self._any_of()
+            self._spaces()
+            if not self.raw.startswith(")", self.at):
+                raise _search_problem(self.raw, "a parenthesis is not closed")
+            self.at += 1
+            return inner
+        if not self.raw.startswith('"', self.at):
+            raise _search_problem(self.raw, "a clause must be in double quotes")
+        return self._clause()
+
+    def _clause(self) -> Clause:
+        self.at += 1
+        text = []
+        while self.at < len(self.raw) and self.raw[self.at] != '"':
+            if self.raw[self.at] == "\\" and self.at + 1 < len(self.raw):
+                self.at += 1
+            text.append(self.raw[self.at])
+            self.at += 1
+        if self.at == len(self.raw):
+            raise _search_problem(self.raw, "a double quote is not closed")
+        self.at += 1
+        prop, colon, value = "".join(text).partition(":")
+        if not colon or not prop.strip():
+            raise _search_problem(self.raw, 'a clause must name its property, as in "displayName:sales"')
+        return Clause(prop.strip(), value)
+
+
+def _matches(search: Search, values: dict[str, str]) -> bool:
+    if isinstance(search, Either):
+        found = (_matches(term, values) for term in search.terms)
+        return all(found) if search.all_of else any(found)
+    value = values[search.prop]
+    if search.prop not in TOKENIZED:
+        return value.casefold().startswith(search.text.casefold())
+    wanted, present = search_tokens(search.text), search_tokens(value)
+    return all(any(token.startswith(part) for token in present) for part in wanted)
+
+
+def _clauses(search: Search) -> Iterator[Clause]:
+    if isinstance(search, Clause):
+        yield search
+    else:
+        for term in search.terms:
+            yield from _clauses(term)
+
+
+def _search(request: HttpRequest, queryset: QuerySet[Any], fields: dict[str, str], resource: str) -> QuerySet[Any]:
+    raw = request.GET.get("$search")
+    if raw is None:
+        return queryset
+    if request.headers.get("ConsistencyLevel", "").lower() != "eventual":
+        raise bad_request(SEARCH_NEEDS_EVENTUAL, code="Request_UnsupportedQuery")
+    search = _SearchParser(raw).parse()
+    for clause in _clauses(search):
+        if clause.prop not in fields:
+            raise bad_request(
+                f"Unsupported or invalid query filter clause specified for property '{clause.prop}' "
+                f"of resource '{resource}'.",
+                code="Request_UnsupportedQuery",
+            )
+    rows = queryset.values_list("pk", *fields.values())
+    found = [pk for pk, *values in rows if _matches(search, dict(zip(fields, values, strict=True)))]
+    return queryset.filter(pk__in=found)
+
+
 # Endpoints.
 
 USER_FILTERS = {"userPrincipalName": "user_principal_name", "displayName": "display_name", "mail": "mail", "id": "id"}
 GROUP_FILTERS = {"displayName": "display_name", "mail": "mail", "mailNickname": "mail_nickname", "id": "id"}
+# eq on a boolean works by default ("accountEnabled eq false", "mailEnabled eq true"):
+# https://learn.microsoft.com/graph/aad-advanced-queries
+USER_BOOLEANS = {"accountEnabled": "account_enabled"}
+GROUP_BOOLEANS = {"mailEnabled": "mail_enabled", "securityEnabled": "security_enabled"}
+# The string properties $search takes: those $filter takes with startsWith, and description (tokenized).
+USER_SEARCH = {
+    "displayName": "display_name",
+    "userPrincipalName": "user_principal_name",
+    "mail": "mail",
+    "givenName": "given_name",
+    "surname": "surname",
+}
+GROUP_SEARCH = {
+    "displayName": "display_name",
+    "description": "description",
+    "mail": "mail",
+    "mailNickname": "mail_nickname",
+}
 
 
 @graph_endpoint("organization", app=ORG_READ, delegated=("User.Read", *DELEGATED_DIRECTORY))
@@ -349,7 +558,8 @@ def _live_groups(tenant: Tenant) -> QuerySet[Group]:
 def users(request: HttpRequest, caller: Caller) -> dict[str, Any]:
     _check_count(request)
     fields = _select(request, "user", USER_DEFAULT, user_json(User()))
-    queryset = _filter(request, _live_users(caller.tenant), USER_FILTERS, "User")
+    queryset = _filter(request, _live_users(caller.tenant), USER_FILTERS, "User", USER_BOOLEANS)
+    queryset = _search(request, queryset, USER_SEARCH, "User")
     return _page(request, caller, queryset, lambda u: _shape(user_json(u), fields), "users")
 
 
@@ -396,7 +606,8 @@ def user_member_of(request: HttpRequest, caller: Caller, user_id: str) -> dict[s
 def groups(request: HttpRequest, caller: Caller) -> dict[str, Any]:
     _check_count(request)
     fields = _select(request, "group", GROUP_DEFAULT, group_json(Group()))
-    queryset = _filter(request, _live_groups(caller.tenant), GROUP_FILTERS, "Group")
+    queryset = _filter(request, _live_groups(caller.tenant), GROUP_FILTERS, "Group", GROUP_BOOLEANS)
+    queryset = _search(request, queryset, GROUP_SEARCH, "Group")
     return _page(request, caller, queryset, lambda g: _shape(group_json(g), fields), "groups")
 
 
