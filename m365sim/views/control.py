@@ -11,12 +11,14 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
 
 from m365sim import services
 from m365sim.models import Application, Group, MemberObject, RequestCount, ServicePrincipal, Tenant, User
+from m365sim.routers import ALIAS
 
 
 class ControlError(Exception):
@@ -152,12 +154,13 @@ def faults(request: HttpRequest, body: dict[str, Any], tenant: str) -> dict[str,
     {"expire_page_tokens": true} expires every $skiptoken issued until now."""
     found = _tenant(tenant)
     reset, expire_page_tokens = body.pop("reset", False), body.pop("expire_page_tokens", False)
-    if reset:
-        services.reset_faults(found)
-    services.set_faults(found, **body)
-    if expire_page_tokens:
-        services.expire_page_tokens(found)
-        found.refresh_from_db()
+    with transaction.atomic(using=ALIAS):  # a bad fault in the body undoes the reset with it
+        if reset:
+            services.reset_faults(found)
+        services.set_faults(found, **body)
+        if expire_page_tokens:
+            services.expire_page_tokens(found)
+    found.refresh_from_db()
     return tenant_state(found)
 
 

@@ -121,3 +121,15 @@ def test_the_simulators_own_origin_may_post(m365sim):
 
     assert response.status_code == 200
     assert Tenant.objects.get(slug="contoso").throttle_next == 2
+
+
+@pytest.mark.usefixtures("contoso")
+def test_a_bad_fault_beside_a_reset_changes_nothing(m365sim):
+    m365sim.control("POST", "tenants/contoso/faults", {"throttle_next": 4})
+
+    response = m365sim.browser().post(
+        f"{m365sim.url}/_m365sim/tenants/contoso/faults", json={"reset": True, "shoe_size": 1}
+    )
+
+    assert response.status_code == 400
+    assert Tenant.objects.get(slug="contoso").throttle_next == 4

@@ -12,23 +12,8 @@ from m365sim import services as sim
 from m365sim.models import Group, Membership, Tenant, User
 from m365sim.seed import seed_tenant
 from tests.admin.staff import mfa_client
-from tests.m365sim.tokens import app_token
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
-
-GRAPH = "graph/v1.0"
-
-
-@pytest.fixture
-def get(m365sim, contoso_consented):
-    token = app_token(m365sim, str(contoso_consented.id))
-    browser = m365sim.browser()
-
-    def get(path: str, **headers: str):
-        path = path.split("/v1.0/", 1)[1] if "://" in path else path
-        return browser.get(f"{m365sim.url}/{GRAPH}/{path}", headers={"Authorization": f"Bearer {token}", **headers})
-
-    return get
 
 
 def follow(get, first: str, **headers: str) -> list[dict]:

@@ -8,7 +8,7 @@ from m365sim.models import User
 from m365sim.testing import WSGITransport
 from microsoft import graph
 from microsoft.http import MicrosoftSession
-from tests.m365sim.test_delta_edges import a_group_with_members, follow, get  # noqa: F401 (get: a fixture)
+from tests.m365sim.test_delta_edges import a_group_with_members, follow
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 
