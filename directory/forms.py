@@ -19,10 +19,22 @@ class GroupSearchForm(forms.Form):
     q = forms.CharField(label="Search groups", min_length=3, max_length=120, strip=True)
 
 
-class AddFromGroupForm(forms.Form):
-    group = forms.UUIDField()
-    members = forms.TypedMultipleChoiceField(coerce=str, choices=())
+class UserSearchForm(forms.Form):
+    user_q = forms.CharField(label="Find users", min_length=2, max_length=120, strip=True)
+
+
+class AddListedForm(forms.Form):
+    """Users chosen from a listing (a group's members, a search's results), or all of them."""
+
+    members = forms.TypedMultipleChoiceField(coerce=str, choices=(), required=False)
+    all = forms.BooleanField(required=False)
 
     def __init__(self, *args: Any, member_choices: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cast(forms.ChoiceField, self.fields["members"]).choices = member_choices
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not cleaned.get("all") and not cleaned.get("members"):
+            raise forms.ValidationError("Choose at least one user.")
+        return cleaned

@@ -12,6 +12,11 @@ organization_patterns = [
         name="selected_users_add_from_group",
     ),
     path(
+        "services/<str:service_kind>/users/add-found/",
+        views.selected_users_add_found,
+        name="selected_users_add_found",
+    ),
+    path(
         "services/<str:service_kind>/users/<uuid:selected_id>/remove/",
         views.selected_user_remove,
         name="selected_user_remove",

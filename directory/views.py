@@ -1,8 +1,10 @@
 """The certain-users picker, a sync's progress, Sync now, Extend to all users, the Directory and Sync history."""
 
 import uuid
+from dataclasses import dataclass
 from http import HTTPStatus
 from itertools import islice
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -10,12 +12,13 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from casportal.ratelimit import allow
 from connection.models import ServiceAccount
 from directory import runs, selection
-from directory.forms import AddFromGroupForm, AddUserForm, GroupSearchForm
+from directory.forms import AddListedForm, AddUserForm, GroupSearchForm, UserSearchForm
 from directory.history import history_chart
 from directory.models import (
     MAX_SELECTED_USERS,
@@ -27,6 +30,7 @@ from directory.models import (
     SyncMode,
     SyncRun,
 )
+from directory.ordering import naturally_sorted
 from directory.progress import SUCCESS_SENTENCE, describe_progress
 from grant import access
 from microsoft import errors, graph
@@ -41,30 +45,40 @@ def _lookup_allowed(request: OrganizationRequest) -> bool:
     return allow(f"user-picker:{request.organization.pk}", limit=settings.USER_PICKER_LOOKUPS_PER_MINUTE)
 
 
-def _picker_client(request: OrganizationRequest) -> graph.GraphClient:
+def _picker_client(request: OrganizationRequest) -> selection.DirectorySearch:
     assert request.organization.microsoft_tenant_id is not None
-    return graph.GraphClient(str(request.organization.microsoft_tenant_id))
+    return selection.DirectorySearch(str(request.organization.microsoft_tenant_id))
 
 
 class GroupNotFound(Exception):
     pass
 
 
-# The picker lists this many of a group's members at most; its users are chosen from them.
+# The picker lists this many of a group's members at most, and this many results of a search.
 GROUP_MEMBERS_SHOWN = 500
+SEARCH_RESULTS_SHOWN = 25
 
 
-def _group_users(request: OrganizationRequest, group_id: str) -> list[graph.DirectoryUser]:
+@dataclass(frozen=True)
+class GroupListing:
+    group: selection.Listed
+    members: list[selection.Listed]
+
+
+def _group_users(request: OrganizationRequest, group_id: str) -> GroupListing:
+    """A group and its users, in reading order."""
     try:
         uuid.UUID(group_id)
     except ValueError:
         raise GroupNotFound from None
+    client = _picker_client(request)
     try:
-        members = _picker_client(request).iter_group_members(group_id)
+        group = client.group(group_id)
+        members = client.iter_group_members(group_id)
         # Users only: a group also holds contacts, devices and service principals, and every user has a user
         # principal name (an object listed without one is no user to choose).
-        return [
-            member
+        users = [
+            selection.listed_user(member)
             for member in islice(members, GROUP_MEMBERS_SHOWN)
             if isinstance(member, graph.DirectoryUser) and member.user_principal_name
         ]
@@ -72,6 +86,7 @@ def _group_users(request: OrganizationRequest, group_id: str) -> list[graph.Dire
         if exc.status == HTTPStatus.NOT_FOUND:
             raise GroupNotFound from exc
         raise
+    return GroupListing(group, naturally_sorted(users, lambda u: u.display_name, lambda u: u.user_principal_name))
 
 
 @organization_view
@@ -80,41 +95,51 @@ def selected_users(request: OrganizationRequest, service_kind: str) -> HttpRespo
     service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
     if not _picker_available(request, service):
         return redirect("service_status", org_slug=request.organization.slug)
-    chosen = list(scoped(request, SelectedUser))
-    search = GroupSearchForm(request.GET if "q" in request.GET else None)
-    groups: list[graph.DirectoryGroup] = []
-    members: list[graph.DirectoryUser] = []
+    chosen = naturally_sorted(scoped(request, SelectedUser), lambda u: u.display_name, lambda u: u.user_principal_name)
+    chosen_ids = {str(row.microsoft_id) for row in chosen}
+    group_search = GroupSearchForm(request.GET if "q" in request.GET else None)
+    user_search = UserSearchForm(request.GET if "user_q" in request.GET else None)
     group_id = request.GET.get("group", "")
+    found_groups = found_users = None
+    listing = None
     status = 200
-    if (search.is_bound and search.is_valid()) or group_id:
+    if (group_search.is_bound and not group_search.is_valid()) or (user_search.is_bound and not user_search.is_valid()):
+        status = 400
+    elif group_search.is_bound or user_search.is_bound or group_id:
         if not _lookup_allowed(request):
             messages.error(request, TOO_MANY_LOOKUPS)
             status = 429
         else:
+            client = _picker_client(request)
             try:
                 if group_id:
-                    members = _group_users(request, group_id)
+                    listing = _group_users(request, group_id)
+                elif user_search.is_bound:
+                    found_users = client.find_users(user_search.cleaned_data["user_q"], limit=SEARCH_RESULTS_SHOWN)
                 else:
-                    groups = _picker_client(request).search_groups(search.cleaned_data["q"], limit=25)
+                    found_groups = client.find_groups(group_search.cleaned_data["q"], limit=SEARCH_RESULTS_SHOWN)
             except GroupNotFound:
                 messages.error(request, "That group does not exist in your directory.")
             except errors.MicrosoftError as exc:
                 messages.error(request, f"The directory could not be searched: {exc.message}")
-    elif search.is_bound:
-        status = 400
+    remaining = MAX_SELECTED_USERS - len(chosen)
+    addable = [user for user in listing.members if user.id not in chosen_ids] if listing else []
     return render(
         request,
         "directory/selected_users.html",
         {
             "service": service,
             "chosen": chosen,
-            "chosen_ids": {str(row.microsoft_id) for row in chosen},
-            "search_form": search,
-            "groups": groups,
-            "group_id": group_id,
-            "members": members,
+            "chosen_ids": chosen_ids,
+            "group_search": group_search,
+            "user_search": user_search,
+            "found_groups": found_groups,
+            "found_users": found_users,
+            "listing": listing,
+            "addable_count": len(addable),
             "max_users": MAX_SELECTED_USERS,
-            "remaining": MAX_SELECTED_USERS - len(chosen),
+            "remaining": remaining,
+            "members_shown": GROUP_MEMBERS_SHOWN,
         },
         status=status,
     )
@@ -131,8 +156,9 @@ def _picker_available(request: OrganizationRequest, service: ProtectedService) -
     return available
 
 
-def _back_to_picker(request: OrganizationRequest, service: ProtectedService) -> HttpResponse:
-    return redirect("selected_users", org_slug=request.organization.slug, service_kind=service.kind)
+def _back_to_picker(request: OrganizationRequest, service: ProtectedService, **query: str) -> HttpResponse:
+    url = reverse("selected_users", kwargs={"org_slug": request.organization.slug, "service_kind": service.kind})
+    return redirect(f"{url}?{urlencode(query)}" if query else url)
 
 
 @organization_view
@@ -154,13 +180,46 @@ def selected_user_add(request: OrganizationRequest, service_kind: str) -> HttpRe
         if user is None:
             messages.error(request, f"No user {upn} exists in your Microsoft 365 directory.")
         else:
-            selection.add_selected_users(organization=request.organization, users=[user], actor=request.user)
-            messages.success(request, f"{user.user_principal_name} will be synchronized.")
+            listed = selection.listed_user(user)
+            selection.add_selected_users(organization=request.organization, users=[listed], actor=request.user)
+            messages.success(request, f"{listed.user_principal_name} will be synchronized.")
     except selection.SelectionError as exc:
         messages.error(request, str(exc))
     except errors.MicrosoftError as exc:
         messages.error(request, f"{upn} could not be looked up: {exc.message}")
     return _back_to_picker(request, service)
+
+
+def _add_listed(
+    request: OrganizationRequest,
+    service: ProtectedService,
+    listed: list[selection.Listed],
+    *,
+    source: str,
+    back: dict[str, str],
+) -> HttpResponse:
+    """Add the users chosen from `listed` (or all of them), as the form posted them; `source` names the listing."""
+    by_id = {user.id: user for user in listed}
+    form = AddListedForm(request.POST, member_choices=[(user_id, user_id) for user_id in by_id])
+    if not form.is_valid():
+        chose_none = not form.has_error("members")
+        messages.error(request, "Choose at least one user." if chose_none else f"Choose users from {source}.")
+        return _back_to_picker(request, service, **back)
+    picked = list(by_id.values()) if form.cleaned_data["all"] else [by_id[i] for i in form.cleaned_data["members"]]
+    try:
+        added = selection.add_selected_users(organization=request.organization, users=picked, actor=request.user)
+    except selection.SelectionError as exc:
+        messages.error(request, str(exc))
+        return _back_to_picker(request, service, **back)
+    if added:
+        messages.success(request, f"{_users(len(added))} added: {', '.join(row.user_principal_name for row in added)}.")
+    else:
+        messages.info(request, "Those users were already chosen.")
+    return _back_to_picker(request, service, **back)
+
+
+def _users(count: int) -> str:
+    return f"{count:,} user" if count == 1 else f"{count:,} users"
 
 
 @organization_view
@@ -172,26 +231,41 @@ def selected_users_add_from_group(request: OrganizationRequest, service_kind: st
     if not _lookup_allowed(request):
         messages.error(request, TOO_MANY_LOOKUPS)
         return _back_to_picker(request, service)
+    group_id = request.POST.get("group", "")
     try:
-        members = {user.id: user for user in _group_users(request, request.POST.get("group", ""))}
+        listing = _group_users(request, group_id)
     except GroupNotFound:
         messages.error(request, "That group does not exist in your directory.")
         return _back_to_picker(request, service)
     except errors.MicrosoftError as exc:
         messages.error(request, f"The group could not be read: {exc.message}")
         return _back_to_picker(request, service)
-    form = AddFromGroupForm(request.POST, member_choices=[(user_id, user_id) for user_id in members])
-    if not form.is_valid():
-        messages.error(request, "Choose users from the group's members.")
+    return _add_listed(
+        request, service, listing.members, source="the group's members", back={"group": listing.group.id}
+    )
+
+
+@organization_view
+@require_POST
+def selected_users_add_found(request: OrganizationRequest, service_kind: str) -> HttpResponse:
+    """Users chosen among a search's results: the search runs again, so only users Microsoft lists are added."""
+    service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
+    if not _picker_available(request, service):
+        return redirect("service_status", org_slug=request.organization.slug)
+    search = UserSearchForm(request.POST)
+    if not search.is_valid():
+        messages.error(request, "Search for users by name or sign-in name first.")
         return _back_to_picker(request, service)
-    chosen = [members[user_id] for user_id in form.cleaned_data["members"]]
+    text = search.cleaned_data["user_q"]
+    if not _lookup_allowed(request):
+        messages.error(request, TOO_MANY_LOOKUPS)
+        return _back_to_picker(request, service, user_q=text)
     try:
-        added = selection.add_selected_users(organization=request.organization, users=chosen, actor=request.user)
-    except selection.SelectionError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"{len(added)} users added.")
-    return _back_to_picker(request, service)
+        found = _picker_client(request).find_users(text, limit=SEARCH_RESULTS_SHOWN)
+    except errors.MicrosoftError as exc:
+        messages.error(request, f"The directory could not be searched: {exc.message}")
+        return _back_to_picker(request, service, user_q=text)
+    return _add_listed(request, service, found.items, source="the users found", back={"user_q": text})
 
 
 @organization_view

@@ -2,6 +2,7 @@
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll('[data-bs-toggle="tooltip"]').forEach((el) => new bootstrap.Tooltip(el));
   labelTableCells(document);
+  document.querySelectorAll("[data-select-all]").forEach(selectAll);
   document.body.addEventListener("htmx:afterSwap", (event) => labelTableCells(event.target));
   document.querySelectorAll("form[data-confirm]").forEach((form) => {
     form.addEventListener("submit", (event) => {
@@ -20,4 +21,26 @@ function labelTableCells(root) {
       });
     });
   });
+}
+
+// A list of checkboxes gets "Select all", and its submit button says how many users it adds.
+function selectAll(toggle) {
+  const form = toggle.closest("form");
+  const boxes = () => Array.from(form.querySelectorAll('input[name="members"]:not(:disabled)'));
+  const button = form.querySelector("[data-selected-count]");
+  const update = () => {
+    const all = boxes();
+    const chosen = all.filter((box) => box.checked).length;
+    toggle.checked = all.length > 0 && chosen === all.length;
+    toggle.indeterminate = chosen > 0 && chosen < all.length;
+    if (button) button.textContent = chosen === 0 ? "Add selected users" : `Add ${chosen} selected user${chosen === 1 ? "" : "s"}`;
+  };
+  toggle.closest(".form-check").hidden = false;
+  toggle.disabled = boxes().length === 0;
+  toggle.addEventListener("change", () => {
+    boxes().forEach((box) => { box.checked = toggle.checked; });
+    update();
+  });
+  form.addEventListener("change", (event) => { if (event.target.name === "members") update(); });
+  update();
 }

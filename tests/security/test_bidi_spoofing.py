@@ -94,3 +94,23 @@ def test_django_admin_shows_no_bidi_control(spoofed):
         shown(client.get(reverse("admin:provisioning_directoryuser_change", args=[user.pk])))
     group = DirectoryGroup.objects.get(organization=spoofed.organization, display_name__startswith="zqx17")
     shown(client.get(reverse("admin:provisioning_directorygroup_change", args=[group.pk])))
+
+
+def test_the_picker_shows_no_bidi_control(driver, contoso):
+    group = sim.add_group(contoso, display_name="zqx17 \u2067\u202eSupport\u2069 team")
+    for n, name in enumerate(SPOOFS):
+        sim.add_member(
+            group, sim.add_user(contoso, user_principal_name=f"spoof{n}@contoso.onmicrosoft.com", display_name=name)
+        )
+    response = driver.grant(mode="certain")
+    picker = driver.portal("get", response["Location"])["Location"]
+    found = shown(driver.portal("get", picker, {"q": "zqx17"}))
+    assert "zqx17 \ufffd\ufffdSupport\ufffd team" in found
+    members = shown(driver.portal("get", picker, {"group": str(group.id)}))
+    for stored in SPOOFS.values():
+        assert stored in members
+    driver.portal(
+        "post", picker.replace("/users/", "/users/add/"), {"user_principal_name": "spoof0@contoso.onmicrosoft.com"}
+    )
+    chosen = shown(driver.portal("get", picker))
+    assert "zqx17 \ufffd\ufffdAdmin\ufffd fake" in chosen

@@ -34,9 +34,11 @@ POST_ONLY = {
     "member_remove",
     "invitation_revoke",
     "grant_cancel",
+    "grant_resume",
     "sync_retry",
     "selected_user_add",
     "selected_users_add_from_group",
+    "selected_users_add_found",
     "selected_user_remove",
     "selected_users_start",
     "sync_now",
@@ -75,6 +77,7 @@ def pages(organization) -> dict[str, tuple[str, dict]]:
     }
     listed["directory_users (search)"] = (reverse("directory_users", args=[slug]), {"q": "a"})
     listed["selected_users (search)"] = (reverse("selected_users", args=[slug, SERVICE]), {"q": "sales"})
+    listed["selected_users (user search)"] = (reverse("selected_users", args=[slug, SERVICE]), {"user_q": "al"})
     return listed
 
 

@@ -13,7 +13,8 @@ def remove(driver, cast, kind: str):
     url = reverse("service_remove", args=[cast.organization.slug, kind])
     confirm = driver.client.get(url).content.decode()
     assert "Remove " in confirm
-    return driver.portal("post", url)
+    # Removing the last service deletes the directory: it is confirmed by typing DELETE.
+    return driver.portal("post", url, {"confirmation": "DELETE"})
 
 
 def test_removing_one_of_two_services_keeps_the_connection(protected, driver):
