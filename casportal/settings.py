@@ -424,3 +424,5 @@ if not PRODUCTION:
     # entries per groups-delta page. Figures from a Microsoft moderator on Microsoft Q&A; Microsoft documents none.
     M365SIM_USERS_DELTA_PAGE_CAP = env_int("M365SIM_USERS_DELTA_PAGE_CAP", 200)
     M365SIM_MEMBERS_DELTA_PAGE_CAP = env_int("M365SIM_MEMBERS_DELTA_PAGE_CAP", 500)
+    # The control API's bearer token; empty: m365sim_serve makes one for its run (var/m365sim-control-token).
+    M365SIM_CONTROL_TOKEN = env_secret("M365SIM_CONTROL_TOKEN") or ""

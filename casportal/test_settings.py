@@ -11,3 +11,4 @@ WHITENOISE_AUTOREFRESH = True  # no collected static files in tests
 # Microsoft is never reachable from tests: the m365sim fixtures point these at the simulator.
 MICROSOFT_SIMULATOR_URL = "http://m365sim.invalid"
 MICROSOFT_LOGIN_HOST = MICROSOFT_SIMULATOR_URL
+M365SIM_CONTROL_TOKEN = "control-token-of-the-tests"  # noqa: S105 (a test value)

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import requests
+from django.conf import settings
 from django.core.servers.basehttp import ThreadedWSGIServer
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connections
@@ -151,8 +152,14 @@ class SimulatorClient:
             session.mount(f"{self.url}/", self.transport)
         return session
 
+    def control_session(self) -> requests.Session:
+        """A session that carries the control API's token, as a script of the developer's would."""
+        session = self.browser()
+        session.headers["Authorization"] = f"Bearer {settings.M365SIM_CONTROL_TOKEN}"
+        return session
+
     def control(self, method: str, path: str, payload: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        response = self.browser().request(
+        response = self.control_session().request(
             method, f"{self.url}/_m365sim/{path}", json=dict(payload or {}) if method == "POST" else payload, timeout=10
         )
         response.raise_for_status()

@@ -1,16 +1,19 @@
 """A JSON API to inspect the simulator and switch faults on, for tests and by hand (see the README).
 
-Development only, like the whole simulator: it has no authentication.
+Development only, like the whole simulator. Its one credential is a bearer token for the run
+(`M365SIM_CONTROL_TOKEN`, which m365sim_serve makes when it is not set and writes to var/m365sim-control-token).
 """
 
 import contextlib
 import datetime as dt
+import hmac
 import json
 import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -28,9 +31,9 @@ class ControlError(Exception):
 def _cross_site(request: HttpRequest) -> str | None:
     """Why a request may come from another site's page, which must not drive the simulator (None: it does not).
 
-    Without authentication, the only guard against a page a developer visits is what browsers add or cannot
-    forge: an `Origin` on cross-origin requests, and a CORS preflight (which the simulator never answers) before any
-    POST whose Content-Type is application/json. A form or a `text/plain` fetch cannot send that type.
+    Besides the token, what browsers add or cannot forge: an `Origin` on cross-origin requests, and a CORS
+    preflight (which the simulator never answers) before any POST whose Content-Type is application/json. A form or
+    a `text/plain` fetch cannot send that type.
     """
     origin = request.headers.get("Origin")
     if origin and urlsplit(origin).netloc != request.headers.get("Host", ""):
@@ -40,6 +43,12 @@ def _cross_site(request: HttpRequest) -> str | None:
     return None
 
 
+def _authorized(request: HttpRequest) -> bool:
+    expected = settings.M365SIM_CONTROL_TOKEN
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return bool(expected) and scheme == "Bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())
+
+
 def control_view(methods: list[str]) -> Callable[[Callable[..., Any]], Callable[..., HttpResponse]]:
     def decorator(view: Callable[..., Any]) -> Callable[..., HttpResponse]:
         @require_http_methods(methods)
@@ -47,6 +56,14 @@ def control_view(methods: list[str]) -> Callable[[Callable[..., Any]], Callable[
             refused = _cross_site(request)
             if refused is not None:
                 return JsonResponse({"error": refused}, status=403)
+            if not _authorized(request):
+                return JsonResponse(
+                    {
+                        "error": "Send the run's control token: Authorization: Bearer <token> (m365sim_serve prints "
+                        "it and writes it to var/m365sim-control-token)."
+                    },
+                    status=401,
+                )
             try:
                 body = json.loads(request.body or b"{}") if request.method == "POST" else {}
                 if not isinstance(body, dict):

@@ -8,6 +8,7 @@ what these tests prove, so on SQLite they are skipped. Each session starts from 
 
 import contextlib
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +63,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         SIM_PORT=str(sim_port),
         MICROSOFT_SIMULATOR_URL=sim_url,
         MICROSOFT_LOGIN_HOST=sim_url,
+        M365SIM_CONTROL_TOKEN=secrets.token_urlsafe(24),
         GRANT_ACCESS_RETRY_SECONDS="1",
         EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
         NO_PROXY="localhost,127.0.0.1",
@@ -82,7 +84,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         stack.start("portal", [python, "manage.py", "runserver", "--noreload", f"127.0.0.1:{portal_port}"])
         worker_argv = [celery, "-A", "casportal", "worker", "-c", "1", "-P", "solo"]
         worker = stack.start("worker", [*worker_argv, "--loglevel", "INFO", "--without-mingle", "--without-gossip"])
-        stack.wait_until("the simulator", lambda: http_ok(f"{sim_url}/_m365sim/tenants/contoso"))
+        stack.wait_until("the simulator", lambda: http_ok(f"{sim_url}/"))
         stack.wait_until("the portal", lambda: http_ok(f"{portal_url}/healthz"))
         stack.wait_until("the worker", lambda: " ready." in worker.log.read_text(errors="replace"))
         yield stack

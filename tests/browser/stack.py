@@ -166,6 +166,7 @@ class Stack:
         """The simulator's control API."""
         session = requests.Session()
         session.trust_env = False  # localhost, never through a proxy
+        session.headers["Authorization"] = f"Bearer {self.env['M365SIM_CONTROL_TOKEN']}"
         response = session.request(
             method,
             f"{self.sim_url}/_m365sim/{path}",

@@ -1,8 +1,12 @@
 """The control API that tests and developers use to inspect the simulator and inject faults."""
 
+import io
+
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 
+from m365sim.management.commands import m365sim_serve
 from m365sim.models import ClientSecret, Group, Membership, ServicePrincipal, Tenant, User
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
@@ -31,7 +35,7 @@ def test_faults_are_set_and_reset(m365sim):
 
 @pytest.mark.usefixtures("contoso")
 def test_bad_requests_are_400_and_unknown_tenants_404(m365sim):
-    browser = m365sim.browser()
+    browser = m365sim.control_session()
     assert browser.post(f"{m365sim.url}/_m365sim/tenants/contoso/faults", json={"shoe_size": 1}).status_code == 400
     assert browser.post(f"{m365sim.url}/_m365sim/tenants/contoso/directory", json={"op": "dance"}).status_code == 400
     assert browser.get(f"{m365sim.url}/_m365sim/tenants/nowhere").status_code == 404
@@ -105,7 +109,9 @@ def test_request_counts_reset(m365sim):
     ids=["text-plain", "form", "multipart", "no-type", "other-origin"],
 )
 def test_what_another_sites_page_could_send_changes_nothing(m365sim, headers, data):
-    response = m365sim.browser().post(f"{m365sim.url}/_m365sim/tenants/contoso/faults", data=data, headers=headers)
+    response = m365sim.control_session().post(
+        f"{m365sim.url}/_m365sim/tenants/contoso/faults", data=data, headers=headers
+    )
 
     assert response.status_code == 403
     assert "error" in response.json()
@@ -115,7 +121,7 @@ def test_what_another_sites_page_could_send_changes_nothing(m365sim, headers, da
 @pytest.mark.usefixtures("contoso")
 def test_the_simulators_own_origin_may_post(m365sim):
     origin = m365sim.url
-    response = m365sim.browser().post(
+    response = m365sim.control_session().post(
         f"{m365sim.url}/_m365sim/tenants/contoso/faults", json={"throttle_next": 2}, headers={"Origin": origin}
     )
 
@@ -127,9 +133,35 @@ def test_the_simulators_own_origin_may_post(m365sim):
 def test_a_bad_fault_beside_a_reset_changes_nothing(m365sim):
     m365sim.control("POST", "tenants/contoso/faults", {"throttle_next": 4})
 
-    response = m365sim.browser().post(
+    response = m365sim.control_session().post(
         f"{m365sim.url}/_m365sim/tenants/contoso/faults", json={"reset": True, "shoe_size": 1}
     )
 
     assert response.status_code == 400
     assert Tenant.objects.get(slug="contoso").throttle_next == 4
+
+
+@pytest.mark.usefixtures("contoso")
+@pytest.mark.parametrize("authorization", [None, "Bearer ", "Bearer wrong-token", "control-token-of-the-tests"])
+def test_without_the_runs_token_the_control_api_answers_nothing_and_changes_nothing(m365sim, authorization):
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    browser = m365sim.browser()
+
+    read = browser.get(f"{m365sim.url}/_m365sim/tenants/contoso", headers=headers)
+    write = browser.post(f"{m365sim.url}/_m365sim/tenants/contoso/faults", json={"throttle_next": 9}, headers=headers)
+
+    assert (read.status_code, write.status_code) == (401, 401)
+    assert "contoso" not in read.text
+    assert Tenant.objects.get(slug="contoso").throttle_next == 0
+
+
+def test_the_serve_command_makes_a_token_for_its_run_and_writes_it_for_the_developer(tmp_path, monkeypatch):
+    monkeypatch.setattr(settings, "M365SIM_CONTROL_TOKEN", "")
+    monkeypatch.setattr(m365sim_serve, "TOKEN_FILE", tmp_path / "m365sim-control-token")
+    monkeypatch.setattr(m365sim_serve, "run", lambda *args, **kwargs: None)
+
+    call_command("m365sim_serve", "--port", "8999", stdout=io.StringIO())
+
+    token = (tmp_path / "m365sim-control-token").read_text().strip()
+    assert len(token) >= 32
+    assert token == settings.M365SIM_CONTROL_TOKEN

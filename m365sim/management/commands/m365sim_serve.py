@@ -1,3 +1,4 @@
+import secrets
 from typing import Any
 
 from django.conf import settings
@@ -5,6 +6,8 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.core.servers.basehttp import run
 
 from m365sim.wsgi import SimulatorHandler
+
+TOKEN_FILE = settings.VAR_DIR / "m365sim-control-token"
 
 
 class Command(BaseCommand):
@@ -15,8 +18,14 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=settings.SIM_PORT)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.M365SIM_CONTROL_TOKEN:
+            settings.M365SIM_CONTROL_TOKEN = secrets.token_urlsafe(24)
+        TOKEN_FILE.parent.mkdir(parents=True, exist_ok=True)
+        TOKEN_FILE.write_text(settings.M365SIM_CONTROL_TOKEN + "\n")
+        TOKEN_FILE.chmod(0o600)
         self.stdout.write(
             f"m365sim: http://{options['host']}:{options['port']}/ "
-            "(sign-in, Graph under /graph/v1.0/, control API under /_m365sim/)"
+            "(sign-in, Graph under /graph/v1.0/, control API under /_m365sim/)\n"
+            f"m365sim: control API token for this run in {TOKEN_FILE} (Authorization: Bearer <token>)"
         )
         run(options["host"], options["port"], SimulatorHandler(), threading=True)
