@@ -39,6 +39,7 @@ class ShownStatus:
     label: str
     tone: str  # Bootstrap's text-bg-{tone}
     testing: bool = False
+    grant_in_progress: bool = False  # the label says so
 
 
 def scope_of(organization: Organization, mode: str) -> Scope:
@@ -77,7 +78,7 @@ def scope_from(organization: Organization) -> Scope:
 def shown_status(service: ProtectedService, scope: Scope, *, grant_in_progress: bool = False) -> ShownStatus:
     """A grant in progress shows instead of Not granted or Failed: the admin who left it at Microsoft finds it."""
     if grant_in_progress and service.status in (ServiceStatus.NOT_GRANTED, ServiceStatus.FAILED):
-        return ShownStatus("Grant in progress", TONES[ServiceStatus.PROVISIONING])
+        return ShownStatus("Grant in progress", TONES[ServiceStatus.PROVISIONING], grant_in_progress=True)
     if service.status == ServiceStatus.PROTECTED and scope.testing:
         users = scope.chosen_users
         return ShownStatus(f"Testing · {users:,} user{'' if users == 1 else 's'}", TESTING_TONE, testing=True)

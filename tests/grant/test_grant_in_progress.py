@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import Action, AuditEvent
+from connection.health import CONSENT_BROKEN, record_connection_broken
 from directory.models import SyncMode, SyncSettings
 from grant.models import GrantAttempt, GrantStep
 from organizations.models import Policy, ProtectedService, Role, ServiceStatus
@@ -16,7 +17,7 @@ from tests.grant_driver import GLOBAL_ADMIN, portal_client
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 
-IN_PROGRESS = re.compile(r"Grant in progress — started \d\d:\d\d UTC by owner@contoso\.test: ([a-z ]+)\.")
+IN_PROGRESS = re.compile(r"[Ss]tarted \d\d:\d\d UTC by owner@contoso\.test\. Now: ([A-Za-z ]+)\.")
 
 
 def text_of(response) -> str:
@@ -39,7 +40,7 @@ def test_a_grant_left_at_the_consent_page_shows_on_service_status_and_resumes_th
     left = driver.start()
     assert left.status_code == 302
     page = service_status(driver, cast)
-    assert IN_PROGRESS.findall(page) == ["waiting for consent at microsoft"]
+    assert IN_PROGRESS.findall(page) == ["Waiting for consent at Microsoft"]
     assert '<span class="badge text-bg-info status-badge">Grant in progress</span>' in page
     assert ">Resume<span" in page
     assert ">Cancel<span" in page
@@ -64,7 +65,7 @@ def test_a_grant_left_at_the_sign_in_resumes_at_the_sign_in(cast, driver):
     started = driver.start()
     after_consent = driver.portal("get", driver.consent(started["Location"]))
     assert after_consent.status_code == 302  # to Microsoft's sign-in, which the admin leaves
-    assert IN_PROGRESS.findall(service_status(driver, cast)) == ["signing in the administrator"]
+    assert IN_PROGRESS.findall(service_status(driver, cast)) == ["Signing in the administrator"]
     resumed = resume(driver, cast)
     assert resumed.status_code == 302
     assert "/oauth2/v2.0/authorize" in resumed["Location"]
@@ -85,7 +86,7 @@ def test_a_grant_waiting_for_microsoft_links_to_its_wait(cast, driver, contoso):
     attempt = GrantAttempt.objects.get()
     assert attempt.step == GrantStep.AWAITING_ACCESS
     page = service_status(driver, cast)
-    assert IN_PROGRESS.findall(page) == ["waiting for microsoft to activate the permissions"]
+    assert IN_PROGRESS.findall(page) == ["Waiting for Microsoft to activate the permissions"]
     status_url = reverse("grant_status", args=[cast.organization.slug, "exchange-online", attempt.public_id])
     assert f'href="{status_url}">See its progress' in page
     assert resume(driver, cast)["Location"] == status_url
@@ -96,7 +97,7 @@ def test_another_admin_may_cancel_from_service_status_but_not_resume(cast, drive
     colleague = portal_client(MembershipFactory.create(organization=cast.organization, role=Role.ADMIN).user)
     url = reverse("service_status", args=[cast.organization.slug])
     page = text_of(colleague.get(url))
-    assert IN_PROGRESS.findall(page) == ["waiting for consent at microsoft"]
+    assert IN_PROGRESS.findall(page) == ["Waiting for consent at Microsoft"]
     assert ">Resume<span" not in page
     refused = colleague.post(reverse("grant_resume", args=[cast.organization.slug, "exchange-online"]))
     assert refused["Location"] == url
@@ -164,3 +165,14 @@ def test_a_read_only_member_gets_a_page_saying_why_instead_of_the_form(cast, rea
     assert f'href="/o/{cast.organization.slug}/service-status/"' in page
     removal = reader_client.get(reverse("service_remove", args=[cast.organization.slug, "exchange-online"]))
     assert removal.status_code == 403
+
+
+def test_a_recreate_in_progress_keeps_its_status_and_says_what_is_under_way(cast, driver):
+    driver.grant()
+    driver.tasks.run()
+    record_connection_broken(organization=cast.organization, reason=CONSENT_BROKEN)
+    assert driver.start().status_code == 302
+    page = service_status(driver, cast)
+    assert '<span class="badge text-bg-danger status-badge">Access token invalid</span>' in page
+    assert "Recreate Access Token in progress — started" in page
+    assert IN_PROGRESS.findall(page) == ["Waiting for consent at Microsoft"]
