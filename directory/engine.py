@@ -46,6 +46,7 @@ from directory.models import (
     SyncTrigger,
 )
 from directory.normalize import clean_text
+from directory.progress import DELTA_LINK_EXPIRED, NO_ROUND_TO_CONTINUE, RESET_REASON, record_wait
 from directory.writes import (
     Changes,
     apply_group_page,
@@ -210,12 +211,13 @@ def _back_off(run: SyncRun, exc: errors.MicrosoftError, seconds: float, *, throt
     if not updated:
         return STOP
     jitter = random.uniform(0, max(1.0, seconds) * 0.2)  # noqa: S311
-    return Next(fence=run.fence, countdown=_capped(seconds + jitter))
+    countdown = _capped(seconds + jitter)
+    record_wait(run, seconds=seconds, countdown=countdown, throttled=throttled, attempt=retries, reason=exc.message)
+    return Next(fence=run.fence, countdown=countdown)
 
 
 EXPIRED_GAVE_UP = "Microsoft kept expiring the directory listing; try again later."
 RESET_GAVE_UP = "Microsoft kept asking to synchronize the directory from the start; try again later."
-RESET_REASON = "Microsoft asked for a full synchronization (a synchronization reset)."
 
 
 def _begin_again(run: SyncRun, exc: errors.DeltaTokenExpired | errors.PageTokenExpired) -> Next:
@@ -229,7 +231,7 @@ def _begin_again(run: SyncRun, exc: errors.DeltaTokenExpired | errors.PageTokenE
         return _restart_round(run, exc, gave_up=RESET_GAVE_UP, full_because=RESET_REASON)
     if run.kind == SyncKind.FULL:  # the full round's own state token is gone: the round again
         return _restart_round(run, exc, gave_up=EXPIRED_GAVE_UP)
-    _restart_as_full(run, "Microsoft no longer knows the last delta token (it expires after about 7 days).")
+    _restart_as_full(run, DELTA_LINK_EXPIRED)
     return Next(fence=run.fence)
 
 
@@ -244,6 +246,7 @@ def _restart_as_full(run: SyncRun, reason: str) -> None:
             lease_expires_at=None,
             users_synced=0,
             groups_synced=0,
+            memberships_synced=0,
         )
 
 
@@ -268,6 +271,7 @@ def _restart_round(run: SyncRun, exc: errors.MicrosoftError, *, gave_up: str, fu
                 lease_expires_at=None,
                 users_synced=0,
                 groups_synced=0,
+                memberships_synced=0,
                 pending_users_delta_link="",
                 pending_groups_delta_link="",
             )
@@ -304,7 +308,7 @@ def _start(run: SyncRun, client: graph.GraphClient) -> None:
     elif kind == SyncKind.CERTAIN_USERS:
         kind = SyncKind.FULL
     if kind == SyncKind.DELTA and not (sync_settings.users_delta_link and sync_settings.groups_delta_link):
-        kind, fallback = SyncKind.FULL, "No complete round to continue from."
+        kind, fallback = SyncKind.FULL, NO_ROUND_TO_CONTINUE
     details = client.tenant_details()
     names = []
     for domain in details.verified_domains:
@@ -351,7 +355,11 @@ def _next_page(run: SyncRun, client: graph.GraphClient) -> None:
     group_page = client.groups_delta(run.cursor or None, page_size=settings.SYNC_PAGE_SIZE)
     with transaction.atomic():
         changes = apply_group_page(run.organization_id, group_page, since=run.round_started_at)
-        fields = {"groups_synced": run.groups_synced + changes.added + changes.updated}
+        members = sum(len(change.members_added) + len(change.members_removed) for change in group_page.items)
+        fields = {
+            "groups_synced": run.groups_synced + changes.added + changes.updated,
+            "memberships_synced": run.memberships_synced + members,
+        }
         if group_page.next_link:
             fields["cursor"] = group_page.next_link
         else:
@@ -387,6 +395,7 @@ def _certain_users(run: SyncRun, client: graph.GraphClient) -> None:
                 users_synced=len(users),
                 groups_total=len(groups),
                 groups_synced=len(groups),
+                memberships_synced=len(memberships),
                 step=SyncStep.POLICY,
             ),
         )

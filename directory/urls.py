@@ -23,6 +23,7 @@ organization_patterns = [
     ),
     path("services/<str:service_kind>/users/start/", views.selected_users_start, name="selected_users_start"),
     path("services/<str:service_kind>/progress/", views.sync_progress, name="sync_progress"),
+    path("sync-runs/<uuid:run_id>/", views.sync_run_progress, name="sync_run_progress"),
     path("sync-now/", views.sync_now, name="sync_now"),
     path("extend-to-all-users/", views.extend_to_all_users, name="extend_to_all_users"),
     path("sync-history/", views.sync_history, name="sync_history"),

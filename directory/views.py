@@ -34,7 +34,7 @@ from directory.ordering import naturally_sorted
 from directory.progress import SUCCESS_SENTENCE, describe_progress
 from grant import access
 from microsoft import errors, graph
-from organizations.models import ProtectedService, ServiceKind
+from organizations.models import ProtectedService
 from organizations.scoping import OrganizationRequest, organization_view, scoped, scoped_get_or_404
 
 TOO_MANY_LOOKUPS = "Too many directory lookups in a minute; wait a moment and try again."
@@ -290,22 +290,42 @@ def selected_users_start(request: OrganizationRequest, service_kind: str) -> Htt
     return redirect("sync_progress", org_slug=request.organization.slug, service_kind=service.kind)
 
 
-@organization_view
-@require_GET
-def sync_progress(request: OrganizationRequest, service_kind: str) -> HttpResponse:
-    service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
-    run = runs.latest_run(service.organization)
-    account = scoped(request, ServiceAccount).filter(service=service).select_related("auto_enable_policy").first()
+def _progress_page(request: OrganizationRequest, service: ProtectedService | None, run: SyncRun | None) -> HttpResponse:
+    account = (
+        scoped(request, ServiceAccount).filter(service=service).select_related("auto_enable_policy").first()
+        if service is not None
+        else None
+    )
     policy = account.auto_enable_policy if account else None
+    service_name = service.get_kind_display() if service else "Directory"
     context = {
         "service": service,
         "run": run,
-        "progress": describe_progress(run, policy.name if policy else None) if run else None,
+        "progress": describe_progress(run, service_name=service_name, policy_name=policy.name if policy else None)
+        if run
+        else None,
         "success_sentence": SUCCESS_SENTENCE,
+        "sync_mode": runs.sync_settings_for(request.organization).mode,
     }
     if request.headers.get("HX-Request"):
         return render(request, "directory/_progress.html", context)
     return render(request, "directory/progress.html", context)
+
+
+@organization_view
+@require_GET
+def sync_progress(request: OrganizationRequest, service_kind: str) -> HttpResponse:
+    """The latest run of the organization's directory, under a service (where a grant's first sync is watched)."""
+    service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
+    return _progress_page(request, service, runs.latest_run(service.organization))
+
+
+@organization_view
+@require_GET
+def sync_run_progress(request: OrganizationRequest, run_id: str) -> HttpResponse:
+    """One run, whatever came after it (where Sync now and Extend to all users lead)."""
+    run = scoped_get_or_404(request, SyncRun, public_id=run_id)
+    return _progress_page(request, run.service, run)
 
 
 @organization_view
@@ -315,12 +335,12 @@ def sync_now(request: OrganizationRequest) -> HttpResponse:
         result = runs.sync_now(organization=request.organization, actor=request.user)
     except runs.SyncRefused as exc:
         messages.error(request, str(exc))
+        return redirect("service_status", org_slug=request.organization.slug)
+    if result.folded:
+        messages.info(request, "A synchronization is already running; your request is part of it.")
     else:
-        if result.folded:
-            messages.info(request, "A synchronization is already running; your request is part of it.")
-        else:
-            messages.success(request, "Synchronization started.")
-    return redirect("service_status", org_slug=request.organization.slug)
+        messages.success(request, "Synchronization started.")
+    return redirect("sync_run_progress", org_slug=request.organization.slug, run_id=result.run.public_id)
 
 
 @organization_view
@@ -329,12 +349,12 @@ def extend_to_all_users(request: OrganizationRequest) -> HttpResponse:
     if request.method == "GET":
         return render(request, "directory/extend_confirm.html")
     try:
-        runs.extend_to_all_users(organization=request.organization, actor=request.user)
+        result = runs.extend_to_all_users(organization=request.organization, actor=request.user)
     except runs.SyncRefused as exc:
         messages.error(request, str(exc))
         return redirect("service_status", org_slug=request.organization.slug)
     messages.success(request, "All users and groups of your organization are now synchronized, for every service.")
-    return redirect("sync_progress", org_slug=request.organization.slug, service_kind=ServiceKind.EXCHANGE_ONLINE)
+    return redirect("sync_run_progress", org_slug=request.organization.slug, run_id=result.run.public_id)
 
 
 DIRECTORY_PAGE_SIZE = 50

@@ -1,7 +1,9 @@
 from datetime import timedelta
+from typing import Any
 
 from django import template
 
+from directory import progress
 from directory.models import SyncRun
 
 register = template.Library()
@@ -27,7 +29,31 @@ def duration(value: timedelta | None) -> str:
 
 
 @register.filter
+def about(value: timedelta) -> str:
+    """An estimate of time left, rounded: 'about 40 s', 'about 2 min 30 s'."""
+    return progress.about(value)
+
+
+@register.filter
 def run_duration(run: SyncRun) -> timedelta | None:
     if run.started_at is None or run.finished_at is None:
         return None
     return run.finished_at - run.started_at
+
+
+@register.inclusion_tag("directory/_running_sync.html", takes_context=True)
+def running_sync(context: template.Context, run: SyncRun | None) -> dict[str, Any]:
+    """A running synchronization in a few lines, with its current phase and a link to its progress page:
+    `{% running_sync run %}` on any page of the organization (nothing when `run` is None)."""
+    described = None
+    if run is not None:
+        described = progress.describe_progress(
+            run, service_name=run.service.get_kind_display() if run.service else "Directory", policy_name=None
+        )
+    current = next((phase for phase in described.phases if phase.state == "running"), None) if described else None
+    return {
+        "run": run,
+        "progress": described,
+        "phase": current,
+        "current_organization": context.get("current_organization"),
+    }

@@ -52,6 +52,7 @@ def pages(organization) -> dict[str, tuple[str, dict]]:
     slug = organization.slug
     attempt = GrantAttempt.objects.filter(organization=organization).first()
     group = DirectoryGroup.objects.filter(organization=organization).first()
+    run = SyncRun.objects.filter(organization=organization).first()
     service_pages = {
         "grant_start": [slug, NOT_GRANTED],
         "grant_status": [slug, SERVICE, attempt.public_id if attempt else uuid.uuid4()],
@@ -59,6 +60,7 @@ def pages(organization) -> dict[str, tuple[str, dict]]:
         "selected_users": [slug, SERVICE],
         "sync_progress": [slug, SERVICE],
         "directory_group": [slug, group.microsoft_id if group else uuid.uuid4()],
+        "sync_run_progress": [slug, run.public_id if run else uuid.uuid4()],
     }
     listed: dict[str, tuple[str, dict]] = {
         name: (reverse(name, args=service_pages.get(name, [slug])), {})
