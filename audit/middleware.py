@@ -3,11 +3,10 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from audit.context import RequestContext, current_request
+from casportal.clientip import client_address
 
-
-def client_ip(request: HttpRequest) -> str | None:
-    # REMOTE_ADDR only: a proxy in front must set it (e.g. gunicorn --forwarded-allow-ips).
-    return request.META.get("REMOTE_ADDR") or None
+# The name the grant callback's rate limit imports the client address by.
+client_ip = client_address
 
 
 class AuditContextMiddleware:
@@ -17,7 +16,7 @@ class AuditContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         token = current_request.set(
             RequestContext(
-                ip_address=client_ip(request),
+                ip_address=client_address(request),
                 user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
             )
         )

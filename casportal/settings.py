@@ -217,10 +217,48 @@ ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_ADAPTER = "organizations.signup.InvitationAccountAdapter"
+# Login limits. Failed logins are refused per (account, client address), the key `accounts.adapters` builds, and
+# per client address at a higher threshold, so one address cannot lock an account out for everyone. Successful
+# logins have no per-address limit (allauth's "login" one is off): behind NAT or a proxy many customers share one.
+# Across addresses an account's failures only slow its next attempts, up to a cap, and never refuse the right
+# password (`accounts/loginlimits.py`).
+LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS = env_int("LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS", 5)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 30)
+LOGIN_FAILURE_WINDOW_MINUTES = env_int("LOGIN_FAILURE_WINDOW_MINUTES", 5)
+LOGIN_ACCOUNT_FAILURES_BEFORE_DELAY = env_int("LOGIN_ACCOUNT_FAILURES_BEFORE_DELAY", 10)
+LOGIN_ACCOUNT_FAILURE_WINDOW_MINUTES = env_int("LOGIN_ACCOUNT_FAILURE_WINDOW_MINUTES", 15)
+LOGIN_ACCOUNT_DELAY_MAX_SECONDS = env_int("LOGIN_ACCOUNT_DELAY_MAX_SECONDS", 8)
+if not 0 < LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS < LOGIN_FAILURES_PER_ADDRESS:
+    raise ImproperlyConfigured(
+        "LOGIN_FAILURES_PER_ADDRESS must be higher than LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS, and both above 0 "
+        f"(they are {LOGIN_FAILURES_PER_ADDRESS} and {LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS})."
+    )
+if (
+    min(
+        LOGIN_FAILURE_WINDOW_MINUTES,
+        LOGIN_ACCOUNT_FAILURES_BEFORE_DELAY,
+        LOGIN_ACCOUNT_FAILURE_WINDOW_MINUTES,
+        LOGIN_ACCOUNT_DELAY_MAX_SECONDS,
+    )
+    < 1
+):
+    raise ImproperlyConfigured(
+        "LOGIN_FAILURE_WINDOW_MINUTES, LOGIN_ACCOUNT_FAILURES_BEFORE_DELAY, LOGIN_ACCOUNT_FAILURE_WINDOW_MINUTES and "
+        "LOGIN_ACCOUNT_DELAY_MAX_SECONDS must be 1 or more."
+    )
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": "10/m/ip,5/5m/key",
+    "login": "",
+    "login_failed": f"{LOGIN_FAILURES_PER_ADDRESS}/{LOGIN_FAILURE_WINDOW_MINUTES}m/ip,"
+    f"{LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS}/{LOGIN_FAILURE_WINDOW_MINUTES}m/key",
     "reset_password": "20/m/ip,5/m/key",
 }
+# The client address: REMOTE_ADDR, unless proxies in front are trusted to say who the client is. Set one of these
+# only behind such proxies, else any client names its own address. allauth reads them; so do the audit log and the
+# portal's own limits, through `casportal.clientip`.
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("ALLAUTH_TRUSTED_PROXY_COUNT", 0)
+ALLAUTH_TRUSTED_CLIENT_IP_HEADER = env_str("ALLAUTH_TRUSTED_CLIENT_IP_HEADER") or None
+if ALLAUTH_TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured(f"ALLAUTH_TRUSTED_PROXY_COUNT must be 0 or more (it is {ALLAUTH_TRUSTED_PROXY_COUNT}).")
 MFA_ADAPTER = "accounts.adapters.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "casportal"

@@ -1,15 +1,15 @@
 """Sign-up is an invitation's last step: allauth's account adapter opens it to the invitation's holder only."""
 
-from allauth.account.adapter import DefaultAccountAdapter
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
+from accounts.adapters import AccountAdapter
 from organizations import services
 from organizations.invitations import pending_invitation
 
 
-class InvitationAccountAdapter(DefaultAccountAdapter):
-    """Sign-up is closed except to the holder of a valid invitation."""
+class InvitationAccountAdapter(AccountAdapter):
+    """Sign-up is closed except to the holder of a valid invitation; logins keep the portal's limits."""
 
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         return pending_invitation(request) is not None
