@@ -19,7 +19,7 @@ from casportal.ratelimit import allow
 from connection.models import ServiceAccount
 from directory import runs, selection
 from directory.forms import AddListedForm, AddUserForm, GroupSearchForm, UserSearchForm
-from directory.history import history_chart
+from directory.history import history_charts
 from directory.models import (
     MAX_SELECTED_USERS,
     DirectoryGroup,
@@ -422,4 +422,4 @@ SYNC_HISTORY_SHOWN = 30
 @require_GET
 def sync_history(request: OrganizationRequest) -> HttpResponse:
     runs = list(scoped(request, SyncRun).select_related("service")[:SYNC_HISTORY_SHOWN])
-    return render(request, "directory/sync_history.html", {"runs": runs, "chart": history_chart(runs)})
+    return render(request, "directory/sync_history.html", {"runs": runs, "charts": history_charts(runs)})

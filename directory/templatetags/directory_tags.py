@@ -35,6 +35,12 @@ def about(value: timedelta) -> str:
 
 
 @register.filter
+def fallback_phrase(reason: str) -> str:
+    """Why a delta run became a full one, as a short phrase."""
+    return progress.fallback_phrase(reason)
+
+
+@register.filter
 def run_duration(run: SyncRun) -> timedelta | None:
     if run.started_at is None or run.finished_at is None:
         return None
