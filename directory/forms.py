@@ -38,3 +38,38 @@ class AddListedForm(forms.Form):
         if not cleaned.get("all") and not cleaned.get("members"):
             raise forms.ValidationError("Choose at least one user.")
         return cleaned
+
+
+class UserFilterForm(forms.Form):
+    """The Directory's filters of users; every field may be left out."""
+
+    q = forms.CharField(label="Search", required=False, max_length=100, strip=True)
+    account = forms.ChoiceField(
+        label="Account",
+        required=False,
+        choices=[("", "All accounts"), ("enabled", "Enabled"), ("disabled", "Disabled")],
+    )
+    license = forms.ChoiceField(
+        label="License",
+        required=False,
+        choices=[("", "Licensed or not"), ("licensed", "Licensed"), ("unlicensed", "Unlicensed")],
+    )
+
+
+class GroupFilterForm(forms.Form):
+    q = forms.CharField(label="Search", required=False, max_length=100, strip=True)
+    type = forms.ChoiceField(label="Type", required=False, choices=())
+
+    def __init__(self, *args: Any, group_types: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["type"]).choices = [("", "All types"), *group_types]
+
+
+class MemberFilterForm(UserFilterForm):
+    """A group's members: by type, and its users as the Directory filters them."""
+
+    type = forms.ChoiceField(label="Members", required=False, choices=())
+
+    def __init__(self, *args: Any, member_types: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["type"]).choices = [("", "All members"), *member_types]

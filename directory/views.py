@@ -4,12 +4,14 @@ import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
 from itertools import islice
+from typing import TypeVar
 from urllib.parse import urlencode
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
-from django.db.models import Q
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Model, Q, QuerySet
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,24 +20,35 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from casportal.ratelimit import allow
 from connection.models import ServiceAccount
 from directory import runs, selection
-from directory.forms import AddListedForm, AddUserForm, GroupSearchForm, UserSearchForm
+from directory.forms import (
+    AddListedForm,
+    AddUserForm,
+    GroupFilterForm,
+    GroupSearchForm,
+    MemberFilterForm,
+    UserFilterForm,
+    UserSearchForm,
+)
 from directory.history import history_charts
 from directory.models import (
     MAX_SELECTED_USERS,
     DirectoryGroup,
     DirectoryUser,
     GroupMembership,
+    GroupType,
     MemberType,
     SelectedUser,
     SyncMode,
     SyncRun,
 )
-from directory.ordering import naturally_sorted
+from directory.ordering import natural_key, naturally_sorted
 from directory.progress import SUCCESS_SENTENCE, describe_progress
 from grant import access
 from microsoft import errors, graph
 from organizations.models import ProtectedService
 from organizations.scoping import OrganizationRequest, organization_view, scoped, scoped_get_or_404
+
+M = TypeVar("M", bound=Model)
 
 TOO_MANY_LOOKUPS = "Too many directory lookups in a minute; wait a moment and try again."
 
@@ -360,26 +373,90 @@ def extend_to_all_users(request: OrganizationRequest) -> HttpResponse:
 DIRECTORY_PAGE_SIZE = 50
 
 
+def _natural_page(request: OrganizationRequest, rows: QuerySet[M], *names: str) -> Page:
+    """A page of `rows` in reading order of `names` ("Training 7, 9, 18"), which SQL does not sort by: the page's
+    ids are picked from all ids and names, then only that page's rows are loaded."""
+    named = sorted(rows.values_list("pk", *names), key=lambda row: tuple(natural_key(name or "") for name in row[1:]))
+    page = Paginator([row[0] for row in named], DIRECTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    loaded = rows.in_bulk(list(page.object_list))
+    page.object_list = [loaded[pk] for pk in page.object_list]
+    return page
+
+
+def _filter_users(rows: QuerySet[DirectoryUser], form: UserFilterForm) -> QuerySet[DirectoryUser]:
+    """The users the form asks for; none of its filters when it is not valid (the page says why)."""
+    if not form.is_valid():
+        return rows
+    query, account, license = (form.cleaned_data[name] for name in ("q", "account", "license"))
+    if query:
+        rows = rows.filter(Q(user_principal_name__icontains=query) | Q(display_name__icontains=query))
+    if account:
+        rows = rows.filter(account_enabled=account == "enabled")
+    if license:
+        rows = rows.filter(is_licensed=license == "licensed")
+    return rows
+
+
+def _filtered(form: forms.Form) -> bool:
+    return form.is_valid() and any(form.cleaned_data.values())
+
+
 @organization_view
 @require_GET
 def directory_users(request: OrganizationRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()[:100]
-    users = scoped(request, DirectoryUser)
-    if query:
-        users = users.filter(Q(user_principal_name__icontains=query) | Q(display_name__icontains=query))
-    page = Paginator(users.order_by("user_principal_name", "pk"), DIRECTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "directory/directory_users.html", {"page": page, "query": query})
+    form = UserFilterForm(request.GET)
+    everyone = scoped(request, DirectoryUser)
+    page = _natural_page(request, _filter_users(everyone, form), "user_principal_name")
+    return render(
+        request,
+        "directory/directory_users.html",
+        {
+            "form": form,
+            "page": page,
+            "any_normalized": any(user.normalized for user in page.object_list),
+            "total": everyone.count(),
+            "filtered": _filtered(form),
+        },
+        status=200 if form.is_valid() else 400,
+    )
 
 
 @organization_view
 @require_GET
 def directory_groups(request: OrganizationRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()[:100]
-    groups = scoped(request, DirectoryGroup)
-    if query:
-        groups = groups.filter(display_name__icontains=query)
-    page = Paginator(groups.order_by("display_name", "pk"), DIRECTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "directory/directory_groups.html", {"page": page, "query": query})
+    form = GroupFilterForm(request.GET, group_types=GroupType.choices)
+    every_group = scoped(request, DirectoryGroup)
+    groups = every_group
+    if form.is_valid():
+        if form.cleaned_data["q"]:
+            groups = groups.filter(display_name__icontains=form.cleaned_data["q"])
+        if form.cleaned_data["type"]:
+            groups = groups.filter(group_type=form.cleaned_data["type"])
+    page = _natural_page(request, groups, "display_name")
+    sizes = dict(
+        scoped(request, GroupMembership)
+        .filter(group_id__in=[group.microsoft_id for group in page.object_list])
+        .values_list("group_id")
+        .annotate(members=Count("pk"))
+    )
+    for group in page.object_list:
+        group.member_count = sizes.get(group.microsoft_id, 0)
+    return render(
+        request,
+        "directory/directory_groups.html",
+        {
+            "form": form,
+            "page": page,
+            "any_normalized": any(group.normalized for group in page.object_list),
+            "total": every_group.count(),
+            "filtered": _filtered(form),
+        },
+        status=200 if form.is_valid() else 400,
+    )
+
+
+def _member_type_label(member_type: str) -> str:
+    return GroupMembership(member_type=member_type).member_type_label
 
 
 @organization_view
@@ -387,31 +464,49 @@ def directory_groups(request: OrganizationRequest) -> HttpResponse:
 def directory_group(request: OrganizationRequest, group_id: str) -> HttpResponse:
     group = scoped_get_or_404(request, DirectoryGroup, microsoft_id=group_id)
     memberships = scoped(request, GroupMembership).filter(group_id=group.microsoft_id)
-    users = (
-        scoped(request, DirectoryUser)
-        .filter(microsoft_id__in=memberships.filter(member_type=MemberType.USER).values("member_id"))
-        .order_by("user_principal_name", "pk")
+    counts = dict(memberships.values_list("member_type").annotate(members=Count("pk")).order_by("member_type"))
+    # Users first, then groups, then the other types as Microsoft named them.
+    order = [MemberType.USER, MemberType.GROUP, *sorted(set(counts) - {MemberType.USER, MemberType.GROUP})]
+    types = [(kind, _member_type_label(kind), counts[kind]) for kind in order if kind in counts]
+    form = MemberFilterForm(request.GET, member_types=[(kind, label) for kind, label, _ in types])
+    shown = form.cleaned_data["type"] if form.is_valid() else ""
+    users = _filter_users(
+        scoped(request, DirectoryUser).filter(
+            microsoft_id__in=memberships.filter(member_type=MemberType.USER).values("member_id")
+        ),
+        form,
     )
-    page = Paginator(users, DIRECTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    subgroups = (
-        scoped(request, DirectoryGroup)
-        .filter(microsoft_id__in=memberships.filter(member_type=MemberType.GROUP).values("member_id"))
-        .order_by("display_name")[:DIRECTORY_PAGE_SIZE]
+    subgroups = scoped(request, DirectoryGroup).filter(
+        microsoft_id__in=memberships.filter(member_type=MemberType.GROUP).values("member_id")
     )
     # Contacts, devices, service principals: Microsoft sends their type and id only, so that is what is shown.
     others = memberships.exclude(member_type__in=[MemberType.USER, MemberType.GROUP]).order_by(
         "member_type", "member_id"
+    )
+    if shown not in ("", MemberType.USER, MemberType.GROUP):
+        others = others.filter(member_type=shown)
+    page = _natural_page(request, users, "user_principal_name") if shown in ("", MemberType.USER) else None
+    subgroups_shown = (
+        naturally_sorted(subgroups[:DIRECTORY_PAGE_SIZE], lambda sub: sub.display_name)
+        if shown in ("", MemberType.GROUP)
+        else []
     )
     return render(
         request,
         "directory/directory_group.html",
         {
             "group": group,
+            "form": form,
+            "types": types,
+            "member_total": sum(counts.values()),
             "page": page,
-            "subgroups": subgroups,
-            "others": others[:DIRECTORY_PAGE_SIZE],
+            "any_normalized": any(row.normalized for row in [*(page.object_list if page else []), *subgroups_shown]),
+            "user_filtered": form.is_valid() and any(form.cleaned_data[name] for name in ("q", "account", "license")),
+            "subgroups": subgroups_shown,
+            "others": others[:DIRECTORY_PAGE_SIZE] if shown not in (MemberType.USER, MemberType.GROUP) else [],
             "others_count": others.count(),
         },
+        status=200 if form.is_valid() else 400,
     )
 
 
