@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from casportal import queues
 from casportal.broker import broker_is_redis, broker_redis
+from casportal.clientip import client_address
 from casportal.collectors import RegisteredCollectors
 
 logger = logging.getLogger(__name__)
@@ -95,8 +96,9 @@ def _allowed(request: HttpRequest) -> bool:
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(presented.encode(), token.encode()):
             return True
+    # The client, not a proxy in front: else everyone reaching the portal through the proxy would be let in.
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(client_address(request) or "")
     except ValueError:
         return False
     return any(address in network for network in settings.METRICS_ALLOWED_NETWORKS)

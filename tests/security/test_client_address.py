@@ -1,6 +1,7 @@
 """The client address comes from allauth's trusted-proxy settings, and allauth's login limits, the audit log and
 the portal's own limits all read the same one: a client's X-Forwarded-For counts only behind trusted proxies."""
 
+import ipaddress
 from typing import Any
 
 import pytest
@@ -95,3 +96,13 @@ def test_with_no_trusted_proxy_a_spoofed_header_changes_nothing(settings):
     spend_the_address_limit(settings, **spoofed)
     # The limit was spent on 127.0.0.1, the address the request really came from, whatever the headers say.
     assert refused(log_in(user.email, PASSWORD))
+
+
+def test_the_metrics_network_allowance_is_checked_against_the_client_not_the_proxy(settings):
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    settings.METRICS_TOKEN = None
+    settings.METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network("10.0.0.0/8")]
+    # From the internet through the proxy (itself inside the allowed network): refused.
+    assert Client().get("/metrics", **forwarded("203.0.113.7")).status_code == 403
+    # A scraper inside the network, straight to the portal: served.
+    assert Client().get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
