@@ -49,6 +49,15 @@ def test_failures_from_one_address_lock_the_account_out_at_that_address_only(set
     assert logged_in(user.email, PASSWORD, "198.51.100.20")
 
 
+def test_an_ipv6_client_is_counted_by_its_network(settings):
+    # One IPv6 client holds a whole /64 (ALLAUTH_RATE_LIMIT_IPV6_PREFIX): new addresses in it are the same client.
+    user = UserFactory.create(email="ana@example.test")
+    for n in range(settings.LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS):
+        assert not refused(log_in(user.email, f"wrong-{n}", f"2001:db8:1:2::{n + 1:x}")[0])
+    assert refused(log_in(user.email, PASSWORD, "2001:db8:1:2:ffff::1")[0])
+    assert logged_in(user.email, PASSWORD, "2001:db8:1:3::1")
+
+
 def test_failures_from_one_address_are_refused_at_a_higher_threshold_across_accounts(settings):
     assert settings.LOGIN_FAILURES_PER_ADDRESS > settings.LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS
     user = UserFactory.create(email="ana@example.test")
