@@ -252,14 +252,16 @@ def describe_progress(run: SyncRun, *, service_name: str, policy_name: str | Non
     users_state, groups_state = _state(run, SyncStep.USERS), _state(run, SyncStep.GROUPS)
     phases = [
         Phase(
-            "Users changed" if delta else "Users",
+            "Users changed" if delta else "Users synchronized",
             users_state,
             run.users_synced,
             run.users_total,
             users_remaining(run, now) if run.status in ACTIVE_SYNC_STATUSES else None,
         ),
-        Phase("Groups changed" if delta else "Groups", groups_state, run.groups_synced, run.groups_total),
-        Phase("Membership changes" if delta else "Memberships", groups_state, run.memberships_synced, None),
+        Phase("Groups changed" if delta else "Groups synchronized", groups_state, run.groups_synced, run.groups_total),
+        Phase(
+            "Membership changes" if delta else "Memberships synchronized", groups_state, run.memberships_synced, None
+        ),
     ]
     before, after = [], []
     if run.trigger == SyncTrigger.GRANT:

@@ -82,9 +82,7 @@ class DirectorySearch(graph.GraphClient):
             "$top": str(limit),
         }
         page = self._page("users", graph.DirectoryUser.from_graph, params, headers=EVENTUAL)
-        users = naturally_sorted(
-            map(listed_user, page.items), lambda u: u.display_name, lambda u: u.user_principal_name
-        )
+        users = naturally_sorted(map(listed_user, page.items), lambda u: u.user_principal_name)
         return Found(users, more=page.next_link is not None)
 
     def find_groups(self, text: str, *, limit: int) -> Found:

@@ -99,7 +99,7 @@ def _group_users(request: OrganizationRequest, group_id: str) -> GroupListing:
         if exc.status == HTTPStatus.NOT_FOUND:
             raise GroupNotFound from exc
         raise
-    return GroupListing(group, naturally_sorted(users, lambda u: u.display_name, lambda u: u.user_principal_name))
+    return GroupListing(group, naturally_sorted(users, lambda u: u.user_principal_name))
 
 
 @organization_view
@@ -108,7 +108,7 @@ def selected_users(request: OrganizationRequest, service_kind: str) -> HttpRespo
     service = scoped_get_or_404(request, ProtectedService, kind=service_kind)
     if not _picker_available(request, service):
         return redirect("service_status", org_slug=request.organization.slug)
-    chosen = naturally_sorted(scoped(request, SelectedUser), lambda u: u.display_name, lambda u: u.user_principal_name)
+    chosen = naturally_sorted(scoped(request, SelectedUser), lambda u: u.user_principal_name)
     chosen_ids = {str(row.microsoft_id) for row in chosen}
     group_search = GroupSearchForm(request.GET if "q" in request.GET else None)
     user_search = UserSearchForm(request.GET if "user_q" in request.GET else None)
@@ -225,7 +225,8 @@ def _add_listed(
         messages.error(request, str(exc))
         return _back_to_picker(request, service, **back)
     if added:
-        messages.success(request, f"{_users(len(added))} added: {', '.join(row.user_principal_name for row in added)}.")
+        names = ", ".join(row.user_principal_name for row in added)
+        messages.success(request, f"{_users(len(added))} added. They will be synchronized: {names}.")
     else:
         messages.info(request, "Those users were already chosen.")
     return _back_to_picker(request, service, **back)
@@ -487,7 +488,7 @@ def directory_group(request: OrganizationRequest, group_id: str) -> HttpResponse
         others = others.filter(member_type=shown)
     page = _natural_page(request, users, "user_principal_name") if shown in ("", MemberType.USER) else None
     subgroups_shown = (
-        naturally_sorted(subgroups[:DIRECTORY_PAGE_SIZE], lambda sub: sub.display_name)
+        naturally_sorted(subgroups, lambda sub: sub.display_name)[:DIRECTORY_PAGE_SIZE]
         if shown in ("", MemberType.GROUP)
         else []
     )

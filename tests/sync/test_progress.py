@@ -71,7 +71,7 @@ def test_the_first_sync_counts_what_it_read_with_the_totals_microsoft_gave(prote
     assert f"{users} users and {run.groups_synced} groups synchronized: {run.added} new." in text(page)
     assert f"{users} of {users}" in text(page)  # users/$count gave the total
     assert run.memberships_synced == memberships
-    assert f"Memberships {memberships}" in text(page)
+    assert f"Memberships synchronized {memberships}" in text(page)
     # The first grant's own steps: the account, and the policy step skipped, not "Done", when none was chosen.
     assert "Service account created" in page
     assert "No policy chosen" in text(page)
@@ -115,7 +115,7 @@ def test_without_a_total_the_count_says_so_far_and_the_bar_is_indeterminate(cast
 
 def test_groups_show_their_total_when_it_is_known(cast, owner_client):
     run = running(cast, kind=SyncKind.CERTAIN_USERS, step=SyncStep.GROUPS, groups_total=4, groups_synced=3)
-    assert "Groups 3 of 4" in text(run_page(owner_client, run))
+    assert "Groups synchronized 3 of 4" in text(run_page(owner_client, run))
 
 
 def test_the_estimate_follows_the_average_pace_and_never_reads_zero_while_work_remains():
@@ -181,6 +181,6 @@ def test_the_running_sync_include_shows_the_phase_and_links_to_the_runs_progress
         Context({"run": run, "current_organization": cast.organization})
     )
     assert "Sync now: synchronizing the directory" in html
-    assert "Users: 150 of 300 · about 1 min left" in text(html)
+    assert "Users synchronized: 150 of 300 · about 1 min left" in text(html)
     assert reverse("sync_run_progress", args=[cast.organization.slug, run.public_id]) in html
     assert Template("{% load directory_tags %}{% running_sync None %}").render(Context({})).strip() == ""
