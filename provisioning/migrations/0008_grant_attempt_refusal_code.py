@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('provisioning', '0007_group_membership_member_types'),
+        ("provisioning", "0007_group_membership_member_types"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='grantattempt',
-            name='refusal_code',
-            field=models.CharField(blank=True, help_text='Why the attempt was refused, as audited.', max_length=64),
+            model_name="grantattempt",
+            name="refusal_code",
+            field=models.CharField(blank=True, help_text="Why the attempt was refused, as audited.", max_length=64),
         ),
     ]
