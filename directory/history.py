@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from directory.models import SyncRun
 
 WIDTH = 360
-LABEL_WIDTH = 78  # the run's start, "12-01 14:02"
+LABEL_WIDTH = 96  # the run's start, "12-01 14:02:05"
 VALUE_WIDTH = 46  # the value after its bar
 PLOT_WIDTH = WIDTH - LABEL_WIDTH - VALUE_WIDTH
 ROW_HEIGHT = 18
@@ -89,10 +89,19 @@ def nice_top(value: float) -> float:
 
 
 DECIMALS_BELOW = 10  # '0.4 s', '2.5', but '1,234'
+MOST_DECIMALS = 3
+SAME = 1e-9  # a rounding that keeps the step
 
 
-def _number(value: float) -> str:
-    return f"{value:,.0f}" if value >= DECIMALS_BELOW or value == int(value) else f"{value:,.1f}"
+def _number(value: float, decimals: int | None = None) -> str:
+    if decimals is None:
+        decimals = 0 if value >= DECIMALS_BELOW or value == int(value) else 1
+    return f"{value:,.{decimals}f}"
+
+
+def _decimals(step: float) -> int:
+    """As many decimals as the ticks need to differ: 0.05 needs two."""
+    return next((d for d in range(MOST_DECIMALS) if abs(round(step, d) - step) < SAME), MOST_DECIMALS)
 
 
 def _panel(runs: list[SyncRun], values: list[float | None], *, id: str, title: str, unit: str) -> Panel:
@@ -100,15 +109,19 @@ def _panel(runs: list[SyncRun], values: list[float | None], *, id: str, title: s
     rows = [
         Row(
             y=TOP + index * ROW_HEIGHT,
-            label=f"{run.queued_at:%m-%d %H:%M}",
+            label=f"{run.queued_at:%m-%d %H:%M:%S}",
             width=0 if value is None else PLOT_WIDTH * value / top,
             value="—" if value is None else f"{_number(value)}{unit}",
-            title=f"{run.queued_at:%Y-%m-%d %H:%M} UTC, {run.get_kind_display()}: "
+            title=f"{run.queued_at:%Y-%m-%d %H:%M:%S} UTC, {run.get_kind_display()}: "
             + ("not finished" if value is None else f"{_number(value)}{unit}"),
         )
         for index, (run, value) in enumerate(zip(runs, values, strict=True))
     ]
-    ticks = [Tick(LABEL_WIDTH + PLOT_WIDTH * step / TICKS, _number(top * step / TICKS)) for step in range(TICKS + 1)]
+    decimals = _decimals(top / TICKS)
+    ticks = [
+        Tick(LABEL_WIDTH + PLOT_WIDTH * step / TICKS, _number(top * step / TICKS, decimals))
+        for step in range(TICKS + 1)
+    ]
     return Panel(id=id, title=title, rows=rows, ticks=ticks)
 
 

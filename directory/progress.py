@@ -94,7 +94,7 @@ class Phase:
     @property
     def count(self) -> str:
         if self.state == "pending":
-            return "not started"
+            return ""
         if self.total is not None:
             return f"{self.done:,} of {max(self.total, self.done):,}"
         return f"{self.done:,}" if self.state == "done" else f"{self.done:,} so far"
@@ -197,6 +197,7 @@ class Step:
 @dataclass(frozen=True)
 class Progress:
     heading: str
+    of_service: bool  # a grant's or a Recreate's run, watched under its service; else the organization's directory
     kind: str
     phases: list[Phase]
     before: list[Step]
@@ -273,6 +274,7 @@ def describe_progress(run: SyncRun, *, service_name: str, policy_name: str | Non
     succeeded = run.status == SyncStatus.SUCCEEDED
     return Progress(
         heading=heading(run, service_name),
+        of_service=run.trigger in (SyncTrigger.GRANT, SyncTrigger.RECREATE),
         kind=_kind(run),
         phases=phases,
         before=before,

@@ -353,7 +353,7 @@ def sync_now(request: OrganizationRequest) -> HttpResponse:
     if result.folded:
         messages.info(request, "A synchronization is already running; your request is part of it.")
     else:
-        messages.success(request, "Synchronization started.")
+        messages.info(request, "Synchronization started.")
     return redirect("sync_run_progress", org_slug=request.organization.slug, run_id=result.run.public_id)
 
 

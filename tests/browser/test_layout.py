@@ -24,6 +24,8 @@ ORGANIZATION_PAGES = (
     "services/exchange-online/grant/",
     "directory/",
     "directory/groups/",
+    "directory/?account=enabled&license=licensed",
+    "services/exchange-online/progress/",
     "sync-history/",
     "policies/",
     "activity/",

@@ -52,9 +52,9 @@ def panels(page: str) -> list[str]:
 
 def test_the_chart_lists_the_runs_in_the_tables_order(cast, history):
     table_order = [
-        f"{run.queued_at:%m-%d %H:%M}" for run in SyncRun.objects.filter(organization=cast.organization)
+        f"{run.queued_at:%m-%d %H:%M:%S}" for run in SyncRun.objects.filter(organization=cast.organization)
     ]  # newest first, as the table
-    assert re.findall(r"<td>\d{4}-(\d\d-\d\d \d\d:\d\d)</td>", history) == table_order
+    assert re.findall(r"<td>\d{4}-(\d\d-\d\d \d\d:\d\d:\d\d)</td>", history) == table_order
     objects, seconds = panels(history)
     assert chart_labels(objects) == chart_labels(seconds) == table_order
 
@@ -92,6 +92,13 @@ def test_a_running_run_has_no_bar_yet(cast, reader_client):
     objects, _ = panels(page)
     assert 'width="0"' in objects
     assert "not finished" in objects
+
+
+def test_small_durations_have_ticks_that_differ(cast, reader_client):
+    finished_run(cast, minutes_ago=10, added=1, seconds=0.16)
+    page = reader_client.get(reverse("sync_history", args=[cast.organization.slug])).content.decode()
+    _, seconds = panels(page)
+    assert re.findall(r'class="sync-chart-tick">([^<]+)<', seconds) == ["0.00", "0.05", "0.10", "0.15", "0.20"]
 
 
 @pytest.mark.parametrize(("value", "top"), [(0, 4), (7, 8), (0.4, 0.4), (95, 100), (1234, 2000), (12_345, 20_000)])

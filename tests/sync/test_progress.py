@@ -42,6 +42,7 @@ def test_sync_now_leads_to_its_runs_live_progress_headed_by_what_it_is(protected
     page = run_page(driver.client, run)
     assert "Synchronization started." in page
     assert '<h1 class="h3 mb-3">Sync now: synchronizing the directory</h1>' in page
+    assert 'aria-current="page">Directory synchronization</li>' in page
     assert "creating the service account" not in page
     assert 'hx-trigger="every 2s"' in page  # it polls while the run is under way
     assert "Queued at" in page
