@@ -149,14 +149,14 @@ def _merge_with_copy(
             cursor.execute("SET LOCAL synchronous_commit = off")
         # A session-local table shaped like the target's columns, emptied before each page.
         cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {column_list} FROM {table} WITH NO DATA"  # noqa: S608
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {column_list} FROM {table} WITH NO DATA"  # noqa: S608  # nosec B608 (names from the sync's own models, never input)
         )
         cursor.execute(f"TRUNCATE {stage}")
         with cursor.cursor.copy(f"COPY {stage} ({column_list}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         cursor.execute(
-            f"INSERT INTO {table} AS t (tenant_id, synced_at, {column_list}) "  # noqa: S608
+            f"INSERT INTO {table} AS t (tenant_id, synced_at, {column_list}) "  # noqa: S608  # nosec B608 (names from the sync's models; values bound)
             f"SELECT %s, %s, {column_list} FROM {stage} "
             f"ON CONFLICT (tenant_id, {', '.join(conflict)}) DO UPDATE SET {updates}{unchanged_skipped}"
             # An inserted row has no xmax: so objects added and updated are told apart in the same statement.

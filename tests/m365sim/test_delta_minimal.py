@@ -64,6 +64,7 @@ def test_a_group_whose_members_alone_changed_sends_its_id_and_members(get, conto
     group = a_group_with_members(contoso_consented, "Auditors", 2)
     link = delta_link_after_a_round(get, "groups/delta?$select=displayName,description,members")
     newcomer = User.objects.filter(tenant=contoso_consented).exclude(memberships__group=group).first()
+    assert newcomer is not None
     sim.add_member(group, newcomer)
 
     entry = changes(get, link, **MINIMAL)[0]

@@ -12,6 +12,7 @@ import re
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.http import StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
 
@@ -39,7 +40,8 @@ USER_AGENT = ' "=1+1";-2'
 def export(client: Client) -> str:
     response = client.get(EXPORT)
     assert response.status_code == 200
-    return b"".join(response.streaming_content).decode()
+    assert isinstance(response, StreamingHttpResponse)
+    return b"".join(bytes(chunk) for chunk in response.streaming_content).decode()
 
 
 def formula_cells(cells: list[str]) -> list[str]:

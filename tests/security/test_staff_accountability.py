@@ -55,11 +55,16 @@ def events(action: Action, root: User) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=action, actor=root).select_related("organization"))
 
 
+def slugs(found: list[AuditEvent]) -> list[str]:
+    return sorted(event.organization.slug if event.organization else "" for event in found)
+
+
 def assert_in_each_organization(found: list[AuditEvent]) -> None:
-    assert sorted(event.organization.slug for event in found) == ["contoso", "fabrikam"]
+    assert slugs(found) == ["contoso", "fabrikam"]
     for event in found:
         admin = Membership.objects.filter(organization=event.organization, role=Role.ADMIN).first()
-        activity = client_for(admin).get(reverse("activity", args=[event.organization.slug]))
+        assert admin is not None
+        activity = client_for(admin).get(reverse("activity", args=[slugs([event])[0]]))
         assert activity.status_code == 200
         body = activity.content.decode()
         assert event.get_action_display() in body
@@ -140,8 +145,8 @@ def test_deleting_accounts_in_bulk_is_recorded_in_each_organization(root, root_c
     assert response.status_code == 302
     assert not User.objects.filter(pk=customer.pk).exists()
     found = events(Action.ADMIN_DELETED, root)
-    assert sorted(event.organization.slug for event in found) == ["contoso", "fabrikam"]
-    assert sorted(event.organization.slug for event in events(Action.MEMBER_REMOVED, root)) == ["contoso", "fabrikam"]
+    assert slugs(found) == ["contoso", "fabrikam"]
+    assert slugs(events(Action.MEMBER_REMOVED, root)) == ["contoso", "fabrikam"]
     activity = client_for(cast.owner).get(reverse("activity", args=["contoso"])).content.decode()
     assert "Deleted in Django admin" in activity
 
