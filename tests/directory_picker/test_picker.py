@@ -2,6 +2,7 @@
 and groups by the words of their name, as Graph's $search does (an advanced query); lists are in reading order;
 a group's users can be added all at once, saying how many."""
 
+import html
 import re
 import uuid
 
@@ -25,7 +26,7 @@ def page(driver, url: str, **query: str) -> str:
 def labels(body: str) -> list[str]:
     """The names the page lists to choose from, in order."""
     return [
-        re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", label)).strip()
+        html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", label)).strip())
         for label in re.findall(r'<label class="form-check-label text-break"[^>]*>(.*?)</label>', body, re.S)
     ]
 
@@ -178,3 +179,17 @@ def test_a_user_search_needs_two_characters(driver, picker):  # noqa: F811
     response = driver.portal("get", picker, {"user_q": "m"})
     assert response.status_code == 400
     assert "Enter at least 2 characters of the name." in response.content.decode()
+
+
+def test_quotes_and_backslashes_in_a_user_search_are_escaped_for_graph(driver, picker, contoso):  # noqa: F811
+    sim.add_user(contoso, user_principal_name="dana@contoso.onmicrosoft.com", display_name='Dana "DJ" Jones')
+    assert labels(page(driver, picker, user_q='"DJ" dana')) == ['dana@contoso.onmicrosoft.com Dana "DJ" Jones']
+    assert labels(page(driver, picker, user_q='\\" OR "userPrincipalName:a')) == []  # no clause of its own
+
+
+@pytest.mark.parametrize("text", ["'", "<script>alert(1)</script>", "Q" * 121, "  \t  ", "\u202eselaS", "(", "\\"])
+def test_hostile_user_searches_never_fail_and_add_no_one(driver, picker, text):  # noqa: F811
+    response = driver.portal("get", picker, {"user_q": text})
+    assert response.status_code in (200, 400)
+    assert "<script>alert(1)</script>" not in response.content.decode()
+    assert not SelectedUser.objects.exists()
