@@ -249,5 +249,5 @@ def test_a_groups_members_are_counted_by_type_and_filtered_by_it(cast, reader_cl
     assert "Sales EMEA" not in only_users
     groups_page = reader_client.get(reverse("directory_groups", args=[cast.organization.slug])).content.decode()
     assert re.search(
-        r'Sales</a></th>\s*<td>Security</td>\s*<td>.*?</td>\s*<td class="text-end">6</td>', groups_page, re.S
+        r'Sales</a>\s*</th>\s*<td>Security</td>\s*<td>.*?</td>\s*<td class="text-end">6</td>', groups_page, re.S
     )
