@@ -271,7 +271,7 @@ class ProtectedServiceAdmin(StaffAdmin):
 
 
 @admin.register(Policy)
-class PolicyAdmin(StaffAdmin):
+class PolicyAdmin(ServiceRefusalsMixin, StaffAdmin):
     list_display = ["name", "organization", "service", "policy_type", "priority", "enabled", "is_default"]
     list_filter = ["policy_type", "enabled", "is_default", "service__kind"]
     search_fields = ["name", "organization__name", "organization__slug"]

@@ -8,7 +8,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from audit.models import Action, AuditEvent
-from organizations.models import Membership, Organization, Policy, Role
+from organizations.models import Membership, Organization, Policy, ProtectedService, Role, ServiceStatus
 from tests.admin.forms import inline_prefix, posted_back
 from tests.factories import UserFactory
 
@@ -169,6 +169,7 @@ def test_adding_an_inline_row_goes_through_add_member(cast, superuser_client):
 def test_enabling_a_policy_in_admin_is_audited_as_in_the_portal(cast, superuser_client):
     policy = Policy.objects.filter(organization=cast.organization, name="Default DLP policy").first()
     assert policy is not None
+    ProtectedService.objects.filter(pk=policy.service_id).update(status=ServiceStatus.PROTECTED)
     url = reverse("admin:tenants_policy_change", args=[policy.pk])
     response = superuser_client.post(url, {"enabled": "on", "name": "Renamed", "priority": 1})
     assert response.status_code == 302
@@ -239,3 +240,17 @@ def test_organizations_and_policies_are_not_deleted_in_admin(cast, superuser_cli
         assert superuser_client.post(url, {"post": "yes"}).status_code == 403
     assert Organization.objects.filter(pk=cast.organization.pk).exists()
     assert Policy.objects.filter(pk=policy.pk).exists()
+
+
+def test_a_policy_of_a_service_without_a_grant_is_refused_in_admin_with_the_reason(cast, superuser_client):
+    policy = Policy.objects.filter(organization=cast.organization, name="Default DLP policy").first()
+    assert policy is not None
+    url = reverse("admin:tenants_policy_change", args=[policy.pk])
+
+    response = superuser_client.post(url, {"enabled": "on"}, follow=True)
+
+    assert response.status_code == 200
+    assert "has no access grant" in response.content.decode()
+    policy.refresh_from_db()
+    assert not policy.enabled
+    assert not AuditEvent.objects.filter(action=Action.POLICY_ENABLED).exists()
