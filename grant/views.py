@@ -263,7 +263,6 @@ def service_status(request: OrganizationRequest) -> HttpResponse:
             "sync_settings": sync_settings,
             "last_run": last_run,
             "running": running,
-            "running_kind": running.service.kind if running and running.service else services[0].kind,
             # Sync now runs under a service whose access token works: with none it can only fail.
             "sync_now_works": any(service.status != ServiceStatus.ACCESS_TOKEN_INVALID for service in granted),
             "granted_names": [service.get_kind_display() for service in granted],

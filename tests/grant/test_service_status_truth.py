@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from audit.models import Action, AuditEvent
 from connection.health import CONSENT_BROKEN, record_connection_broken
-from directory.models import SelectedUser, SyncKind, SyncRun, SyncTrigger
+from directory.models import SelectedUser, SyncKind, SyncRun, SyncStep, SyncTrigger
 from organizations.models import ProtectedService, ServiceStatus
 from tests.cast import client_for
 
@@ -110,20 +110,21 @@ def test_after_recreate_access_token_the_banner_is_gone_and_sync_now_is_back(pro
 
 def test_a_running_sync_shows_with_its_progress_and_a_link_instead_of_sync_now(protected, driver):
     service = ProtectedService.objects.get(organization=protected.organization, kind="exchange-online")
-    SyncRun.objects.create(
+    run = SyncRun.objects.create(
         organization=protected.organization,
         service=service,
         kind=SyncKind.DELTA,
         trigger=SyncTrigger.MANUAL,
         status="running",
+        step=SyncStep.USERS,
         users_synced=120,
         users_total=303,
     )
     page = text_of(driver.portal("get", reverse("service_status", args=[protected.organization.slug])))
-    running = re.search(r'<div class="alert alert-info" role="status" id="running-sync">(.*?)</div>', page, re.S)
+    running = re.search(r'<div class="alert alert-info" id="running-sync">(.*?)</div>', page, re.S)
     assert running is not None
-    assert "120 of 303 users" in running.group(1)
-    progress_url = reverse("sync_progress", args=[protected.organization.slug, "exchange-online"])
+    assert "120 of 303" in running.group(1)
+    progress_url = reverse("sync_run_progress", args=[protected.organization.slug, run.public_id])
     assert f'href="{progress_url}">View its progress</a>' in running.group(1)
     assert ">Sync now<" not in page
     assert "Last run:" not in page
