@@ -9,7 +9,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from directory.models import DirectoryGroup, GroupType, SelectedUser, SyncMode
+from directory.models import DirectoryGroup, GroupType, SelectedUser, SyncKind, SyncMode, SyncRun, SyncTrigger
 from grant.models import GrantAttempt
 from organizations.models import Invitation, Membership, Policy, ProtectedService, Role, ServiceKind
 from tests.factories import MembershipFactory, UserFactory
@@ -72,6 +72,9 @@ def url_values(cast) -> dict[str, str]:
         group_type=GroupType.SECURITY,
         synced_at=timezone.now(),
     )
+    run = SyncRun.objects.create(
+        organization=cast.organization, service=service, kind=SyncKind.FULL, trigger=SyncTrigger.GRANT
+    )
     return {
         "org_slug": cast.organization.slug,
         "group_id": str(group.microsoft_id),
@@ -81,6 +84,7 @@ def url_values(cast) -> dict[str, str]:
         "service_kind": service.kind,
         "attempt_id": str(attempt.public_id),
         "selected_id": str(selected.microsoft_id),
+        "run_id": str(run.public_id),
     }
 
 
