@@ -23,7 +23,7 @@ function labelTableCells(root) {
   });
 }
 
-// A list of checkboxes gets "Select all", and its submit button says how many users it adds.
+// A list of checkboxes gets "Select all", and its submit button says how many users it adds: "Add selected users (3)".
 function selectAll(toggle) {
   const form = toggle.closest("form");
   const boxes = () => Array.from(form.querySelectorAll('input[name="members"]:not(:disabled)'));
@@ -33,7 +33,7 @@ function selectAll(toggle) {
     const chosen = all.filter((box) => box.checked).length;
     toggle.checked = all.length > 0 && chosen === all.length;
     toggle.indeterminate = chosen > 0 && chosen < all.length;
-    if (button) button.textContent = chosen === 0 ? "Add selected users" : `Add ${chosen} selected user${chosen === 1 ? "" : "s"}`;
+    if (button) button.textContent = chosen === 0 ? "Add selected users" : `Add selected users (${chosen})`;
   };
   toggle.closest(".form-check").hidden = false;
   toggle.disabled = boxes().length === 0;
