@@ -136,10 +136,14 @@ def test_an_edit_made_while_the_run_reads_the_chosen_users_gets_a_run_of_its_own
 def test_extend_to_all_users_synchronizes_everyone_for_every_service(certain, driver, contoso):
     confirm = driver.client.get(reverse("extend_to_all_users", args=[certain.organization.slug]))
     assert "cannot be undone" in confirm.content.decode()
-    driver.portal("post", reverse("extend_to_all_users", args=[certain.organization.slug]))
+    extended = driver.portal("post", reverse("extend_to_all_users", args=[certain.organization.slug]))
     driver.tasks.run()
     assert SyncSettings.objects.get(organization=certain.organization).mode == SyncMode.ALL
     run = SyncRun.objects.filter(organization=certain.organization).latest("queued_at")
+    # It leads to that run's own progress, which says what the run is.
+    assert extended["Location"] == reverse("sync_run_progress", args=[certain.organization.slug, run.public_id])
+    progress = driver.client.get(extended["Location"]).content.decode()
+    assert "Extend to all users: synchronizing all users and groups" in progress
     assert (run.kind, run.trigger, run.status) == (SyncKind.FULL, SyncTrigger.EXTEND, SyncStatus.SUCCEEDED)
     assert portal_state(certain.organization) == simulator_state(contoso)
     assert AuditEvent.objects.filter(action=Action.SYNC_MODE_EXTENDED, actor=certain.owner.user).exists()
