@@ -106,11 +106,22 @@ def request_sync(
         Action.SYNC_QUEUED,
         actor=actor,
         organization=service.organization,
-        target=service.get_kind_display(),
+        target=run_target(run),
         details={"run": str(run.public_id), "kind": kind, "trigger": trigger},
     )
     transaction.on_commit(lambda: sync_batch.apply_async((run.pk, run.fence), countdown=countdown))
     return SyncRequest(run=run, folded=False)
+
+
+# Runs of the organization's whole directory, whatever service they run under: Activity names the organization.
+ORGANIZATION_WIDE_TRIGGERS = (SyncTrigger.MANUAL, SyncTrigger.SCHEDULED, SyncTrigger.EXTEND)
+
+
+def run_target(run: SyncRun) -> str:
+    """What Activity names a run by: its service's grant, recreate or list edit; else the organization."""
+    if run.service is None or run.trigger in ORGANIZATION_WIDE_TRIGGERS:
+        return run.organization.name
+    return run.service.get_kind_display()
 
 
 def _capped(seconds: float) -> float:
@@ -441,7 +452,7 @@ def _finish(run: SyncRun) -> None:
             Action.SYNC_SUCCEEDED,
             actor=None,
             organization=run.organization,
-            target=run.service.get_kind_display() if run.service else run.organization.name,
+            target=run_target(run),
             details={
                 "run": str(run.public_id),
                 "kind": run.kind,
@@ -480,7 +491,7 @@ def _fail(run: SyncRun, failure: SyncFailed) -> None:
             Action.SYNC_FAILED,
             actor=None,
             organization=run.organization,
-            target=run.service.get_kind_display() if run.service else run.organization.name,
+            target=run_target(run),
             details={"run": str(run.public_id), "step": run.step, "error": failure.message},
         )
 

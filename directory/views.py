@@ -45,7 +45,7 @@ from directory.ordering import natural_key, naturally_sorted
 from directory.progress import SUCCESS_SENTENCE, describe_progress
 from grant import access
 from microsoft import errors, graph
-from organizations.models import ProtectedService
+from organizations.models import ProtectedService, ServiceStatus
 from organizations.scoping import OrganizationRequest, organization_view, scoped, scoped_get_or_404
 
 M = TypeVar("M", bound=Model)
@@ -360,14 +360,20 @@ def sync_now(request: OrganizationRequest) -> HttpResponse:
 @organization_view
 @require_http_methods(["GET", "POST"])
 def extend_to_all_users(request: OrganizationRequest) -> HttpResponse:
+    granted = [
+        service.get_kind_display()
+        for service in scoped(request, ProtectedService).exclude(status=ServiceStatus.NOT_GRANTED).order_by("kind")
+    ]
     if request.method == "GET":
-        return render(request, "directory/extend_confirm.html")
+        return render(request, "directory/extend_confirm.html", {"granted": granted})
     try:
         result = runs.extend_to_all_users(organization=request.organization, actor=request.user)
     except runs.SyncRefused as exc:
         messages.error(request, str(exc))
         return redirect("service_status", org_slug=request.organization.slug)
-    messages.success(request, "All users and groups of your organization are now synchronized, for every service.")
+    messages.success(
+        request, f"All users and groups of your organization are now synchronized, for {', '.join(granted)}."
+    )
     return redirect("sync_run_progress", org_slug=request.organization.slug, run_id=result.run.public_id)
 
 

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from audit.admin_log import record_support_event
 from audit.models import Action
 from audit.services import Actor, record_event
 from connection.models import ServiceAccount
@@ -172,16 +173,29 @@ def resume_grant(
 
 
 @transaction.atomic
-def cancel_grant(*, service: ProtectedService, actor: Actor) -> GrantAttempt | None:
+def cancel_grant(*, service: ProtectedService, actor: Actor, reason: str = "") -> GrantAttempt | None:
+    """Cancel the attempt in progress; with a reason, as support did it (one event, the support action's)."""
     attempt = in_flight_attempt(service)
     if attempt is None:
         return None
-    _end_attempt(attempt, actor, GrantStep.CANCELLED)
+    _end_attempt(attempt, actor, GrantStep.CANCELLED, reason=reason)
     return attempt
 
 
-def _end_attempt(attempt: GrantAttempt, actor: Actor, step: GrantStep, *, replaced: bool = False) -> None:
+def _end_attempt(
+    attempt: GrantAttempt, actor: Actor, step: GrantStep, *, replaced: bool = False, reason: str = ""
+) -> None:
     GrantAttempt.objects.filter(pk=attempt.pk).update(step=step, state_hash=None, finished_at=timezone.now())
+    if reason:
+        record_support_event(
+            Action.SUPPORT_GRANT_CANCELLED,
+            actor=actor,
+            reason=reason,
+            organization=attempt.organization,
+            target=attempt.service.get_kind_display(),
+            attempt=str(attempt.public_id),
+        )
+        return
     details = {"attempt": str(attempt.public_id), "started_by": attempt.user.email}
     record_event(
         Action.GRANT_CANCELLED,

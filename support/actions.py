@@ -35,17 +35,9 @@ def _refused_as_for_customers() -> Iterator[None]:
 def cancel_stuck_grant(*, attempt: GrantAttempt, actor: Actor, reason: str) -> GrantAttempt:
     if attempt.step not in IN_FLIGHT_STEPS:
         raise SupportActionRefused(f"This grant attempt is not in progress ({attempt.get_step_display()}).")
-    cancelled = grants.cancel_grant(service=attempt.service, actor=actor)
+    cancelled = grants.cancel_grant(service=attempt.service, actor=actor, reason=reason)
     if cancelled is None or cancelled.pk != attempt.pk:
         raise SupportActionRefused("This grant attempt is no longer in progress.")
-    record_support_event(
-        Action.SUPPORT_GRANT_CANCELLED,
-        actor=actor,
-        reason=reason,
-        organization=attempt.organization,
-        target=attempt.service.get_kind_display(),
-        attempt=str(attempt.public_id),
-    )
     return cancelled
 
 

@@ -67,10 +67,11 @@ def test_cancel_a_stuck_grant_asks_for_a_reason_and_shows_on_the_activity_page(c
     event = AuditEvent.objects.get(action=Action.SUPPORT_GRANT_CANCELLED)
     assert (event.organization, event.actor_email) == (cast.organization, "operator@casportal.test")
     assert event.details == {"support": True, "reason": REASON, "attempt": str(stuck_attempt.public_id)}
-    assert AuditEvent.objects.get(action=Action.GRANT_CANCELLED).actor_email == "operator@casportal.test"
+    assert not AuditEvent.objects.filter(action=Action.GRANT_CANCELLED).exists(), "one support action, one event"
     activity = activity_of(cast)
     assert "Support: operator@casportal.test" in activity
-    assert "Support cancelled a stuck access grant" in activity
+    assert activity.count("Support cancelled a stuck access grant") == 1
+    assert "Access grant cancelled" not in activity
     assert "ticket 4711" in activity
 
 
