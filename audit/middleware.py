@@ -5,9 +5,6 @@ from django.http import HttpRequest, HttpResponse
 from audit.context import RequestContext, current_request
 from casportal.clientip import client_address
 
-# The name the grant callback's rate limit imports the client address by.
-client_ip = client_address
-
 
 class AuditContextMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:

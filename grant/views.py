@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit.middleware import client_ip
+from casportal.clientip import rate_limit_address
 from casportal.ratelimit import allow
 from directory import runs, selection
 from directory.models import ACTIVE_SYNC_STATUSES
@@ -166,7 +166,7 @@ def grant_cancel(request: OrganizationRequest, service_kind: str) -> HttpRespons
 def _handle_callback(request: HttpRequest, handler: Callable[..., refusals.CallbackResult]) -> HttpResponse:
     """Both legs return to fixed URLs; the organization and service come from the attempt the state names."""
     if not request.user.is_authenticated and not allow(
-        f"grant-callback:{client_ip(request)}", limit=settings.GRANT_CALLBACK_ANONYMOUS_PER_MINUTE
+        f"grant-callback:{rate_limit_address(request)}", limit=settings.GRANT_CALLBACK_ANONYMOUS_PER_MINUTE
     ):
         # Anonymous callbacks are refused without an audit event; a flood of them is cut short here.
         return render(request, "grant/callback_rate_limited.html", status=429)
