@@ -53,7 +53,12 @@ def sign_in_and_accept(page: Page, shot: Screenshots, global_admin: str) -> None
 def wait_for_success(page: Page, shot: Screenshots) -> None:
     # The progress page polls; the worker reports each step until the sentence appears.
     expect(
-        page.get_by_role("heading", name=re.compile("creating the service account and synchronizing"))
+        page.get_by_role(
+            "heading",
+            name=re.compile(
+                "creating the service account and synchronizing|access token recreated, synchronizing again"
+            ),
+        )
     ).to_be_visible(timeout=SYNC_TIMEOUT)
     shot(page, "progress")
     expect(page.get_by_role("alert").filter(has_text=SUCCESS)).to_have_text(SUCCESS, timeout=SYNC_TIMEOUT)
