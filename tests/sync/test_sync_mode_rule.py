@@ -109,7 +109,9 @@ def test_an_edit_made_while_the_run_reads_the_chosen_users_gets_a_run_of_its_own
         if not edited:
             edited.append(late)
             chosen = graph.DirectoryUser(id=str(late.id), user_principal_name=late.user_principal_name, display_name="")
-            selection.add_selected_users(organization=certain.organization, users=[chosen], actor=certain.owner.user)
+            selection.add_selected_users(
+                organization=certain.organization, users=[selection.listed_user(chosen)], actor=certain.owner.user
+            )
         return read_user(client, id_or_upn)
 
     monkeypatch.setattr(graph.GraphClient, "user", user_then_edit)
