@@ -358,12 +358,21 @@ def _seed_named_users(tenant: Tenant, domain: str) -> None:
 def seed_portal_application() -> Application:
     """The portal's app registration, matching its MICROSOFT_CLIENT_ID / _SECRET settings."""
     hosts = {settings.PORTAL_BASE_URL, "http://127.0.0.1:8000", "http://localhost:8000"}
-    redirect_uris = sorted(f"{host}{path}" for host in hosts for path in PORTAL_CALLBACK_PATHS)
+    wanted = {f"{host}{path}" for host in hosts for path in PORTAL_CALLBACK_PATHS}
+    # Seeding another tenant adds this portal's callbacks and keeps the ones registered before (another PORT),
+    # and keeps a switch set since (tokens without wids): the registration is shared by every tenant.
+    registered = Application.objects.filter(pk=str(settings.MICROSOFT_CLIENT_ID)).first()
     application, _ = Application.objects.update_or_create(
         client_id=settings.MICROSOFT_CLIENT_ID,
         defaults={
             "display_name": PORTAL_APP_NAME,
-            "redirect_uris": redirect_uris,
+            "redirect_uris": sorted(wanted | set(registered.redirect_uris if registered else ())),
+            "application_permissions": list(directory.APPLICATION_PERMISSIONS),
+            "delegated_permissions": list(directory.DELEGATED_PERMISSIONS),
+        },
+        create_defaults={
+            "display_name": PORTAL_APP_NAME,
+            "redirect_uris": sorted(wanted),
             "application_permissions": list(directory.APPLICATION_PERMISSIONS),
             "delegated_permissions": list(directory.DELEGATED_PERMISSIONS),
             "emit_wids": True,

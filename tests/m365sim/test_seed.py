@@ -93,3 +93,17 @@ def test_the_portal_app_registration_matches_the_settings():
     assert "http://127.0.0.1:8000/grant/consent/callback/" in app.redirect_uris
     assert "http://localhost:8000/grant/identity/callback/" in app.redirect_uris
     assert app.emit_wids
+
+
+def test_seeding_another_tenant_keeps_the_registrations_callbacks_and_switches(settings):
+    settings.PORTAL_BASE_URL = "http://127.0.0.1:8100"
+    seed_tenant("contoso", users=2, groups=0, members_per_group=0)
+    Application.objects.update(emit_wids=False)
+
+    settings.PORTAL_BASE_URL = "http://127.0.0.1:8000"
+    seed_tenant("fabrikam", users=2, groups=0, members_per_group=0)
+
+    application = Application.objects.get()
+    assert "http://127.0.0.1:8100/grant/consent/callback/" in application.redirect_uris
+    assert "http://127.0.0.1:8000/grant/consent/callback/" in application.redirect_uris
+    assert application.emit_wids is False
