@@ -401,13 +401,7 @@ def everything(small: int, large: int, changes: int) -> None:
             str(size // 10),
             "--members-per-group",
             "30",
-            # Measured syncs start at once: no consent propagation to wait out.
-            "--token-propagation-seconds",
-            "0",
-            "--consent-propagation-seconds",
-            "0",
-            "--graph-propagation-seconds",
-            "0",
+            "--no-propagation",  # measured syncs start at once: no consent propagation to wait out
         )
     simulator = subprocess.Popen(
         [sys.executable, "manage.py", "m365sim_serve", "--host", "127.0.0.1", "--port", str(port)],

@@ -37,14 +37,7 @@ DATABASE_NAME = os.environ.get("BROWSER_TESTS_DATABASE", "casportal_browser")
 REDIS_DB = int(os.environ.get("BROWSER_TESTS_REDIS_DB", "11"))  # not 0 (development) nor 15 (CI's test suite)
 STARTUP_TIMEOUT = 60
 # m365sim_seed gives a tenant make run's realistic consent propagation; a test that is not about it turns it off.
-NO_PROPAGATION = (
-    "--token-propagation-seconds",
-    "0",
-    "--consent-propagation-seconds",
-    "0",
-    "--graph-propagation-seconds",
-    "0",
-)
+NO_PROPAGATION = ("--no-propagation",)
 
 
 def postgres_url() -> str | None:

@@ -7,11 +7,9 @@ import pytest
 
 from m365sim import services as sim
 from m365sim.models import Application, Group, MemberObject, Membership, Tenant, User
-from tests.m365sim.tokens import app_token
+from tests.m365sim.tokens import graph_getter
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
-
-GRAPH = "graph/v1.0"
 
 
 @pytest.fixture
@@ -31,22 +29,11 @@ def pilots(contoso_consented) -> tuple[Group, dict[str, MemberObject]]:
     return group, objects
 
 
-def getter(m365sim, tenant: Tenant):
-    token = app_token(m365sim, str(tenant.id))
-    browser = m365sim.browser()
-
-    def get(path: str, **headers: str):
-        path = path.split("/v1.0/", 1)[1] if "://" in path else path
-        return browser.get(f"{m365sim.url}/{GRAPH}/{path}", headers={"Authorization": f"Bearer {token}", **headers})
-
-    return get
-
-
 def test_members_carry_each_objects_type_with_limited_information_without_the_permission(
     m365sim, contoso_consented, pilots
 ):
     group, objects = pilots
-    get = getter(m365sim, contoso_consented)
+    get = graph_getter(m365sim, str(contoso_consented.id))
     members = {m["id"]: m for m in get(f"groups/{group.id}/members").json()["value"]}
     contact, device = members[str(objects["orgContact"].id)], members[str(objects["device"].id)]
     # The portal's permissions (User.Read.All, GroupMember.Read.All) read neither contacts nor devices.
@@ -82,7 +69,7 @@ def test_directory_read_all_reads_them_in_full(m365sim, contoso_consented, pilot
     sim.grant_admin_consent(
         contoso_consented, app, user=User.objects.get(user_principal_name="admin@contoso.onmicrosoft.com")
     )
-    get = getter(m365sim, contoso_consented)
+    get = graph_getter(m365sim, str(contoso_consented.id))
 
     members = {m["id"]: m for m in get(f"groups/{group.id}/transitiveMembers").json()["value"]}
     contact, device, app_member = (members[str(objects[k].id)] for k in ("orgContact", "device", "servicePrincipal"))
@@ -95,7 +82,7 @@ def test_directory_read_all_reads_them_in_full(m365sim, contoso_consented, pilot
 
 def test_groups_delta_lists_them_in_members_delta_and_reports_their_removal(m365sim, contoso_consented, pilots):
     group, objects = pilots
-    get = getter(m365sim, contoso_consented)
+    get = graph_getter(m365sim, str(contoso_consented.id))
     pages = [get("groups/delta?$select=displayName,members").json()]
     while "@odata.nextLink" in pages[-1]:
         pages.append(get(pages[-1]["@odata.nextLink"]).json())

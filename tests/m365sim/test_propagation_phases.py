@@ -106,3 +106,22 @@ def test_the_seed_command_gives_a_seeded_tenant_a_realistic_propagation_unless_t
         3,
         0,
     )
+
+    call_command(
+        "m365sim_seed",
+        "--tenant",
+        "contoso",
+        "--users",
+        "0",
+        "--groups",
+        "0",
+        "--members-per-group",
+        "0",
+        "--no-propagation",
+    )
+    seeded.refresh_from_db()
+    assert (seeded.token_propagation_seconds, seeded.consent_propagation_seconds, seeded.graph_propagation_seconds) == (
+        0,
+        0,
+        0,
+    )

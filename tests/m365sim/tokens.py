@@ -17,3 +17,15 @@ def app_token(m365sim: SimulatorClient, tenant_id: str, secret: str | None = Non
     )
     assert response.status_code == 200, response.text
     return response.json()["access_token"]
+
+
+def graph_getter(m365sim: SimulatorClient, tenant_id: str):
+    """GET on Graph with an app-only token of the tenant; a full link (a nextLink) or a path below /v1.0/."""
+    token = app_token(m365sim, tenant_id)
+    browser = m365sim.browser()
+
+    def get(path: str, **headers: str):
+        path = path.split("/v1.0/", 1)[1] if "://" in path else path
+        return browser.get(f"{m365sim.url}/graph/v1.0/{path}", headers={"Authorization": f"Bearer {token}", **headers})
+
+    return get

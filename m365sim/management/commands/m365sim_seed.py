@@ -32,6 +32,9 @@ class Command(BaseCommand):
                 help=f"After a consent, the tenant's {field.split('_')[0]} propagation phase, in seconds "
                 f"(default {seconds}; 0 for none).",
             )
+        parser.add_argument(
+            "--no-propagation", action="store_true", help="Every propagation phase 0: tokens work at once."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         result = seed_tenant(
@@ -41,7 +44,9 @@ class Command(BaseCommand):
             members_per_group=int(options["members_per_group"]),
             seed=int(options["seed"]),
         )
-        propagation = {field: int(options[field]) for field in REALISTIC_PROPAGATION_SECONDS}
+        propagation = {
+            field: 0 if options["no_propagation"] else int(options[field]) for field in REALISTIC_PROPAGATION_SECONDS
+        }
         services.set_faults(result.tenant, **propagation)
         domain = f"{result.tenant.slug}.onmicrosoft.com"
         self.stdout.write(
