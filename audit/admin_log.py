@@ -16,7 +16,7 @@ from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from audit.models import Action, AuditEvent
-from audit.services import Actor, record_event
+from audit.services import Actor, SupportAction, record_event
 
 # Fields whose name contains one of these hold a secret or what stands for one (a hash, a key): their values never
 # reach the log (only that they changed), and admin never filters on them (a prefix filter reads a hash out).
@@ -201,7 +201,8 @@ def record_support_event(
         actor=actor,
         organization=organization,
         target=target,
-        details={"support": True, "reason": reason, **details},
+        details=details,
+        support=SupportAction(action, reason),
     )
 
 

@@ -1,3 +1,4 @@
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -11,6 +12,15 @@ from audit.models import Action, AuditEvent
 Actor: TypeAlias = AbstractBaseUser | AnonymousUser | None
 
 
+@dataclass(frozen=True)
+class SupportAction:
+    """A service function run by support staff: its event is this support action, with the staff member's reason,
+    so that one action is one event on the customer's Activity page."""
+
+    action: Action
+    reason: str
+
+
 def record_event(
     action: Action,
     *,
@@ -19,12 +29,15 @@ def record_event(
     target: str = "",
     details: dict[str, Any] | None = None,
     with_request: bool = True,
+    support: SupportAction | None = None,
 ) -> AuditEvent:
     """Append an audit event; call it inside the transaction of the change it records.
 
     `with_request=False` leaves the request's IP address and user agent out: for an event an organization reads
     about someone who is not one of its members.
     """
+    if support is not None:
+        action, details = support.action, {**(details or {}), "support": True, "reason": support.reason}
     context = current_request.get() if with_request else None
     user = actor if isinstance(actor, AbstractBaseUser) else None
     return AuditEvent.objects.create(

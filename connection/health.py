@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import Action
-from audit.services import Actor, record_event
+from audit.services import Actor, SupportAction, record_event
 from connection.credential import record_credential_accepted, record_credential_rejected_by
 from connection.models import ConnectionIncident, ServiceAccount
 from microsoft import errors, graph
@@ -30,7 +30,12 @@ def open_incident(organization: Organization) -> ConnectionIncident | None:
 
 @transaction.atomic
 def record_connection_broken(
-    *, organization: Organization, reason: str, error_code: str = "", actor: Actor = None
+    *,
+    organization: Organization,
+    reason: str,
+    error_code: str = "",
+    actor: Actor = None,
+    support: SupportAction | None = None,
 ) -> ConnectionIncident:
     """Every granted Microsoft 365 service of the organization turns Access token invalid; admins hear once."""
     organization = lock_organization(organization.pk)
@@ -47,6 +52,7 @@ def record_connection_broken(
         organization=organization,
         target=organization.name,
         details={"reason": reason, "error_code": error_code},
+        support=support,
     )
     transaction.on_commit(lambda: send_invalid_token_email(incident.pk))
     return incident

@@ -2,7 +2,7 @@
 
 from django.db import transaction
 
-from audit.services import Actor
+from audit.services import Actor, SupportAction
 from casportal.errors import ActionRefused
 from connection.health import (
     CONSENT_BROKEN,
@@ -20,10 +20,16 @@ class NotConnected(ActionRefused):
 
 
 @transaction.atomic
-def mark_access_token_invalid(*, organization: Organization, actor: Actor) -> None:
+def mark_access_token_invalid(
+    *, organization: Organization, actor: Actor, support: SupportAction | None = None
+) -> None:
     if not ServiceAccount.objects.filter(organization=organization).exists():
         raise NotConnected("This organization has no Microsoft 365 service with access.")
-    record_connection_broken(organization=organization, reason=CONSENT_BROKEN, error_code="support", actor=actor)
+    if open_incident(organization) is not None:
+        raise NotConnected("The access token of this organization is already marked invalid.")
+    record_connection_broken(
+        organization=organization, reason=CONSENT_BROKEN, error_code="support", actor=actor, support=support
+    )
 
 
 def resend_invalid_token_email(*, organization: Organization) -> int:

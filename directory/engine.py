@@ -26,7 +26,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from audit.models import Action
-from audit.services import Actor, record_event
+from audit.services import Actor, SupportAction, record_event
 from casportal.logcontext import bind
 from connection.credential import record_credential_accepted, record_credential_rejected_by
 from connection.health import CONSENT_BROKEN, record_connection_broken, record_connection_restored
@@ -91,26 +91,47 @@ class SyncRequest:
 
 
 def request_sync(
-    *, service: ProtectedService, kind: str, trigger: str, actor: Actor, countdown: float = 0
+    *,
+    service: ProtectedService,
+    kind: str,
+    trigger: str,
+    actor: Actor,
+    countdown: float = 0,
+    support: SupportAction | None = None,
 ) -> SyncRequest:
-    """Queue a sync of the organization's directory, or join the one under way (one per organization)."""
+    """Queue a sync of the organization's directory, or join the one under way (one per organization).
+
+    A customer's request that joins a run records nothing (the run's own event stands); support's is recorded
+    either way, since its reason is on record only there."""
     lock_organization(service.organization_id)
     active = SyncRun.objects.filter(organization_id=service.organization_id, status__in=ACTIVE_SYNC_STATUSES).first()
     if active is not None:
         if trigger == SyncTrigger.LIST_EDIT and not active.follow_up_requested:
             # The run may have read the chosen users already: it queues one more run when it succeeds.
             SyncRun.objects.filter(pk=active.pk).update(follow_up_requested=True)
+        if support is not None:
+            _record_queued(active, service, actor, support, folded=True)
         return SyncRequest(run=active, folded=True)
     run = SyncRun.objects.create(organization_id=service.organization_id, service=service, kind=kind, trigger=trigger)
+    _record_queued(run, service, actor, support, folded=False)
+    transaction.on_commit(lambda: sync_batch.apply_async((run.pk, run.fence), countdown=countdown))
+    return SyncRequest(run=run, folded=False)
+
+
+def _record_queued(
+    run: SyncRun, service: ProtectedService, actor: Actor, support: SupportAction | None, *, folded: bool
+) -> None:
+    details: dict[str, object] = {"run": str(run.public_id), "kind": run.kind, "trigger": run.trigger}
+    if folded:
+        details["joined_the_run_under_way"] = True
     record_event(
         Action.SYNC_QUEUED,
         actor=actor,
         organization=service.organization,
         target=run_target(run),
-        details={"run": str(run.public_id), "kind": kind, "trigger": trigger},
+        details=details,
+        support=support,
     )
-    transaction.on_commit(lambda: sync_batch.apply_async((run.pk, run.fence), countdown=countdown))
-    return SyncRequest(run=run, folded=False)
 
 
 # Runs of the organization's whole directory, whatever service they run under: Activity names the organization.

@@ -3,7 +3,7 @@
 from django.db import transaction
 
 from audit.models import Action
-from audit.services import Actor, record_event
+from audit.services import Actor, SupportAction, record_event
 from casportal.errors import ActionRefused
 from connection.models import ServiceAccount
 from directory.engine import SyncRequest, request_sync
@@ -64,12 +64,16 @@ def _connected_service(organization: Organization) -> ProtectedService:
 
 
 @transaction.atomic
-def sync_now(*, organization: Organization, actor: Actor) -> SyncRequest:
+def sync_now(*, organization: Organization, actor: Actor, support: SupportAction | None = None) -> SyncRequest:
     """Sync now (all-users mode only): a delta round, or a full one when there is none to continue."""
     if sync_settings_for(organization).mode == SyncMode.CERTAIN:
         raise SyncRefused(CERTAIN_USERS_REFUSED)
     return request_sync(
-        service=_connected_service(organization), kind=SyncKind.DELTA, trigger=SyncTrigger.MANUAL, actor=actor
+        service=_connected_service(organization),
+        kind=SyncKind.DELTA,
+        trigger=SyncTrigger.MANUAL,
+        actor=actor,
+        support=support,
     )
 
 

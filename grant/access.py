@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.models import Action
-from audit.services import Actor, record_event
+from audit.services import Actor, SupportAction, record_event
 from connection.credential import record_credential_accepted
 from connection.models import ServiceAccount
 from directory.engine import request_sync
@@ -217,7 +217,7 @@ def start_selected_users_sync(*, service: ProtectedService, actor: Actor) -> Syn
 
 
 @transaction.atomic
-def retry_provisioning(*, service: ProtectedService, actor: Actor) -> SyncRun:
+def retry_provisioning(*, service: ProtectedService, actor: Actor, support: SupportAction | None = None) -> SyncRun:
     service = ProtectedService.objects.select_for_update().select_related("organization").get(pk=service.pk)
     if service.status != ServiceStatus.FAILED or not ServiceAccount.objects.filter(service=service).exists():
         raise SelectionError("There is no failed synchronization to try again.")
@@ -229,4 +229,5 @@ def retry_provisioning(*, service: ProtectedService, actor: Actor) -> SyncRun:
         kind=SyncKind.CERTAIN_USERS if certain else SyncKind.FULL,
         trigger=SyncTrigger.GRANT,
         actor=actor,
+        support=support,
     ).run

@@ -16,9 +16,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from audit.admin_log import record_support_event
 from audit.models import Action
-from audit.services import Actor, record_event
+from audit.services import Actor, SupportAction, record_event
 from connection.models import ServiceAccount
 from directory.models import (
     SyncMode,
@@ -173,36 +172,38 @@ def resume_grant(
 
 
 @transaction.atomic
-def cancel_grant(*, service: ProtectedService, actor: Actor, reason: str = "") -> GrantAttempt | None:
-    """Cancel the attempt in progress; with a reason, as support did it (one event, the support action's)."""
+def cancel_grant(
+    *, service: ProtectedService, actor: Actor, support: SupportAction | None = None
+) -> GrantAttempt | None:
+    """Cancel the attempt in progress (`support`: as support staff did it, one event, the support action's)."""
     attempt = in_flight_attempt(service)
     if attempt is None:
         return None
-    _end_attempt(attempt, actor, GrantStep.CANCELLED, reason=reason)
+    _end_attempt(attempt, actor, GrantStep.CANCELLED, support=support)
     return attempt
 
 
 def _end_attempt(
-    attempt: GrantAttempt, actor: Actor, step: GrantStep, *, replaced: bool = False, reason: str = ""
+    attempt: GrantAttempt,
+    actor: Actor,
+    step: GrantStep,
+    *,
+    replaced: bool = False,
+    support: SupportAction | None = None,
 ) -> None:
     GrantAttempt.objects.filter(pk=attempt.pk).update(step=step, state_hash=None, finished_at=timezone.now())
-    if reason:
-        record_support_event(
-            Action.SUPPORT_GRANT_CANCELLED,
-            actor=actor,
-            reason=reason,
-            organization=attempt.organization,
-            target=attempt.service.get_kind_display(),
-            attempt=str(attempt.public_id),
-        )
-        return
-    details = {"attempt": str(attempt.public_id), "started_by": attempt.user.email}
+    details: dict[str, object] = {"attempt": str(attempt.public_id)}
+    if support is None:
+        details["started_by"] = attempt.user.email
+    if replaced:
+        details["replaced_by_a_new_attempt"] = True
     record_event(
         Action.GRANT_CANCELLED,
         actor=actor,
         organization=attempt.organization,
         target=attempt.service.get_kind_display(),
-        details={**details, "replaced_by_a_new_attempt": True} if replaced else details,
+        details=details,
+        support=support,
     )
 
 

@@ -8,7 +8,7 @@ from django.db import transaction
 
 from audit.admin_log import record_support_event
 from audit.models import Action
-from audit.services import Actor
+from audit.services import Actor, SupportAction
 from casportal.errors import ActionRefused
 from connection import services as connections
 from directory import engine, runs
@@ -35,7 +35,9 @@ def _refused_as_for_customers() -> Iterator[None]:
 def cancel_stuck_grant(*, attempt: GrantAttempt, actor: Actor, reason: str) -> GrantAttempt:
     if attempt.step not in IN_FLIGHT_STEPS:
         raise SupportActionRefused(f"This grant attempt is not in progress ({attempt.get_step_display()}).")
-    cancelled = grants.cancel_grant(service=attempt.service, actor=actor, reason=reason)
+    cancelled = grants.cancel_grant(
+        service=attempt.service, actor=actor, support=SupportAction(Action.SUPPORT_GRANT_CANCELLED, reason)
+    )
     if cancelled is None or cancelled.pk != attempt.pk:
         raise SupportActionRefused("This grant attempt is no longer in progress.")
     return cancelled
@@ -44,32 +46,17 @@ def cancel_stuck_grant(*, attempt: GrantAttempt, actor: Actor, reason: str) -> G
 @transaction.atomic
 def retry_failed_provisioning(*, service: ProtectedService, actor: Actor, reason: str) -> SyncRun:
     with _refused_as_for_customers():
-        run = access.retry_provisioning(service=service, actor=actor)
-    record_support_event(
-        Action.SUPPORT_PROVISIONING_RETRIED,
-        actor=actor,
-        reason=reason,
-        organization=service.organization,
-        target=service.get_kind_display(),
-        run=str(run.public_id),
-    )
-    return run
+        return access.retry_provisioning(
+            service=service, actor=actor, support=SupportAction(Action.SUPPORT_PROVISIONING_RETRIED, reason)
+        )
 
 
 @transaction.atomic
 def sync_now(*, organization: Organization, actor: Actor, reason: str) -> engine.SyncRequest:
     with _refused_as_for_customers():
-        request = runs.sync_now(organization=organization, actor=actor)
-    record_support_event(
-        Action.SUPPORT_SYNC_NOW,
-        actor=actor,
-        reason=reason,
-        organization=organization,
-        target=organization.name,
-        run=str(request.run.public_id),
-        folded=request.folded,
-    )
-    return request
+        return runs.sync_now(
+            organization=organization, actor=actor, support=SupportAction(Action.SUPPORT_SYNC_NOW, reason)
+        )
 
 
 @transaction.atomic
@@ -89,14 +76,9 @@ def check_connection_now(*, organization: Organization, actor: Actor, reason: st
 @transaction.atomic
 def mark_access_token_invalid(*, organization: Organization, actor: Actor, reason: str) -> None:
     with _refused_as_for_customers():
-        connections.mark_access_token_invalid(organization=organization, actor=actor)
-    record_support_event(
-        Action.SUPPORT_TOKEN_MARKED_INVALID,
-        actor=actor,
-        reason=reason,
-        organization=organization,
-        target=organization.name,
-    )
+        connections.mark_access_token_invalid(
+            organization=organization, actor=actor, support=SupportAction(Action.SUPPORT_TOKEN_MARKED_INVALID, reason)
+        )
 
 
 @transaction.atomic

@@ -94,9 +94,18 @@ def test_retry_a_failed_provisioning_queues_a_sync(cast, operator_client, failed
     assert failed_service.status == ServiceStatus.PROVISIONING
     run = SyncRun.objects.get(service=failed_service)
     event = AuditEvent.objects.get(action=Action.SUPPORT_PROVISIONING_RETRIED)
-    assert event.details == {"support": True, "reason": REASON, "run": str(run.public_id)}
+    assert event.details == {
+        "support": True,
+        "reason": REASON,
+        "run": str(run.public_id),
+        "kind": "full",
+        "trigger": "grant",
+    }
     assert event.target == "Exchange Online"
-    assert "Support retried a failed provisioning" in activity_of(cast)
+    assert not AuditEvent.objects.filter(action=Action.SYNC_QUEUED).exists(), "one support action, one event"
+    activity = activity_of(cast)
+    assert activity.count("Support retried a failed provisioning") == 1
+    assert "Synchronization queued" not in activity
 
 
 def test_retry_is_refused_for_a_service_that_did_not_fail(cast, operator_client):
@@ -138,7 +147,21 @@ def test_sync_now_queues_a_manual_sync_in_all_users_mode_only(cast, operator_cli
     assert SyncRun.objects.get(organization=cast.organization).trigger == "manual"
     event = AuditEvent.objects.get(action=Action.SUPPORT_SYNC_NOW)
     assert event.details["reason"] == REASON
-    assert "Support started a synchronization" in activity_of(cast)
+    assert not AuditEvent.objects.filter(action=Action.SYNC_QUEUED).exists(), "one support action, one event"
+    assert activity_of(cast).count("Support started a synchronization") == 1
+
+
+@pytest.mark.usefixtures("task_queue")
+def test_supports_sync_now_that_joins_a_run_under_way_is_recorded_with_its_reason(cast, operator_client, failed_service):
+    failed_service.status = ServiceStatus.PROTECTED
+    failed_service.save()
+    running = SyncRun.objects.create(organization=cast.organization, service=failed_service, kind="delta")
+    run_action(operator_client, "admin:tenants_organization_changelist", "sync_now", cast.organization.pk)
+    assert list(SyncRun.objects.filter(organization=cast.organization)) == [running]
+    event = AuditEvent.objects.get(action=Action.SUPPORT_SYNC_NOW)
+    assert event.details["run"] == str(running.public_id)
+    assert event.details["joined_the_run_under_way"] is True
+    assert event.details["reason"] == REASON
 
 
 @pytest.mark.usefixtures("failed_service")
@@ -159,6 +182,10 @@ def test_mark_the_access_token_invalid_then_resend_the_email(cast, operator_clie
     with_capture = run_action(operator_client, changelist, "mark_access_token_invalid", cast.organization.pk)
     assert with_capture.status_code == 302
     assert AuditEvent.objects.get(action=Action.SUPPORT_TOKEN_MARKED_INVALID).actor_email == "operator@casportal.test"
+    assert not AuditEvent.objects.filter(action=Action.CONNECTION_BROKEN).exists(), "one support action, one event"
+    run_action(operator_client, changelist, "mark_access_token_invalid", cast.organization.pk)
+    assert "already marked invalid" in operator_client.get(reverse(changelist)).content.decode()
+    assert AuditEvent.objects.filter(action=Action.SUPPORT_TOKEN_MARKED_INVALID).count() == 1
     sent_before = len(mailoutbox)
     run_action(operator_client, changelist, "resend_invalid_token_email", cast.organization.pk)
     assert AuditEvent.objects.filter(action=Action.SUPPORT_INVALID_TOKEN_EMAIL_RESENT).exists()
