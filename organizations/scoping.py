@@ -86,11 +86,12 @@ def organization_view(view: ViewFunc) -> ViewFunc:
         membership = next((m for m in recent if m.organization.slug == org_slug), None) or membership_for(
             request.user, org_slug
         )
-        if request.method not in SAFE_METHODS and not membership.is_admin:
-            raise PermissionDenied("Read-only members cannot make changes.")
         request.recent_memberships = recent  # type: ignore[attr-defined]
         request.membership = membership  # type: ignore[attr-defined]
         request.organization = membership.organization  # type: ignore[attr-defined]
+        # After the attributes, so that the 403 page keeps the organization's navigation.
+        if request.method not in SAFE_METHODS and not membership.is_admin:
+            raise PermissionDenied("Read-only members cannot make changes.")
         _remember(request, membership)
         return view(request, *args, **kwargs)
 

@@ -27,6 +27,8 @@ def test_refusal_of_a_read_only_member_says_why_and_keeps_the_organization(cast:
     page = response.content.decode()
     assert "Read-only members cannot make changes." in page
     assert f'href="{reverse("dashboard", args=[cast.organization.slug])}"' in page
+    assert f'href="{reverse("service_status", args=[cast.organization.slug])}"' in page, "the organization's navigation"
+    assert f'href="{reverse("members", args=[cast.organization.slug])}"' in page
     assert "Log out" in page
 
 
