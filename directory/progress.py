@@ -202,7 +202,8 @@ class Progress:
     phases: list[Phase]
     before: list[Step]
     after: list[Step]
-    elapsed: timedelta
+    elapsed: timedelta  # of the run alone
+    waited_for_access: timedelta | None  # a grant's wait for Microsoft before the run
     wait: Wait | None
     finished: bool
     succeeded: bool
@@ -246,7 +247,9 @@ def fallback_phrase(reason: str) -> str:
     return FALLBACK_PHRASES.get(reason, reason.rstrip("."))
 
 
-def describe_progress(run: SyncRun, *, service_name: str, policy_name: str | None) -> Progress:
+def describe_progress(
+    run: SyncRun, *, service_name: str, policy_name: str | None, waited_for_access: timedelta | None = None
+) -> Progress:
     now = timezone.now()
     start = run.started_at or run.queued_at
     delta = run.kind == SyncKind.DELTA
@@ -280,6 +283,7 @@ def describe_progress(run: SyncRun, *, service_name: str, policy_name: str | Non
         before=before,
         after=after,
         elapsed=(run.finished_at or now) - start,
+        waited_for_access=waited_for_access,
         wait=current_wait(run, now),
         finished=run.status in TERMINAL_SYNC_STATUSES,
         succeeded=succeeded,

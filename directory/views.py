@@ -40,10 +40,11 @@ from directory.models import (
     SelectedUser,
     SyncMode,
     SyncRun,
+    SyncTrigger,
 )
 from directory.ordering import natural_key, naturally_sorted
 from directory.progress import SUCCESS_SENTENCE, describe_progress
-from grant import access
+from grant import access, waiting
 from microsoft import errors, graph
 from organizations.models import ProtectedService, ServiceStatus
 from organizations.scoping import OrganizationRequest, organization_view, scoped, scoped_get_or_404
@@ -315,7 +316,14 @@ def _progress_page(request: OrganizationRequest, service: ProtectedService | Non
     context = {
         "service": service,
         "run": run,
-        "progress": describe_progress(run, service_name=service_name, policy_name=policy.name if policy else None)
+        "progress": describe_progress(
+            run,
+            service_name=service_name,
+            policy_name=policy.name if policy else None,
+            waited_for_access=waiting.time_waited_for_access(run)
+            if run.trigger in (SyncTrigger.GRANT, SyncTrigger.RECREATE)
+            else None,
+        )
         if run
         else None,
         "success_sentence": SUCCESS_SENTENCE,

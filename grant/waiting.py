@@ -18,7 +18,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from grant.models import GrantAttempt
+from directory.models import SyncRun
+from grant.models import GrantAttempt, GrantStep
 from microsoft import errors
 
 
@@ -91,6 +92,25 @@ def access_wait(attempt: GrantAttempt) -> AccessWait:
     except ValueError:
         step = WaitStep.STARTING
     return AccessWait(step=step, elapsed_seconds=elapsed, budget_seconds=budget, detail=recorded.get("detail", ""))
+
+
+def time_waited_for_access(run: SyncRun) -> timedelta | None:
+    """How long the grant that queued `run` waited for Microsoft to activate the permissions, once access came."""
+    attempt = (
+        GrantAttempt.objects.filter(
+            service_id=run.service_id,
+            step__in=(GrantStep.CHOOSING_USERS, GrantStep.PROVISIONING),
+            access_deadline__isnull=False,
+            finished_at__lte=run.queued_at,
+        )
+        .order_by("-finished_at")
+        .only("access_deadline", "finished_at")
+        .first()
+    )
+    if attempt is None or attempt.access_deadline is None or attempt.finished_at is None:
+        return None
+    started = attempt.access_deadline - timedelta(seconds=_budget())
+    return max(timedelta(0), attempt.finished_at - started)
 
 
 def next_check_in(attempt: GrantAttempt) -> float:

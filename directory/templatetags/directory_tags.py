@@ -29,6 +29,11 @@ def duration(value: timedelta | None) -> str:
 
 
 @register.filter
+def add_durations(value: timedelta, other: timedelta) -> timedelta:
+    return value + other
+
+
+@register.filter
 def about(value: timedelta) -> str:
     """An estimate of time left, rounded: 'about 40 s', 'about 2 min 30 s'."""
     return progress.about(value)

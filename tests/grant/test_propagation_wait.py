@@ -8,6 +8,7 @@ import re
 
 import pytest
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import Action, AuditEvent
@@ -152,3 +153,23 @@ def test_a_disabled_application_is_no_propagation_and_ends_the_grant_at_once(cas
 def test_both_codes_for_a_missing_service_principal_mean_still_propagating(code):
     answer = errors.ServicePrincipalMissing(f"AADSTS{code}: not found", code=code)
     assert waiting.still_propagating(answer) == waiting.WaitStep.SERVICE_PRINCIPAL
+
+
+def test_the_progress_page_counts_the_wait_for_microsoft_in_the_time_elapsed(cast, driver, propagating):  # noqa: ARG001
+    driver.grant()
+    waited(42.5)
+    consented_ago(1801)  # every phase is over: the next check finds access
+    next_check(driver)
+    driver.tasks.run()
+    progress = reverse("sync_progress", args=[driver.org, "exchange-online"])
+    page = html.unescape(page_text(driver.portal("get", progress)))
+    assert "Successfully created a service account and synced data." in page
+    match = re.search(
+        r"Time elapsed: (\d+) s — (\d+) s waiting for Microsoft to activate the permissions, "
+        r"then ([\d.]+) s for the synchronization\.",
+        page,
+    )
+    assert match is not None, page
+    total, waited_seconds, syncing = int(match.group(1)), int(match.group(2)), float(match.group(3))
+    assert waited_seconds in (42, 43)
+    assert total in (int(waited_seconds + syncing), int(waited_seconds + syncing) + 1)
