@@ -6,8 +6,15 @@ end-to-end syncs run twice: with delta pages of 999 users and 999 members@delta 
 Microsoft applies (200 users a page, 500 members@delta entries a page: the figures a Microsoft moderator gave on
 Microsoft Q&A), whatever the portal's Prefer: odata.maxpagesize asks.
 
-    python -m benchmarks.sync            # everything (about a few minutes)
+The chains figures sync the fixed bench tenant (100,003 users, 10,000 groups, 300,000 memberships) at Microsoft's
+caps with a latency injected into every simulated request, through real Celery workers (two, each its own
+process), and compare the wall time with Graph's latency floor: latency x the longer of the users chain
+(ceil(U / 200) delta pages) and the groups chain (ceil(links / 500) members@delta pages), for the design of
+concurrent chains and for the sequential one (SYNC_CONCURRENT_CHAINS=0).
+
+    python -m benchmarks.sync            # everything (the chains at 1 s alone take about 15 minutes)
     python -m benchmarks.sync ingest     # the page-writing stage alone
+    python -m benchmarks.sync chains --latencies 300 --designs concurrent,sequential
 """
 
 from __future__ import annotations
@@ -322,6 +329,183 @@ def delta(slug: str, changes: int) -> None:
     _say("requests", run.requests)
 
 
+# 4. Chains: the fixed bench tenant against Graph's latency floor, through real workers.
+
+CHAIN_USERS, CHAIN_GROUPS, CHAIN_MEMBERS = 100_000, 10_000, 30  # the simulator adds 3 named users: 100,003
+CHAIN_WORKERS = 2
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/14"
+DESIGNS = {"concurrent": "1", "sequential": "0"}  # SYNC_CONCURRENT_CHAINS
+
+
+def _floor_pages(users: int, memberships: int) -> tuple[int, int]:
+    """The pages on each chain's critical path at Microsoft's caps: users delta, then members@delta."""
+    return math.ceil(users / MICROSOFTS_CAPS[0]), math.ceil(memberships / MICROSOFTS_CAPS[1])
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def chains_run(slug: str, latency_ms: int, design: str) -> None:
+    """One full sync of the tenant through CHAIN_WORKERS workers; prints wall time, requests, peak RSS."""
+    _setup_django()
+    from django.db import connections, transaction
+
+    from casportal.celery import app
+    from directory.engine import request_sync
+    from directory.models import DirectoryUser, GroupMembership, SyncKind, SyncRun, SyncTrigger
+    from m365sim import services as sim
+
+    organization, service, sim_tenant = _connect(slug, MICROSOFTS_CAPS)
+    sim.set_faults(sim_tenant, latency_ms=latency_ms)
+    env = {**os.environ, "SYNC_CONCURRENT_CHAINS": DESIGNS[design]}
+    command = [sys.executable, "-m", "celery", "-A", "casportal", "worker", "--pool", "solo", "-Q", "sync"]
+    workers = [
+        subprocess.Popen(
+            [*command, "-n", f"bench{n}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,  # their warnings go to stderr, which the parent shows if this run fails
+        )
+        for n in range(CHAIN_WORKERS)
+    ]
+    try:
+        names = [f"bench{n}@{socket.gethostname()}" for n in range(CHAIN_WORKERS)]
+        deadline = time.monotonic() + 60
+        while len(app.control.ping(destination=names, timeout=1)) < CHAIN_WORKERS:
+            if time.monotonic() > deadline:
+                sys.exit("the bench's workers did not start")
+        connections.close_all()
+        started = time.perf_counter()
+        with transaction.atomic():
+            run = request_sync(service=service, kind=SyncKind.FULL, trigger=SyncTrigger.GRANT, actor=None).run
+        while (status := SyncRun.objects.values_list("status", flat=True).get(pk=run.pk)) in ("queued", "running"):
+            time.sleep(0.1)
+        seconds = time.perf_counter() - started
+        peak = max(_peak_rss_mb(worker.pid) for worker in workers)
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.wait(timeout=30)
+    run = SyncRun.objects.get(pk=run.pk)
+    assert status == "succeeded", run.error_detail or run.error
+    _say("users", DirectoryUser.objects.filter(organization=organization).count())
+    _say("memberships", GroupMembership.objects.filter(organization=organization).count())
+    _say("seconds", f"{seconds:.1f}")
+    _say("requests", run.requests)
+    _say("peak RSS MB", f"{peak:.0f}")
+
+
+def _seed(env: dict[str, str], slug: str, users: int, groups: int) -> None:
+    _manage(
+        env,
+        "m365sim_seed",
+        "--tenant",
+        slug,
+        "--users",
+        str(users),
+        "--groups",
+        str(groups),
+        "--members-per-group",
+        str(CHAIN_MEMBERS),
+        "--no-propagation",  # measured syncs start at once: no consent propagation to wait out
+    )
+
+
+def _environment(database: str, simulator_database: str, port: int) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "casportal.settings",
+        "DATABASE_URL": database,
+        "M365SIM_DATABASE_URL": simulator_database,
+        "MICROSOFT_SIMULATOR_URL": f"http://127.0.0.1:{port}",
+        "LOG_LEVEL": "WARNING",
+        "DEBUG": "0",  # as in production: no query log in the measured processes
+    }
+    env.pop("REDIS_URL", None)
+    return env
+
+
+def _serve_simulator(env: dict[str, str], port: int) -> subprocess.Popen:
+    simulator = subprocess.Popen(
+        [sys.executable, "manage.py", "m365sim_serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    return simulator
+
+
+def chains(env: dict[str, str], latencies: list[int], designs: list[str], large: int, small: int) -> None:
+    """The chains figures; the simulator is serving and its tenants are seeded (`bench-chains<size>`)."""
+    import redis
+
+    broker = os.environ.get("BENCH_BROKER_URL") or DEFAULT_BROKER_URL
+    env = {**env, "CELERY_BROKER_URL": broker}
+    redis.Redis.from_url(broker).flushdb()  # the bench's own Redis database: no message of an earlier run
+    results: dict[tuple[int, str], dict[str, str]] = {}
+    for latency in latencies:
+        for design in designs:
+            figures = _child(
+                env, "chains-run", "--tenant", f"chains{large}", "--latency", str(latency), "--design", design
+            )
+            results[latency, design] = figures
+            users, links = int(figures["users"]), int(figures["memberships"])
+            users_chain, groups_chain = _floor_pages(users, links)
+            floor = latency / 1000 * max(users_chain, groups_chain)
+            name = f"chains: full sync of {users:,} users, {links:,} memberships at {latency} ms, {design}"
+            _say(f"{name}: seconds", figures["seconds"])
+            _say(f"{name}: requests", figures["requests"])
+            _say(f"{name}: peak RSS MB", figures["peak RSS MB"])
+            if floor:
+                _say(
+                    f"{name}: floor (users chain {users_chain}, groups chain {groups_chain} pages)",
+                    f"{floor:.1f} s; wall / floor {float(figures['seconds']) / floor:.2f}x (target <= 1.3x)",
+                )
+        if {"concurrent", "sequential"} <= set(designs):
+            ratio = float(results[latency, "concurrent"]["seconds"]) / float(results[latency, "sequential"]["seconds"])
+            _say(f"chains at {latency} ms: concurrent / sequential", f"{ratio:.2f}x (target <= 0.6x)")
+    if small:
+        first = "concurrent" if "concurrent" in designs else designs[0]
+        figures = _child(env, "chains-run", "--tenant", f"chains{small}", "--latency", "0", "--design", first)
+        rss_small, rss_large = float(figures["peak RSS MB"]), float(results[latencies[0], first]["peak RSS MB"])
+        _say(f"chains: peak RSS MB at {int(figures['users']):,} users, 0 ms, {first}", figures["peak RSS MB"])
+        _say(
+            f"chains: peak RSS at {large:,} / {small:,} users ({latencies[0]} ms / 0 ms)",
+            f"{rss_large / rss_small:.2f}x (target <= 1.5x, and < 200 MB at 100,000)",
+        )
+
+
+def chains_alone(latencies: list[int], designs: list[str], large: int, small: int) -> None:
+    database, simulator_database = _database_urls()
+    for url in (database, simulator_database):
+        _recreate_database(url)
+    port = _free_port()
+    env = _environment(database, simulator_database, port)
+    _say("database", database.rsplit("@", 1)[-1])
+    _manage(env, "migrate", "--noinput")
+    _manage(env, "migrate", "--database", "m365sim", "--noinput")
+    for size in (large, small) if small else (large,):
+        _seed(env, f"chains{size}", size, size // 10)
+    simulator = _serve_simulator(env, port)
+    try:
+        chains(env, latencies, designs, large, small)
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=10)
+
+
 # The orchestration: databases, the simulator's process, one process per measurement.
 
 
@@ -372,16 +556,7 @@ def everything(small: int, large: int, changes: int) -> None:
     for url in (database, simulator_database):
         _recreate_database(url)
     port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "casportal.settings",
-        "DATABASE_URL": database,
-        "M365SIM_DATABASE_URL": simulator_database,
-        "MICROSOFT_SIMULATOR_URL": f"http://127.0.0.1:{port}",
-        "LOG_LEVEL": "WARNING",
-        "DEBUG": "0",  # as in production: no query log in the measured processes
-    }
-    env.pop("REDIS_URL", None)
+    env = _environment(database, simulator_database, port)
     _say("database", database.rsplit("@", 1)[-1])
     _manage(env, "migrate", "--noinput")
     _manage(env, "migrate", "--database", "m365sim", "--noinput")
@@ -390,34 +565,10 @@ def everything(small: int, large: int, changes: int) -> None:
         _say(*line)
 
     for size in (small, large):
-        _manage(
-            env,
-            "m365sim_seed",
-            "--tenant",
-            f"bench{size}",
-            "--users",
-            str(size),
-            "--groups",
-            str(size // 10),
-            "--members-per-group",
-            "30",
-            "--no-propagation",  # measured syncs start at once: no consent propagation to wait out
-        )
-    simulator = subprocess.Popen(
-        [sys.executable, "manage.py", "m365sim_serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+        _seed(env, f"bench{size}", size, size // 10)
+    _seed(env, f"chains{CHAIN_USERS}", CHAIN_USERS, CHAIN_GROUPS)
+    simulator = _serve_simulator(env, port)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
         results = {}
         for caps in PAGE_CAPS:
             for size in (small, large):
@@ -439,6 +590,9 @@ def everything(small: int, large: int, changes: int) -> None:
         _say(f"delta sync of {changes} changes: seconds", figures["seconds"])
         _say(f"delta sync of {changes} changes: requests", figures["requests"])
         _say("delta / full time", f"{100 * float(figures['seconds']) / full_seconds:.2f}% (target < 2%)")
+        # The small tenant of the figures above measures the chains' memory at 10,000 users.
+        _seed(env, f"chains{small}", small, small // 10)
+        chains(env, [0, 300, 1000], list(DESIGNS), CHAIN_USERS, small)
     finally:
         simulator.terminate()
         simulator.wait(timeout=10)
@@ -462,6 +616,17 @@ def _caps(value: str) -> tuple[int, int]:
     return int(users), int(members)
 
 
+def _numbers(value: str) -> list[int]:
+    return [int(part) for part in value.split(",")]
+
+
+def _designs(value: str) -> list[str]:
+    designs = value.split(",")
+    if not set(designs) <= set(DESIGNS):
+        raise argparse.ArgumentTypeError(f"designs are {', '.join(DESIGNS)}")
+    return designs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command")
@@ -477,6 +642,15 @@ def main() -> None:
     e2e_args = commands.add_parser("e2e")
     e2e_args.add_argument("--tenant", required=True)
     e2e_args.add_argument("--caps", type=_caps, default=MICROSOFTS_CAPS, help="users,members@delta a page")
+    chains_args = commands.add_parser("chains")
+    chains_args.add_argument("--latencies", type=_numbers, default=[0, 300, 1000], help="ms, e.g. 0,300,1000")
+    chains_args.add_argument("--designs", type=_designs, default=list(DESIGNS), help="concurrent,sequential")
+    chains_args.add_argument("--users", type=int, default=CHAIN_USERS, help="the large tenant (groups: a tenth)")
+    chains_args.add_argument("--small", type=int, default=10_000, help="for the memory ratio; 0: none")
+    chains_run_args = commands.add_parser("chains-run")
+    chains_run_args.add_argument("--tenant", required=True)
+    chains_run_args.add_argument("--latency", type=int, required=True)
+    chains_run_args.add_argument("--design", choices=list(DESIGNS), required=True)
     delta_args = commands.add_parser("delta")
     delta_args.add_argument("--tenant", required=True)
     delta_args.add_argument("--changes", type=int, default=500)
@@ -487,6 +661,10 @@ def main() -> None:
         end_to_end(args.tenant, args.caps)
     elif args.command == "delta":
         delta(args.tenant, args.changes)
+    elif args.command == "chains":
+        chains_alone(args.latencies, args.designs, args.users, args.small)
+    elif args.command == "chains-run":
+        chains_run(args.tenant, args.latency, args.design)
     else:
         everything(getattr(args, "small", 10_000), getattr(args, "large", 100_000), getattr(args, "changes", 500))
 
