@@ -1,5 +1,6 @@
 """Simulated Microsoft 365 tenants, their directories and the applications registered with them."""
 
+import datetime as dt
 import hashlib
 import hmac
 import uuid
@@ -67,6 +68,17 @@ class Tenant(models.Model):
         help_text="Cancel on admin consent answers error=access_denied, as the authorize endpoint does, "
         "instead of the documented consent_required.",
     )
+    batch_throttle_next = models.PositiveIntegerField(
+        default=0, help_text="The next N requests inside a $batch answer 429 (the batch itself answers 200)."
+    )
+    access_policy_delay_seconds = models.PositiveIntegerField(
+        default=0,
+        help_text="An application access policy applied or lifted takes effect after this long "
+        "(Microsoft: it can take over an hour).",
+    )
+    mailbox_provisioning_seconds = models.PositiveIntegerField(
+        default=0, help_text="After a licence is assigned, the user's mailbox appears after this long."
+    )
 
     class Meta:
         ordering = ["slug"]
@@ -108,6 +120,21 @@ class DirectoryObject(models.Model):
         return self.display_name
 
 
+class MailboxState(models.TextChoices):
+    AUTO = "auto", "As the licence says"
+    PROVISIONED = "provisioned", "Exchange Online mailbox"
+    PENDING = "pending", "Licensed, not yet provisioned"
+    NONE = "none", "No mailbox"
+    ON_PREMISES = "on_premises", "Hosted on-premises"
+    SOFT_DELETED = "soft_deleted", "Soft-deleted"
+
+
+class DriveState(models.TextChoices):
+    AUTO = "auto", "As the licence says"
+    PROVISIONED = "provisioned", "Provisioned"
+    NOT_PROVISIONED = "not_provisioned", "Not provisioned yet"
+
+
 class User(DirectoryObject):
     user_principal_name = models.CharField(max_length=255, unique=True)
     mail = models.CharField(max_length=255, blank=True)
@@ -117,6 +144,22 @@ class User(DirectoryObject):
     account_enabled = models.BooleanField(default=True)
     assigned_licenses = models.JSONField(default=list, blank=True, help_text="SKU ids.")
     password = models.CharField(max_length=128, blank=True, help_text="Empty: this user cannot sign in.")
+    # What Exchange Online and OneDrive hold for the user: fields on the row, so a 100,000-user tenant costs nothing.
+    mailbox = models.CharField(
+        max_length=16,
+        choices=MailboxState.choices,
+        default=MailboxState.AUTO,
+        help_text="Auto: a licensed user has a mailbox, an unlicensed one none.",
+    )
+    mailbox_ready_at = models.DateTimeField(
+        null=True, blank=True, help_text="A mailbox not yet provisioned appears then (empty: not before a change)."
+    )
+    drive = models.CharField(
+        max_length=16,
+        choices=DriveState.choices,
+        default=DriveState.AUTO,
+        help_text="Auto: a licensed user's OneDrive is provisioned, an unlicensed user has none.",
+    )
 
     class Meta(DirectoryObject.Meta):
         indexes = [models.Index(fields=["tenant", "version"]), models.Index(fields=["tenant", "display_name"])]
@@ -150,6 +193,7 @@ class Group(DirectoryObject):
     mail_enabled = models.BooleanField(default=False)
     security_enabled = models.BooleanField(default=True)
     group_types = models.JSONField(default=list, blank=True, help_text='["Unified"] for a Microsoft 365 group.')
+    is_team = models.BooleanField(default=False, help_text='A Microsoft 365 group provisioned as a team ("Team").')
 
     class Meta(DirectoryObject.Meta):
         indexes = [models.Index(fields=["tenant", "version"]), models.Index(fields=["tenant", "display_name"])]
@@ -217,6 +261,54 @@ class Membership(models.Model):
     @property
     def member(self) -> "User | Group | MemberObject | None":
         return self.member_user or self.member_group or self.member_object
+
+
+class Site(models.Model):
+    """A SharePoint site collection's root site. Its id is Graph's composite "{hostname},{site id},{web id}"."""
+
+    id = models.CharField(primary_key=True, max_length=200, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sites")
+    name = models.CharField(max_length=128)
+    display_name = models.CharField(max_length=256)
+    web_url = models.CharField(max_length=512)
+    created_at = models.DateTimeField(default=timezone.now)
+    group = models.ForeignKey(
+        "Group", on_delete=models.CASCADE, null=True, blank=True, related_name="sites", help_text="A team's site."
+    )
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class AccessPolicy(models.Model):
+    """An Exchange Online application access policy (New-ApplicationAccessPolicy): it restricts an application to
+    the mailboxes of a mail-enabled security group, or denies it those mailboxes. Applying and lifting take effect
+    after the tenant's delay."""
+
+    class Right(models.TextChoices):
+        RESTRICT = "RestrictAccess", "RestrictAccess"
+        DENY = "DenyAccess", "DenyAccess"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="access_policies")
+    app_id = models.UUIDField(verbose_name="application (client) id")
+    group = models.ForeignKey("Group", on_delete=models.CASCADE, related_name="access_policies")
+    access_right = models.CharField(max_length=16, choices=Right.choices)
+    description = models.CharField(max_length=256, blank=True)
+    effective_at = models.DateTimeField(help_text="The policy applies from this time.")
+    lifted_at = models.DateTimeField(null=True, blank=True, help_text="Removed: the policy stops applying then.")
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "access policies"
+
+    def __str__(self) -> str:
+        return f"{self.access_right} {self.group} for {self.app_id}"
+
+    def active(self, now: dt.datetime) -> bool:
+        return self.effective_at <= now and (self.lifted_at is None or now < self.lifted_at)
 
 
 class Application(models.Model):

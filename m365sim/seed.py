@@ -14,7 +14,19 @@ from django.db.models import Model
 from django.utils import timezone
 
 from m365sim import directory, services
-from m365sim.models import Application, Domain, Group, MemberObject, Membership, RoleAssignment, Tenant, User
+from m365sim.models import (
+    Application,
+    Domain,
+    DriveState,
+    Group,
+    MailboxState,
+    MemberObject,
+    Membership,
+    RoleAssignment,
+    Site,
+    Tenant,
+    User,
+)
 from m365sim.routers import ALIAS
 
 DEMO_PASSWORD = "m365-demo"  # noqa: S105 (the simulator's published demo password)
@@ -25,6 +37,19 @@ _BATCH = 5000
 # Of the seeded users, about 3% are disabled and 10% unlicensed.
 DISABLED_SHARE = 0.03
 UNLICENSED_SHARE = 0.1
+# Of the licensed users, by position: a mailbox not provisioned yet (1 in 150), one hosted on-premises (1 in 150),
+# and a OneDrive not provisioned yet (1 in 25); the rest have both. Microsoft 365 groups are teams but every third.
+MAILBOX_PENDING_AT, MAILBOX_ON_PREMISES_AT, MAILBOX_EVERY = 7, 77, 150
+DRIVE_NOT_PROVISIONED_AT, DRIVE_EVERY = 3, 25
+NOT_A_TEAM_EVERY = 3
+# The SharePoint sites besides the teams' (name, title); the first is the root site.
+SITES = (
+    ("", "Communication site"),
+    ("allcompany", "All Company"),
+    ("projects", "Projects"),
+    ("humanresources", "Human Resources"),
+    ("legalarchive", "Legal Archive"),
+)
 # Besides users and groups, a few members of other kinds (kind, display name, a contact's mail): every tenth group
 # from the sixth on holds some of them, in turn (a tenant of fewer than six groups has none).
 MEMBER_OBJECTS = (
@@ -224,6 +249,9 @@ def seed_tenant(slug: str, *, users: int, groups: int, members_per_group: int, s
                 "account_enabled": rng.random() > DISABLED_SHARE,
                 "assigned_licenses": licensed if rng.random() > UNLICENSED_SHARE else unlicensed,
                 "password": "",
+                "mailbox": _mailbox_state(i),
+                "mailbox_ready_at": None,
+                "drive": DriveState.NOT_PROVISIONED if i % DRIVE_EVERY == DRIVE_NOT_PROVISIONED_AT else DriveState.AUTO,
             }
         )
     _insert_new(User, user_rows)
@@ -250,9 +278,11 @@ def seed_tenant(slug: str, *, users: int, groups: int, members_per_group: int, s
                 "mail_enabled": kind != "security",
                 "security_enabled": kind != "distribution",
                 "group_types": json.dumps(["Unified"] if kind == "unified" else []),
+                "is_team": kind == "unified" and j % NOT_A_TEAM_EVERY != NOT_A_TEAM_EVERY - 1,
             }
         )
     _insert_new(Group, group_rows)
+    _insert_new(Site, _site_rows(tenant, group_rows, as_uuid, now))
 
     rng = random.Random(f"{slug}:{seed}:members")  # noqa: S311
     pairs: list[tuple[uuid.UUID, uuid.UUID | None, uuid.UUID | None]] = [
@@ -298,6 +328,47 @@ def seed_tenant(slug: str, *, users: int, groups: int, members_per_group: int, s
         memberships=Membership.objects.filter(group__tenant=tenant).count(),
         member_objects=MemberObject.objects.filter(tenant=tenant).count(),
     )
+
+
+def _mailbox_state(index: int) -> str:
+    position = index % MAILBOX_EVERY
+    if position == MAILBOX_PENDING_AT:
+        return MailboxState.PENDING
+    return MailboxState.ON_PREMISES if position == MAILBOX_ON_PREMISES_AT else MailboxState.AUTO
+
+
+def _site_rows(
+    tenant: Tenant, group_rows: list[dict[str, Any]], as_uuid: Callable[[uuid.UUID], Any], now: Any
+) -> list[dict[str, Any]]:
+    """The root site and a few communication sites, and each team's site."""
+    host = f"https://{tenant.slug}.sharepoint.com"
+    named = [
+        (name or "root", name or "root", title, host + (f"/sites/{name}" if name else ""), None)
+        for name, title in SITES
+    ]
+    teams = [
+        (
+            f"group:{row['id']}",
+            row["mail_nickname"],
+            row["display_name"],
+            f"{host}/sites/{row['mail_nickname']}",
+            row["id"],
+        )
+        for row in group_rows
+        if row["is_team"]
+    ]
+    return [
+        {
+            "id": services.site_id(tenant, key),
+            "tenant_id": as_uuid(tenant.id),
+            "name": name,
+            "display_name": title,
+            "web_url": url,
+            "created_at": now,
+            "group_id": group_id,
+        }
+        for key, name, title, url, group_id in named + teams
+    ]
 
 
 def _member_objects(

@@ -9,15 +9,19 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from m365sim import directory
+from m365sim import directory, workloads
 from m365sim.models import (
+    AccessPolicy,
     Application,
     ClientSecret,
+    DriveState,
     Group,
+    MailboxState,
     MemberObject,
     Membership,
     RequestCount,
     ServicePrincipal,
+    Site,
     Tenant,
     User,
 )
@@ -38,6 +42,9 @@ FAULT_FIELDS = (
     "delta_replay_next",
     "delta_reset_next",
     "decline_as_access_denied",
+    "batch_throttle_next",
+    "access_policy_delay_seconds",
+    "mailbox_provisioning_seconds",
 )
 
 
@@ -66,6 +73,7 @@ GRAPH_PROPERTIES = {
     "mail_enabled": "mailEnabled",
     "security_enabled": "securityEnabled",
     "group_types": "groupTypes",
+    "is_team": "resourceProvisioningOptions",
 }
 
 
@@ -217,6 +225,107 @@ def _remove_membership(membership: Membership, version: int) -> None:
     Group.objects.filter(pk=membership.group_id).update(version=version)
 
 
+# Mailboxes, drives, teams and sites.
+
+
+def set_mailbox(user: User, state: str, *, ready_in_seconds: float | None = None) -> User:
+    """A mailbox state; "pending" with ready_in_seconds appears then, without it stays pending until changed."""
+    if state not in MailboxState.values:
+        raise ValueError(f"state must be one of: {', '.join(MailboxState.values)}.")
+    user.mailbox = state
+    user.mailbox_ready_at = (
+        timezone.now() + dt.timedelta(seconds=ready_in_seconds) if ready_in_seconds is not None else None
+    )
+    user.save(update_fields=["mailbox", "mailbox_ready_at"])
+    return user
+
+
+def set_drive(user: User, state: str) -> User:
+    if state not in DriveState.values:
+        raise ValueError(f"state must be one of: {', '.join(DriveState.values)}.")
+    user.drive = state
+    user.save(update_fields=["drive"])
+    return user
+
+
+@transaction.atomic(using=ALIAS)
+def set_licensed(user: User, licensed: bool) -> User:
+    """Assigns or removes the E3 licence (a directory change). A newly licensed user's mailbox appears after the
+    tenant's mailbox_provisioning_seconds."""
+    was_licensed = bool(user.assigned_licenses)
+    update_user(user, assigned_licenses=[directory.SKU_ENTERPRISEPACK] if licensed else [])
+    delay = user.tenant.mailbox_provisioning_seconds
+    if licensed and not was_licensed and delay:
+        user.mailbox_ready_at = timezone.now() + dt.timedelta(seconds=delay)
+        user.save(update_fields=["mailbox_ready_at"])
+    return user
+
+
+def set_team(group: Group, team: bool) -> Group:
+    """Only a Microsoft 365 group can be provisioned as a team. Create a team from a group:
+    https://learn.microsoft.com/graph/api/team-put-teams"""
+    if team and "Unified" not in group.group_types:
+        raise ValueError("Only a Microsoft 365 group (groupTypes Unified) can be a team.")
+    return update_group(group, is_team=team)
+
+
+def site_id(tenant: Tenant, key: str) -> str:
+    """Graph's site id: "{hostname},{site collection id},{web id}"; https://learn.microsoft.com/graph/api/resources/site"""
+    host = f"{tenant.slug}.sharepoint.com"
+    return f"{host},{uuid.uuid5(tenant.id, f'site:{key}')},{uuid.uuid5(tenant.id, f'web:{key}')}"
+
+
+def add_site(tenant: Tenant, *, display_name: str, name: str = "", group: Group | None = None) -> Site:
+    name = name or "".join(ch for ch in display_name if ch.isalnum()) or "site"
+    return Site.objects.create(
+        id=site_id(tenant, name.lower()),
+        tenant=tenant,
+        name=name,
+        display_name=display_name,
+        web_url=f"https://{tenant.slug}.sharepoint.com/sites/{name}",
+        group=group,
+    )
+
+
+def delete_site(site: Site) -> None:
+    site.delete()
+
+
+def apply_access_policy(
+    tenant: Tenant,
+    group: Group,
+    *,
+    access_right: str,
+    app_id: str,
+    delay_seconds: float | None = None,
+    description: str = "",
+) -> AccessPolicy:
+    """New-ApplicationAccessPolicy, taking effect after the delay (the tenant's when not given): "Changes to
+    application access policies can take longer than 1 hour to take effect in Microsoft Graph REST API calls".
+    https://learn.microsoft.com/graph/auth-limit-mailbox-access"""
+    if access_right not in AccessPolicy.Right.values:
+        raise ValueError(f"access_right must be one of: {', '.join(AccessPolicy.Right.values)}.")
+    if not workloads.is_policy_scope(group):
+        raise ValueError("An application access policy is scoped to a mail-enabled security group.")
+    delay = tenant.access_policy_delay_seconds if delay_seconds is None else delay_seconds
+    return AccessPolicy.objects.create(
+        tenant=tenant,
+        app_id=uuid.UUID(str(app_id)),
+        group=group,
+        access_right=access_right,
+        description=description,
+        effective_at=timezone.now() + dt.timedelta(seconds=delay),
+    )
+
+
+def lift_access_policy(policy: AccessPolicy, *, delay_seconds: float | None = None) -> AccessPolicy:
+    """Remove-ApplicationAccessPolicy, taking effect after the delay as applying does."""
+    delay = policy.tenant.access_policy_delay_seconds if delay_seconds is None else delay_seconds
+    policy.lifted_at = timezone.now() + dt.timedelta(seconds=delay)
+    policy.save(update_fields=["lifted_at"])
+    return policy
+
+
 # Consent and the service principal.
 
 
@@ -312,6 +421,11 @@ def take_throttle(tenant: Tenant) -> bool:
     if Tenant.objects.filter(pk=tenant.pk, throttle_next__gt=0).update(throttle_next=F("throttle_next") - 1):
         return True
     return tenant.throttle_fraction > 0 and random.random() < tenant.throttle_fraction  # noqa: S311 (not security)
+
+
+def take_batch_throttle(tenant: Tenant) -> bool:
+    """Whether this request inside a $batch answers 429 (one of the next N)."""
+    return _take(tenant, "batch_throttle_next")
 
 
 def take_token_failure(tenant: Tenant) -> bool:

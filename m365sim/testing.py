@@ -165,3 +165,51 @@ class SimulatorClient:
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
+
+    # Mailboxes, drives, application access policies and $batch throttling (see the README's control API).
+
+    def directory(self, tenant: str, op: str, **fields: Any) -> dict[str, Any]:
+        return self.control("POST", f"tenants/{tenant}/directory", {"op": op, **fields})
+
+    def set_mailbox(
+        self, tenant: str, user: str, state: str, *, ready_in_seconds: float | None = None
+    ) -> dict[str, Any]:
+        fields: dict[str, Any] = {"user": user, "state": state}
+        if ready_in_seconds is not None:
+            fields["ready_in_seconds"] = ready_in_seconds
+        return self.directory(tenant, "set_mailbox", **fields)
+
+    def set_drive(self, tenant: str, user: str, state: str) -> dict[str, Any]:
+        return self.directory(tenant, "set_drive", user=user, state=state)
+
+    def apply_access_policy(
+        self,
+        tenant: str,
+        group: str,
+        access_right: str = "RestrictAccess",
+        *,
+        client_id: str | None = None,
+        delay_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """The policy applied, as the control API describes it (its "id" lifts it)."""
+        payload: dict[str, Any] = {"action": "apply", "group": group, "access_right": access_right}
+        if client_id is not None:
+            payload["client_id"] = client_id
+        if delay_seconds is not None:
+            payload["delay_seconds"] = delay_seconds
+        policy: dict[str, Any] = self.control("POST", f"tenants/{tenant}/access-policies", payload)["policy"]
+        return policy
+
+    def lift_access_policy(self, tenant: str, policy_id: int, *, delay_seconds: float | None = None) -> dict[str, Any]:
+        payload: dict[str, Any] = {"action": "lift", "policy": policy_id}
+        if delay_seconds is not None:
+            payload["delay_seconds"] = delay_seconds
+        policy: dict[str, Any] = self.control("POST", f"tenants/{tenant}/access-policies", payload)["policy"]
+        return policy
+
+    def throttle_batch_items(self, tenant: str, count: int, *, retry_after: int | None = None) -> dict[str, Any]:
+        """The next `count` requests inside a $batch answer 429 (with Retry-After: retry_after, when given)."""
+        faults: dict[str, Any] = {"batch_throttle_next": count}
+        if retry_after is not None:
+            faults["throttle_retry_after"] = retry_after
+        return self.control("POST", f"tenants/{tenant}/faults", faults)

@@ -2,7 +2,7 @@
 
 from django.urls import include, path, re_path
 
-from m365sim.views import control, delta, graph, identity, index
+from m365sim.views import batch, control, delta, graph, identity, index, workloads
 
 handler404 = "m365sim.views.common.page_not_found"
 handler500 = "m365sim.views.common.server_error"
@@ -18,11 +18,18 @@ graph_patterns = [
     re_path(r"^users/(?:microsoft\.graph\.)?delta(?:\(\))?$", delta.users_delta),
     path("users/<str:user_id>", graph.user_detail),
     path("users/<str:user_id>/memberOf", graph.user_member_of),
+    path("users/<str:user_id>/mailFolders/<str:folder>", workloads.mail_folder),
+    path("users/<str:user_id>/drive", workloads.user_drive),
     path("groups", graph.groups),
     re_path(r"^groups/(?:microsoft\.graph\.)?delta(?:\(\))?$", delta.groups_delta),
     path("groups/<str:group_id>", graph.group_detail),
     path("groups/<str:group_id>/members", graph.group_members),
     path("groups/<str:group_id>/transitiveMembers", graph.group_transitive_members),
+    path("sites/getAllSites", workloads.all_sites),
+    path("sites/<str:site_id>", workloads.site_detail),
+    path("teams", workloads.teams),
+    path("teams/<str:team_id>", workloads.team_detail),
+    path("$batch", batch.batch),
     path("directoryRoles", graph.directory_roles),
     re_path(rf"^{ROLE_BY_TEMPLATE}$", graph.directory_role),
     re_path(rf"^{ROLE_BY_TEMPLATE}/members$", graph.directory_role_members),
@@ -50,6 +57,7 @@ urlpatterns = [
     path("_m365sim/tenants/<str:tenant>/faults", control.faults),
     path("_m365sim/tenants/<str:tenant>/service-principals/<str:client_id>", control.service_principal),
     path("_m365sim/tenants/<str:tenant>/directory", control.directory_change),
+    path("_m365sim/tenants/<str:tenant>/access-policies", control.access_policies),
     path("_m365sim/tenants/<str:tenant>/requests", control.requests),
     path("_m365sim/tenants/<str:tenant>/delta-tokens/expire", control.expire_delta_tokens),
     path("_m365sim/applications/<str:client_id>/secrets", control.secrets),

@@ -17,10 +17,22 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from m365sim import services
-from m365sim.models import Application, Group, MemberObject, RequestCount, ServicePrincipal, Tenant, User
+from m365sim.models import (
+    AccessPolicy,
+    Application,
+    DriveState,
+    Group,
+    MemberObject,
+    RequestCount,
+    ServicePrincipal,
+    Site,
+    Tenant,
+    User,
+)
 from m365sim.routers import ALIAS
 
 
@@ -156,7 +168,21 @@ def tenant_state(tenant: Tenant) -> dict[str, Any]:
             }
             for sp in tenant.service_principals.all()
         ],
+        "access_policies": [policy_json(p) for p in tenant.access_policies.select_related("group")],
         "requests": services.request_counts(tenant),
+    }
+
+
+def policy_json(policy: AccessPolicy) -> dict[str, Any]:
+    return {
+        "id": policy.id,
+        "client_id": str(policy.app_id),
+        "group": str(policy.group_id),
+        "group_name": policy.group.display_name,
+        "access_right": policy.access_right,
+        "effective_at": _iso(policy.effective_at),
+        "lifted_at": _iso(policy.lifted_at),
+        "active": policy.active(timezone.now()),
     }
 
 
@@ -304,6 +330,46 @@ def _remove_member(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
     return {"group": str(group.id), "member": str(member.id)}
 
 
+def _set_mailbox(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+    ready = body.get("ready_in_seconds")
+    user = services.set_mailbox(
+        _user(tenant, body["user"]), body["state"], ready_in_seconds=float(ready) if ready is not None else None
+    )
+    return {"id": str(user.id), "mailbox": user.mailbox, "mailbox_ready_at": _iso(user.mailbox_ready_at)}
+
+
+def _set_drive(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+    user = services.set_drive(_user(tenant, body["user"]), body["state"])
+    return {"id": str(user.id), "drive": user.drive}
+
+
+def _provision_drive(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+    return _set_drive(tenant, {**body, "state": DriveState.PROVISIONED})
+
+
+def _set_licensed(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+    user = services.set_licensed(_user(tenant, body["user"]), bool(body["licensed"]))
+    return {"id": str(user.id), "assigned_licenses": user.assigned_licenses}
+
+
+def _set_team(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+    group = services.set_team(_group(tenant, body["group"]), bool(body.get("team", True)))
+    return {"id": str(group.id), "is_team": group.is_team}
+
+
+def _add_site(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+    site = services.add_site(tenant, display_name=body["display_name"], name=body.get("name", ""))
+    return {"id": site.id, "web_url": site.web_url}
+
+
+def _delete_site(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+    site = Site.objects.filter(tenant=tenant, pk=body["site"]).first()
+    if site is None:
+        raise ControlError(f"No site {body['site']!r} in {tenant.slug}.")
+    services.delete_site(site)
+    return {"id": body["site"]}
+
+
 DIRECTORY_OPS: dict[str, Callable[[Tenant, dict[str, Any]], dict[str, Any]]] = {
     "add_user": _add_user,
     "update_user": _update_user,
@@ -317,6 +383,13 @@ DIRECTORY_OPS: dict[str, Callable[[Tenant, dict[str, Any]], dict[str, Any]]] = {
     "delete_object": _delete_object,
     "add_member": _add_member,
     "remove_member": _remove_member,
+    "set_mailbox": _set_mailbox,
+    "set_drive": _set_drive,
+    "provision_drive": _provision_drive,
+    "set_licensed": _set_licensed,
+    "set_team": _set_team,
+    "add_site": _add_site,
+    "delete_site": _delete_site,
 }
 
 
@@ -328,6 +401,39 @@ def directory_change(request: HttpRequest, body: dict[str, Any], tenant: str) ->
     if op is None:
         raise ControlError(f"Unknown op {body.get('op')!r}.")
     return op(found, body)
+
+
+def _delay(body: dict[str, Any]) -> float | None:
+    return float(body["delay_seconds"]) if body.get("delay_seconds") is not None else None
+
+
+@control_view(["GET", "POST"])
+def access_policies(request: HttpRequest, body: dict[str, Any], tenant: str) -> dict[str, Any]:
+    """{"action": "apply", "group": ..., "access_right": "RestrictAccess" | "DenyAccess", "client_id": ...,
+    "delay_seconds": ...} or {"action": "lift", "policy": <id>, "delay_seconds": ...}; GET lists them."""
+    found = _tenant(tenant)
+    result: dict[str, Any] = {}
+    if request.method == "POST":
+        action = body.get("action")
+        if action == "apply":
+            policy = services.apply_access_policy(
+                found,
+                _group(found, body["group"]),
+                access_right=body.get("access_right", AccessPolicy.Right.RESTRICT),
+                app_id=str(_uuid_field(body, "client_id") or settings.MICROSOFT_CLIENT_ID),
+                delay_seconds=_delay(body),
+                description=body.get("description", ""),
+            )
+        elif action == "lift":
+            named = AccessPolicy.objects.filter(tenant=found, pk=int(body["policy"])).first()
+            if named is None:
+                raise ControlError(f"No access policy {body['policy']!r} in {found.slug}.")
+            policy = services.lift_access_policy(named, delay_seconds=_delay(body))
+        else:
+            raise ControlError('action must be "apply" or "lift".')
+        result["policy"] = policy_json(AccessPolicy.objects.select_related("group").get(pk=policy.pk))
+    result["policies"] = [policy_json(p) for p in found.access_policies.select_related("group")]
+    return result
 
 
 @control_view(["GET", "DELETE"])

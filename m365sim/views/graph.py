@@ -64,6 +64,7 @@ GROUP_DEFAULT = [
     "mailNickname",
     "securityEnabled",
     "visibility",
+    "resourceProvisioningOptions",
 ]
 
 
@@ -98,6 +99,8 @@ def group_json(group: Group) -> dict[str, Any]:
         "mailNickname": group.mail_nickname,
         "securityEnabled": group.security_enabled,
         "visibility": "Private" if "Unified" in group.group_types else None,
+        # "Team" once the group is provisioned as a team: https://learn.microsoft.com/graph/teams-list-all-teams
+        "resourceProvisioningOptions": ["Team"] if group.is_team else [],
     }
 
 

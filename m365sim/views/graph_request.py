@@ -27,6 +27,9 @@ GROUP_READ = ("GroupMember.Read.All", "Group.Read.All", "Directory.Read.All")
 ORG_READ = ("Organization.Read.All", "Directory.Read.All")
 ROLE_READ = ("RoleManagement.Read.Directory", "Directory.Read.All")
 DELEGATED_DIRECTORY = ("User.Read.All", "User.ReadBasic.All", "Directory.Read.All")
+# Set on the requests a $batch carries (see m365sim.views.batch): the batch's latency is paid once, and the
+# tenant's batch_throttle_next applies to them.
+BATCH_ITEM = "m365sim.batch_item"
 
 
 class GraphProblem(Exception):
@@ -64,7 +67,7 @@ def graph_endpoint(name: str, *, app: Sequence[str], delegated: Sequence[str]) -
             request_id = str(uuid.uuid4())
             client_request_id = request.headers.get("client-request-id", request_id)
             try:
-                caller = _authenticate(request, name)
+                caller = authenticate(request, name)
                 _check_permission(caller, app, delegated)
                 result = view(request, caller, **kwargs)
                 response = result if isinstance(result, HttpResponse) else JsonResponse(result)
@@ -92,7 +95,7 @@ def graph_endpoint(name: str, *, app: Sequence[str], delegated: Sequence[str]) -
     return decorator
 
 
-def _authenticate(request: HttpRequest, endpoint: str) -> Caller:
+def authenticate(request: HttpRequest, endpoint: str, *, throttle: bool = True) -> Caller:
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer ") or not header[7:].strip():
         raise GraphProblem(401, "InvalidAuthenticationToken", "Access token is empty.")
@@ -105,9 +108,19 @@ def _authenticate(request: HttpRequest, endpoint: str) -> Caller:
     if tenant is None:
         raise GraphProblem(401, "InvalidAuthenticationToken", "Access token validation failure.")
     services.count_request(tenant, endpoint)
-    if tenant.latency_ms:
+    in_batch = request.META.get(BATCH_ITEM) is True
+    if tenant.latency_ms and not in_batch:
         time.sleep(tenant.latency_ms / 1000)
-    if services.take_throttle(tenant):
+    # "Requests in a batch are evaluated individually against the applicable throttling limits and if any request
+    # exceeds the limits, it fails with a status of 429." https://learn.microsoft.com/graph/json-batching
+    if in_batch and services.take_batch_throttle(tenant):
+        raise GraphProblem(
+            HTTPStatus.TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Too many requests.",
+            {"Retry-After": str(tenant.throttle_retry_after)},
+        )
+    if throttle and services.take_throttle(tenant):
         # https://learn.microsoft.com/graph/throttling
         status = tenant.throttle_status
         code, message = (
