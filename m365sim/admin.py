@@ -6,15 +6,19 @@ from django.http import HttpRequest
 
 from m365sim import services
 from m365sim.models import (
+    AccessPolicy,
     Application,
     ClientSecret,
     Domain,
+    DriveState,
     Group,
+    MailboxState,
     MemberObject,
     Membership,
     RequestCount,
     RoleAssignment,
     ServicePrincipal,
+    Site,
     Tenant,
     User,
 )
@@ -54,9 +58,11 @@ class TenantAdmin(admin.ModelAdmin):
                     ("delta_replay_next", "delta_reset_next"),
                     "page_tokens_valid_after",
                     "decline_as_access_denied",
+                    "batch_throttle_next",
                 ]
             },
         ),
+        ("Exchange Online", {"fields": ["mailbox_provisioning_seconds", "access_policy_delay_seconds"]}),
     ]
     actions = ["reset_faults", "expire_delta_tokens", "expire_page_tokens"]
 
@@ -86,8 +92,17 @@ class RoleAssignmentInline(admin.TabularInline):
 
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
-    list_display = ["user_principal_name", "display_name", "tenant", "account_enabled", "deleted_at"]
-    list_filter = ["tenant", "account_enabled"]
+    list_display = [
+        "user_principal_name",
+        "display_name",
+        "tenant",
+        "account_enabled",
+        "mailbox",
+        "drive",
+        "deleted_at",
+    ]
+    list_filter = ["tenant", "account_enabled", "mailbox", "drive"]
+    actions = ["provision_mailbox", "provision_drive"]
     search_fields = ["user_principal_name", "display_name", "id"]
     readonly_fields = ["id", "version", "can_sign_in"]
     exclude = ["password"]
@@ -103,15 +118,55 @@ class UserAdmin(admin.ModelAdmin):
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         return not lookup.startswith("password") and super().lookup_allowed(lookup, value, request)
 
+    @admin.action(description="Provision the mailbox now")
+    def provision_mailbox(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            services.set_mailbox(user, MailboxState.PROVISIONED)
+        messages.success(request, "Mailboxes provisioned.")
+
+    @admin.action(description="Provision the OneDrive now")
+    def provision_drive(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            services.set_drive(user, DriveState.PROVISIONED)
+        messages.success(request, "OneDrives provisioned.")
+
 
 @admin.register(Group)
 class GroupAdmin(admin.ModelAdmin):
-    list_display = ["display_name", "tenant", "mail_enabled", "security_enabled", "deleted_at"]
-    list_filter = ["tenant", "mail_enabled", "security_enabled"]
+    list_display = ["display_name", "tenant", "mail_enabled", "security_enabled", "is_team", "deleted_at"]
+    list_filter = ["tenant", "mail_enabled", "security_enabled", "is_team"]
     search_fields = ["display_name", "mail", "id"]
     readonly_fields = ["id", "version"]
     list_select_related = ["tenant"]
     show_full_result_count = False
+
+
+@admin.register(Site)
+class SiteAdmin(admin.ModelAdmin):
+    list_display = ["display_name", "web_url", "tenant", "group"]
+    list_filter = ["tenant"]
+    search_fields = ["display_name", "web_url", "id"]
+    raw_id_fields = ["group"]
+    list_select_related = ["tenant", "group"]
+
+
+@admin.register(AccessPolicy)
+class AccessPolicyAdmin(admin.ModelAdmin):
+    """Applied through the control API, which checks the group; here they are seen and lifted."""
+
+    list_display = ["access_right", "group", "app_id", "tenant", "effective_at", "lifted_at"]
+    list_filter = ["tenant", "access_right"]
+    readonly_fields = ["tenant", "app_id", "group", "access_right", "description", "effective_at", "lifted_at"]
+    actions = ["lift"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Lift (after the tenant's access policy delay)")
+    def lift(self, request: HttpRequest, queryset: QuerySet[AccessPolicy]) -> None:
+        for policy in queryset.select_related("tenant"):
+            services.lift_access_policy(policy)
+        messages.success(request, "Access policies lifted.")
 
 
 @admin.register(MemberObject)
