@@ -15,7 +15,7 @@ from django.urls import resolve
 from django.views.decorators.http import require_POST
 
 from m365sim.views.common import graph_error
-from m365sim.views.graph_request import BATCH_ITEM, ODATA_JSON, GraphProblem, authenticate
+from m365sim.views.graph_request import BATCH_ITEM, BATCH_MAILBOXES, ODATA_JSON, GraphProblem, authenticate
 
 # "JSON batch requests are currently limited to 20 individual requests."
 MAX_REQUESTS = 20
@@ -76,7 +76,9 @@ def _in_dependency_order(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ordered
 
 
-def _run(request: HttpRequest, item: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+def _run(
+    request: HttpRequest, item: dict[str, Any], mailboxes: dict[Any, int] | None
+) -> tuple[int, dict[str, str], Any]:
     url = item["url"].lstrip("/")
     if "://" in url:
         url = url.split("/v1.0/", 1)[-1]
@@ -89,6 +91,8 @@ def _run(request: HttpRequest, item: dict[str, Any]) -> tuple[int, dict[str, str
         headers={**headers, "Authorization": request.headers.get("Authorization", "")},
     )
     sub.META[BATCH_ITEM] = True
+    if mailboxes is not None:
+        sub.META[BATCH_MAILBOXES] = mailboxes
     match = resolve(sub.path_info, urlconf="m365sim.urls")
     response: HttpResponse = match.func(sub, *match.args, **match.kwargs)
     if response.status_code == HTTPStatus.METHOD_NOT_ALLOWED and not response.content:
@@ -126,6 +130,10 @@ def batch(request: HttpRequest) -> HttpResponse:
     else:
         statuses: dict[str, int] = {}
         answers = []
+        # Without dependsOn Graph runs a batch's requests in parallel ("Batch should be either fully sequential
+        # or fully parallel"), so requests to one mailbox count against Outlook's concurrency limit together.
+        parallel = not any(item.get("dependsOn") for item in items)
+        mailboxes: dict[Any, int] | None = {} if parallel else None
         # Run in the order given (a dependency comes before its dependants when the batch is sequential).
         for item in items:
             failed = [
@@ -142,7 +150,7 @@ def batch(request: HttpRequest) -> HttpResponse:
                     {"error": {"code": "FailedDependency", "message": f"Request '{failed[0]}' failed."}},
                 )
             else:
-                status, headers, body = _run(request, item)
+                status, headers, body = _run(request, item, mailboxes)
             statuses[item["id"].casefold()] = status
             answers.append({"id": item["id"], "status": status, "headers": headers, "body": body})
         # "Individual responses might appear in a different order than the requests": the simulator answers in

@@ -30,6 +30,8 @@ DELEGATED_DIRECTORY = ("User.Read.All", "User.ReadBasic.All", "Directory.Read.Al
 # Set on the requests a $batch carries (see m365sim.views.batch): the batch's latency is paid once, and the
 # tenant's batch_throttle_next applies to them.
 BATCH_ITEM = "m365sim.batch_item"
+# In a parallel $batch (no dependsOn), the requests to each mailbox so far: mailbox id -> count.
+BATCH_MAILBOXES = "m365sim.batch_mailboxes"
 
 
 class GraphProblem(Exception):

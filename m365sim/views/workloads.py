@@ -15,7 +15,7 @@ from django.utils import timezone
 from m365sim import directory, workloads
 from m365sim.models import Group, Site, Tenant, User
 from m365sim.views.graph import _get_user, _iso, _live_groups, _page, _select, _shape
-from m365sim.views.graph_request import Caller, GraphProblem, graph_endpoint
+from m365sim.views.graph_request import BATCH_MAILBOXES, Caller, GraphProblem, graph_endpoint
 
 # Get mailFolder: Mail.ReadBasic.All, Mail.Read or Mail.ReadWrite. https://learn.microsoft.com/graph/api/mailfolder-get
 MAIL_READ = ("Mail.ReadBasic.All", "Mail.Read", "Mail.ReadWrite")
@@ -27,6 +27,9 @@ DRIVE_READ = ("Files.Read.All", "Files.ReadWrite.All", "Sites.Read.All", "Sites.
 SITES_READ = ("Sites.Read.All", "Sites.ReadWrite.All")
 # List teams and Get team: https://learn.microsoft.com/graph/api/teams-list, https://learn.microsoft.com/graph/api/team-get
 TEAMS_READ = ("Team.ReadBasic.All", "TeamSettings.Read.All", "TeamSettings.ReadWrite.All")
+# Outlook service limits: "4 concurrent requests" per app per mailbox (and 10,000 requests in 10 minutes, which
+# the simulator does not count). https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits
+MAILBOX_CONCURRENCY = 4
 
 # Well-known folder names: https://learn.microsoft.com/graph/api/resources/mailfolder
 WELL_KNOWN_FOLDERS = {
@@ -49,6 +52,22 @@ def _exchange_user(tenant: Tenant, identifier: str) -> User:
         raise GraphProblem(404, "ErrorInvalidUser", f"The requested user '{identifier}' is invalid.") from None
 
 
+def _check_mailbox_concurrency(request: HttpRequest, caller: Caller, user: User) -> None:
+    """In a parallel $batch, a fifth request to one mailbox runs concurrently with four others: Outlook answers
+    429, as captured ("ApplicationThrottled", "Application is over its MailboxConcurrency limit.")."""
+    mailboxes = request.META.get(BATCH_MAILBOXES)
+    if mailboxes is None:
+        return
+    mailboxes[user.id] = mailboxes.get(user.id, 0) + 1
+    if mailboxes[user.id] > MAILBOX_CONCURRENCY:
+        raise GraphProblem(
+            429,
+            "ApplicationThrottled",
+            "Application is over its MailboxConcurrency limit.",
+            {"Retry-After": str(caller.tenant.throttle_retry_after)},
+        )
+
+
 def _folder_id(user: User, folder: str) -> str:
     raw = uuid.uuid5(user.id, f"folder:{folder}").bytes + user.id.bytes
     return "AAMk" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -57,6 +76,7 @@ def _folder_id(user: User, folder: str) -> str:
 @graph_endpoint("user.mailFolder", app=MAIL_READ, delegated=())
 def mail_folder(request: HttpRequest, caller: Caller, user_id: str, folder: str) -> dict[str, Any]:
     user = _exchange_user(caller.tenant, user_id)
+    _check_mailbox_concurrency(request, caller, user)
     now = timezone.now()
     if not workloads.has_mailbox(user, now):
         # The body Graph returns for a user without an Exchange Online mailbox (unlicensed, not provisioned yet,

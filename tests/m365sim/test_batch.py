@@ -1,6 +1,8 @@
 """Graph JSON batching in the simulator: the 20-request limit, each request authorized and throttled on its own,
 429 answers with Retry-After inside a 200 batch, dependsOn, and answers in another order than the requests."""
 
+import itertools
+
 import pytest
 
 from m365sim import services as sim
@@ -39,15 +41,40 @@ def by_id(response) -> dict[str, dict]:
     return {answer["id"]: answer for answer in response.json()["responses"]}
 
 
+def twenty_mailboxes() -> list[dict]:
+    users = User.objects.order_by("id")[:20]
+    return [
+        {"id": str(n), "method": "GET", "url": f"/users/{user.id}/mailFolders/inbox?$select=id"}
+        for n, user in enumerate(users, start=1)
+    ]
+
+
 def test_twenty_requests_answer_each_in_reverse_order(batch, m365sim):
     m365sim.control("DELETE", "tenants/contoso/requests")
-    response = batch(inbox_requests(20))
+    User.objects.update(mailbox="provisioned")
+    response = batch(twenty_mailboxes())
     answers = response.json()["responses"]
     assert [a["id"] for a in answers] == [str(n) for n in range(20, 0, -1)]
     assert all(a["status"] == 200 and set(a["body"]) == {"@odata.context", "id"} for a in answers)
     assert answers[0]["headers"]["Content-Type"].startswith("application/json")
     counts = m365sim.control("GET", "tenants/contoso/requests")["requests"]
     assert (counts["$batch"], counts["user.mailFolder"]) == (1, 20)
+
+
+def test_more_than_four_parallel_requests_to_one_mailbox_are_over_its_concurrency_limit(batch):
+    answers = by_id(batch(inbox_requests(6)))
+    assert [answers[n]["status"] for n in "123456"] == [200, 200, 200, 200, 429, 429]
+    error = answers["5"]["body"]["error"]
+    assert (error["code"], error["message"]) == (
+        "ApplicationThrottled",
+        "Application is over its MailboxConcurrency limit.",
+    )
+    assert answers["5"]["headers"]["Retry-After"]
+    # In sequence (dependsOn), one at a time: no limit reached.
+    sequential = inbox_requests(6)
+    for before, item in itertools.pairwise(sequential):
+        item["dependsOn"] = [before["id"]]
+    assert {a["status"] for a in by_id(batch(sequential)).values()} == {200}
 
 
 def test_more_than_twenty_requests_are_refused_whole(batch):
@@ -79,15 +106,16 @@ def test_a_batch_needs_a_valid_token(batch):
 
 
 def test_some_requests_throttled_answer_429_with_retry_after_inside_a_200_batch(batch, m365sim):
+    User.objects.update(mailbox="provisioned")
     m365sim.throttle_batch_items("contoso", 3, retry_after=7)
-    answers = by_id(batch(inbox_requests(10)))
+    answers = by_id(batch(twenty_mailboxes()[:10]))
     throttled = [a for a in answers.values() if a["status"] == 429]
     assert [a["id"] for a in throttled] == ["3", "2", "1"]
     assert all(a["headers"]["Retry-After"] == "7" for a in throttled)
     assert throttled[0]["body"]["error"]["code"] == "TooManyRequests"
     assert sum(a["status"] == 200 for a in answers.values()) == 7
     # Retried, the throttled ones now succeed.
-    retry = [r for r in inbox_requests(10) if r["id"] in {"1", "2", "3"}]
+    retry = [r for r in twenty_mailboxes() if r["id"] in {"1", "2", "3"}]
     assert {a["status"] for a in by_id(batch(retry)).values()} == {200}
 
 
@@ -149,5 +177,6 @@ def test_the_batch_pays_the_latency_once(batch, contoso_consented, monkeypatch):
     sim.set_faults(contoso_consented, latency_ms=300)
     slept: list[float] = []
     monkeypatch.setattr(graph_request.time, "sleep", slept.append)
-    assert by_id(batch(inbox_requests(20)))["20"]["status"] == 200
+    User.objects.update(mailbox="provisioned")
+    assert by_id(batch(twenty_mailboxes()))["20"]["status"] == 200
     assert slept == [0.3]
