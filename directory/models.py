@@ -36,6 +36,9 @@ class SyncSettings(models.Model):
         null=True, blank=True, help_text="UTC; empty: the default of the organization's region."
     )
     last_scheduled_on = models.DateField(null=True, blank=True, editable=False)
+    # When the dispatcher next looks at this row (directory/schedule.py): never later than the daily sync's due
+    # time, so that a tick reads the rows due and not every organization; empty: not computed yet.
+    next_due_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
