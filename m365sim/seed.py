@@ -348,7 +348,7 @@ def _site_rows(
     ]
     teams = [
         (
-            f"group:{row['id']}",
+            f"group:{uuid.UUID(str(row['id']))}",
             row["mail_nickname"],
             row["display_name"],
             f"{host}/sites/{row['mail_nickname']}",
