@@ -417,15 +417,17 @@ def _take(tenant: Tenant, counter: str) -> bool:
 
 
 def take_throttle(tenant: Tenant) -> bool:
-    """Whether this Graph request is throttled: one of the next N, or by the configured fraction."""
-    if Tenant.objects.filter(pk=tenant.pk, throttle_next__gt=0).update(throttle_next=F("throttle_next") - 1):
+    """Whether this Graph request is throttled: one of the next N, or by the configured fraction. `tenant` is read
+    at the request's start: without the switch on, no write."""
+    if tenant.throttle_next and _take(tenant, "throttle_next"):
         return True
     return tenant.throttle_fraction > 0 and random.random() < tenant.throttle_fraction  # noqa: S311 (not security)
 
 
 def take_batch_throttle(tenant: Tenant) -> bool:
-    """Whether this request inside a $batch answers 429 (one of the next N)."""
-    return _take(tenant, "batch_throttle_next")
+    """Whether this request inside a $batch answers 429 (one of the next N). `tenant` is read at the request's
+    start: without the switch on, no write."""
+    return bool(tenant.batch_throttle_next) and _take(tenant, "batch_throttle_next")
 
 
 def take_token_failure(tenant: Tenant) -> bool:

@@ -160,6 +160,8 @@ def _check_permission(caller: Caller, app: Sequence[str], delegated: Sequence[st
 def _check_graph_knows_the_application(caller: Caller) -> None:
     """Right after consent, Graph may not know the service principal yet and refuses its tokens
     (see m365sim.propagation)."""
+    if not caller.tenant.graph_propagation_seconds:
+        return  # no such phase in this tenant: spare every request the lookup
     sp = ServicePrincipal.objects.filter(
         tenant=caller.tenant, application_id=str(caller.claims.get("appid", ""))
     ).first()
