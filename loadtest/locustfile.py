@@ -1,8 +1,7 @@
 """200 signed-in admins across 50 organizations: Service Status and the progress page's htmx poll.
 
-Phases (scripts/loadtest runs each against the same stack): `Trivial` (/healthz), `FrontDoor` (the signed-in
-front door, which only finds the admin's organization and redirects: what any signed-in page costs at least),
-`StatusOnly` (Service Status), `Admins` (the 60 s mixed run: Service Status and progress polling while a sync runs).
+scripts/loadtest runs `Admins` for its mixed phase (Service Status and progress polling while a sync runs); the
+throughput phases use wrk (loadtest/wrk.lua), a generator that leaves the server its core.
 """
 
 import itertools
@@ -16,8 +15,7 @@ SEED = json.load(open(os.environ.get("LOADTEST_SEED", "var/loadtest/seed.json"))
 _sessions = itertools.cycle(SEED["sessions"])
 
 
-class _Admin(HttpUser):
-    abstract = True
+class Admins(HttpUser):
     wait_time = constant(0)
 
     def on_start(self) -> None:
@@ -36,8 +34,6 @@ class _Admin(HttpUser):
             if r.status_code != HTTPStatus.OK or "Users synchronized" not in r.text:
                 r.failure(f"status {r.status_code}")
 
-
-class Admins(_Admin):
     @task
     def browse(self) -> None:
         self.service_status()
@@ -45,25 +41,3 @@ class Admins(_Admin):
     @task
     def poll(self) -> None:
         self.progress()
-
-
-class StatusOnly(_Admin):
-    @task
-    def browse(self) -> None:
-        self.service_status()
-
-
-class FrontDoor(_Admin):
-    @task
-    def home(self) -> None:
-        with self.client.get("/", name="front door", allow_redirects=False, catch_response=True) as r:
-            if r.status_code != HTTPStatus.FOUND or f"/o/{self.org}/" not in r.headers.get("Location", ""):
-                r.failure(f"status {r.status_code}")
-
-
-class Trivial(HttpUser):
-    wait_time = constant(0)
-
-    @task
-    def healthz(self) -> None:
-        self.client.get("/healthz", name="healthz")
