@@ -56,7 +56,8 @@ bench: $(BIN)/.installed
 prod-check: $(BIN)/.installed
 	BIN=$(BIN) scripts/prod-check
 
-# Load held (README "Reliability"): gunicorn with 2 workers, PostgreSQL and Redis; see scripts/loadtest.
+# Load held (README "Reliability"): gunicorn with 2 workers, PostgreSQL and Redis on one core, wrk on the other for
+# the throughput of /healthz, the front door and Service Status, locust for the mixed phase; see scripts/loadtest.
 loadtest: $(BIN)/.installed
 	scripts/loadtest
 
