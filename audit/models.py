@@ -50,6 +50,7 @@ class Action(models.TextChoices):
     SYNC_REFUSED = "sync.refused", "Synchronization refused"
     SYNC_MODE_EXTENDED = "sync.extended_to_all_users", "Extended to all users"
     CONNECTION_BROKEN = "connection.broken", "Access token invalid"
+    COVERAGE_CHANGED = "coverage.changed", "Coverage changed"
     CONNECTION_RESTORED = "connection.restored", "Access restored"
     SERVICE_REMOVED = "service.removed", "Service removed"
     MICROSOFT_TENANT_UNBOUND = "organization.microsoft_tenant_unbound", "Microsoft 365 tenant unbound"

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "provisioning",
     "connection",
     "directory",
+    "coverage",
     "grant",
     "support",
 ]
@@ -397,6 +398,13 @@ SYNC_MAX_LISTING_RESTARTS = env_int("SYNC_MAX_LISTING_RESTARTS", 3)
 SYNC_STALL_SECONDS = env_int("SYNC_STALL_SECONDS", 600)
 # The daily syncs of a region start over this many seconds after its time, each organization at its own offset.
 SYNC_SCHEDULE_WINDOW_SECONDS = env_int("SYNC_SCHEDULE_WINDOW_SECONDS", 3 * 3600)
+# Coverage verification: short tasks, each checking this many objects (20 to a Graph batch), continued by the next.
+COVERAGE_OBJECTS_PER_TASK = env_int("COVERAGE_OBJECTS_PER_TASK", 400)
+COVERAGE_LEASE_SECONDS = env_int("COVERAGE_LEASE_SECONDS", 600)
+# How often a granted service's coverage is verified without a sync (the hourly probe's rotation assumes an hour).
+COVERAGE_PROBE_SECONDS = env_int("COVERAGE_PROBE_SECONDS", 3600)
+# An object not covered (no mailbox yet, no OneDrive yet, refused) is checked again after this long.
+COVERAGE_UNCOVERED_RECHECK_SECONDS = env_int("COVERAGE_UNCOVERED_RECHECK_SECONDS", 6 * 3600)
 # Data lifecycle: older audit events and sync runs are deleted by a daily purge.
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 400)
 SYNC_RUN_RETENTION_DAYS = env_int("SYNC_RUN_RETENTION_DAYS", 90)
@@ -409,6 +417,7 @@ if max(SYNC_LEASE_SECONDS, SYNC_MAX_COUNTDOWN_SECONDS) >= CELERY_VISIBILITY_TIME
     )
 CELERY_BEAT_SCHEDULE = {
     "dispatch-scheduled-syncs": {"task": "provisioning.dispatch_scheduled_syncs", "schedule": 300.0},
+    "dispatch-coverage-verifications": {"task": "coverage.dispatch_verifications", "schedule": 60.0},
     "resume-stalled-syncs": {"task": "provisioning.resume_stalled_syncs", "schedule": 120.0},
     "probe-connections": {"task": "provisioning.probe_connections", "schedule": 3600.0},
     "purge-expired-records": {"task": "provisioning.purge_expired_records", "schedule": 86400.0},

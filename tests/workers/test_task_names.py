@@ -22,6 +22,8 @@ QUEUES = {
     "provisioning.resume_stalled_syncs": "default",
     "provisioning.purge_expired_records": "default",
     "provisioning.warn_of_secret_expiry": "default",
+    "coverage.dispatch_verifications": "default",
+    "coverage.verify_step": "default",
 }
 
 
@@ -87,6 +89,7 @@ def test_the_periodic_tasks_run_by_name():
     assert enqueue("provisioning.resume_stalled_syncs") == 0
     enqueue("provisioning.purge_expired_records")
     enqueue("provisioning.warn_of_secret_expiry")
+    assert enqueue("coverage.dispatch_verifications") == 0
 
 
 def test_every_beat_entry_names_a_registered_task():
