@@ -335,6 +335,12 @@ CHAIN_USERS, CHAIN_GROUPS, CHAIN_MEMBERS = 100_000, 10_000, 30  # the simulator 
 CHAIN_WORKERS = 2
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/14"
 DESIGNS = {"concurrent": "1", "sequential": "0"}  # SYNC_CONCURRENT_CHAINS
+# A worker of the design the environment's SYNC_CONCURRENT_CHAINS names, set on the settings themselves.
+WORKER = (
+    "import os, sys, django; django.setup(); from django.conf import settings; "
+    "settings.SYNC_CONCURRENT_CHAINS = os.environ['SYNC_CONCURRENT_CHAINS'] == '1'; "
+    "from casportal.celery import app; app.worker_main(sys.argv[1:])"
+)
 
 
 def _floor_pages(users: int, memberships: int) -> tuple[int, int]:
@@ -362,7 +368,7 @@ def chains_run(slug: str, latency_ms: int, design: str) -> None:
     organization, service, sim_tenant = _connect(slug, MICROSOFTS_CAPS)
     sim.set_faults(sim_tenant, latency_ms=latency_ms)
     env = {**os.environ, "SYNC_CONCURRENT_CHAINS": DESIGNS[design]}
-    command = [sys.executable, "-m", "celery", "-A", "casportal", "worker", "--pool", "solo", "-Q", "sync"]
+    command = [sys.executable, "-c", WORKER, "worker", "--pool", "solo", "-Q", "sync"]
     workers = [
         subprocess.Popen(
             [*command, "-n", f"bench{n}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],

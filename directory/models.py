@@ -109,16 +109,26 @@ class SyncStep(models.TextChoices):
     DONE = "done", "Done"
 
 
+class ChainState(models.TextChoices):
+    """Where a run's groups chain is; the users chain's place is the run's `step`."""
+
+    PENDING = "pending", "Not started"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+
+
 # A run is active until it ends in success or failure; an organization has one active run at most.
 ACTIVE_SYNC_STATUSES = (SyncStatus.QUEUED, SyncStatus.RUNNING)
 TERMINAL_SYNC_STATUSES = (SyncStatus.SUCCEEDED, SyncStatus.FAILED)
 
 
 class SyncRun(models.Model):
-    """One synchronization, carried out by a chain of short tasks; each continues from `cursor`.
+    """One synchronization, carried out by two chains of short tasks, users and groups, each continuing from its
+    own cursor (`cursor`, `groups_cursor`); with SYNC_CONCURRENT_CHAINS they run at the same time.
 
-    `fence` is bumped by every batch that claims the run, so a duplicate or stale delivery of a task finds
-    a different fence and does nothing; `lease_expires_at` tells a batch that died from one still running.
+    Each chain's fence (`fence`, `groups_fence`) is bumped by every batch that claims it, so a duplicate or stale
+    delivery of a task finds a different fence and does nothing; its lease (`lease_expires_at`,
+    `groups_lease_expires_at`) tells a batch that died from one still running.
     """
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -150,12 +160,18 @@ class SyncRun(models.Model):
     progressed_at = models.DateTimeField(
         null=True, blank=True, help_text="When a batch last claimed the run or saved progress (for the watchdog)."
     )
-    cursor = models.TextField(blank=True, help_text="The nextLink the next batch continues from.")
+    cursor = models.TextField(blank=True, help_text="The nextLink the users chain continues from.")
     retries = models.PositiveSmallIntegerField(default=0, help_text="Consecutive throttled or failed batches.")
     listing_restarts = models.PositiveSmallIntegerField(
         default=0, help_text="Rounds begun again because Microsoft expired a page token."
     )
-    round_started_at = models.DateTimeField(null=True, blank=True)
+    round_started_at = models.DateTimeField(null=True, blank=True, help_text="When the users round began.")
+    groups_chain = models.CharField(max_length=8, choices=ChainState.choices, default=ChainState.PENDING)
+    groups_fence = models.PositiveIntegerField(default=0)
+    groups_lease_expires_at = models.DateTimeField(null=True, blank=True)
+    groups_cursor = models.TextField(blank=True, help_text="The nextLink the groups chain continues from.")
+    groups_retries = models.PositiveSmallIntegerField(default=0)
+    groups_round_started_at = models.DateTimeField(null=True, blank=True, help_text="When the groups round began.")
     pending_users_delta_link = models.TextField(blank=True)
     pending_groups_delta_link = models.TextField(blank=True)
     policy_enabled_at = models.DateTimeField(null=True, blank=True)

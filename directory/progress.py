@@ -11,6 +11,7 @@ from django.utils import timezone
 from directory.models import (
     ACTIVE_SYNC_STATUSES,
     TERMINAL_SYNC_STATUSES,
+    ChainState,
     SyncKind,
     SyncRun,
     SyncStatus,
@@ -223,6 +224,15 @@ def _state(run: SyncRun, step: SyncStep) -> str:
     return "pending"
 
 
+def _groups_state(run: SyncRun) -> str:
+    """The groups phase runs by a chain of its own, beside the users phase or after it."""
+    if run.groups_chain == ChainState.DONE:
+        return "done"
+    if run.groups_chain == ChainState.RUNNING and run.status != SyncStatus.SUCCEEDED:
+        return "failed" if run.status == SyncStatus.FAILED else "running"
+    return _state(run, SyncStep.GROUPS)
+
+
 def _kind(run: SyncRun) -> str:
     if run.kind == SyncKind.DELTA:
         return "Delta: only what changed in Microsoft 365 since the last sync."
@@ -253,7 +263,7 @@ def describe_progress(
     now = timezone.now()
     start = run.started_at or run.queued_at
     delta = run.kind == SyncKind.DELTA
-    users_state, groups_state = _state(run, SyncStep.USERS), _state(run, SyncStep.GROUPS)
+    users_state, groups_state = _state(run, SyncStep.USERS), _groups_state(run)
     phases = [
         Phase(
             "Users changed" if delta else "Users synchronized",

@@ -220,11 +220,16 @@ def remove_groups(organization_id: int, ids: Sequence[str]) -> int:
     return DirectoryGroup.objects.filter(organization_id=organization_id, microsoft_id__in=ids).delete()[0]
 
 
-def remove_unseen(organization_id: int, since: datetime) -> int:
-    """After a complete full round: whatever it did not see is gone from Microsoft 365."""
-    GroupMembership.objects.filter(organization_id=organization_id, synced_at__lt=since).delete()
+def remove_unseen(organization_id: int, since: datetime, *, groups_since: datetime | None = None) -> int:
+    """After a complete full round: whatever it did not see is gone from Microsoft 365. Users not seen since
+    `since`, when the users round began; groups and memberships since `groups_since`, when the groups round began
+    (the same by default)."""
+    groups_since = groups_since or since
+    GroupMembership.objects.filter(organization_id=organization_id, synced_at__lt=groups_since).delete()
     removed = DirectoryUser.objects.filter(organization_id=organization_id, synced_at__lt=since).delete()[0]
-    return removed + DirectoryGroup.objects.filter(organization_id=organization_id, synced_at__lt=since).delete()[0]
+    return (
+        removed + DirectoryGroup.objects.filter(organization_id=organization_id, synced_at__lt=groups_since).delete()[0]
+    )
 
 
 def apply_user_page(

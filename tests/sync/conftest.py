@@ -43,3 +43,17 @@ def portal_state(organization) -> tuple[set, set, set]:
         set(DirectoryGroup.objects.filter(organization=organization).values_list("microsoft_id", "display_name")),
         set(GroupMembership.objects.filter(organization=organization).values_list("group_id", "member_id")),
     )
+
+
+def users_chain(driver) -> list:
+    """The users chain's queued batches: a run's groups chain queues its own batches beside them (their messages
+    name the chain: `sync_batch(run, fence, "groups")`)."""
+    return [(queued, task) for queued, task in driver.tasks.pending if len(queued.args) == 2]
+
+
+def run_users_batch(driver) -> SyncRun:
+    """The users chain's next batch, leaving the groups chain's queued."""
+    queued, task = users_chain(driver)[0]
+    driver.tasks.pending.remove((queued, task))
+    task.apply(args=queued.args, throw=True)
+    return SyncRun.objects.get(pk=queued.args[0])

@@ -7,7 +7,7 @@ from directory.models import SyncKind, SyncRun, SyncSettings, SyncStatus, SyncTr
 from m365sim import services as sim
 from m365sim.models import Group as SimGroup
 from m365sim.models import User as SimUser
-from tests.sync.conftest import portal_state, simulator_state
+from tests.sync.conftest import portal_state, run_users_batch, simulator_state, users_chain
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 
@@ -112,14 +112,12 @@ def test_batches_slow_down_while_graph_says_the_budget_is_nearly_spent(protected
     settings.SYNC_PAGES_PER_BATCH = 1
     sim.expire_delta_tokens(contoso)
     driver.portal("post", reverse("sync_now", args=[protected.organization.slug]))
-    queued, task = driver.tasks.pending.pop(0)
-    task.apply(args=queued.args, throw=True)  # the expired delta token: a full round instead, at once
-    ((full_round, _),) = driver.tasks.pending
+    run_users_batch(driver)  # the expired delta token: a full round instead, at once
+    ((full_round, _),) = users_chain(driver)
     assert full_round.countdown == 0
     sim.set_faults(contoso, throttle_fraction=0.001, throttle_retry_after=1)
-    queued, task = driver.tasks.pending.pop(0)
-    task.apply(args=queued.args, throw=True)
-    ((follow_up, _),) = driver.tasks.pending
+    run_users_batch(driver)
+    ((follow_up, _),) = users_chain(driver)
     assert follow_up.countdown >= 1  # not at once: Graph said the budget is nearly spent
     sim.reset_faults(contoso)
     driver.tasks.run()

@@ -10,7 +10,7 @@ from m365sim import services as sim
 from m365sim.models import Group as SimGroup
 from m365sim.models import Tenant as SimTenant
 from m365sim.models import User as SimUser
-from tests.sync.conftest import portal_state, simulator_state
+from tests.sync.conftest import portal_state, run_users_batch, simulator_state
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 
@@ -21,12 +21,6 @@ def sync_now(driver, cast) -> None:
 
 def latest_run(cast) -> SyncRun:
     return SyncRun.objects.filter(organization=cast.organization).latest("queued_at")
-
-
-def run_one_batch(driver) -> SyncRun:
-    queued, task = driver.tasks.pending.pop(0)
-    task.apply(args=queued.args, throw=True)
-    return SyncRun.objects.get(pk=queued.args[0])
 
 
 def live_users(tenant) -> list[SimUser]:
@@ -128,13 +122,13 @@ def test_a_reset_in_the_middle_of_a_full_round_begins_it_again_and_removes_only_
     settings.SYNC_PAGES_PER_BATCH = 1
     sim.expire_delta_tokens(contoso)
     sync_now(driver, protected)
-    run_one_batch(driver)  # the expired delta token: a full round instead
-    run = run_one_batch(driver)  # its first page written, its nextLink stored
+    run_users_batch(driver)  # the expired delta token: a full round instead
+    run = run_users_batch(driver)  # its first page written, its nextLink stored
     assert (run.kind, run.step) == (SyncKind.FULL, SyncStep.USERS)
     deleted = live_users(contoso)[-1]
     sim.delete_user(deleted, permanent=True)
     sim.set_faults(contoso, delta_reset_next=1)
-    run = run_one_batch(driver)
+    run = run_users_batch(driver)
     assert (run.listing_restarts, run.step, run.kind, run.fallback_reason) == (
         1,
         SyncStep.DOMAINS,
@@ -173,15 +167,15 @@ def test_an_expired_state_token_in_a_full_round_counts_as_a_restart_too(protecte
     settings.SYNC_PAGES_PER_BATCH = 1
     sim.expire_delta_tokens(contoso)
     sync_now(driver, protected)
-    run_one_batch(driver)  # the expired delta token: a full round
-    run = run_one_batch(driver)  # its first page written, its nextLink stored
+    run_users_batch(driver)  # the expired delta token: a full round
+    run = run_users_batch(driver)  # its first page written, its nextLink stored
     for restarts in (1, 2):
         assert (run.step, run.kind) == (SyncStep.USERS, SyncKind.FULL)
         sim.expire_delta_tokens(contoso)  # the round's state is no longer known: its nextLink is syncStateNotFound
-        run = run_one_batch(driver)
+        run = run_users_batch(driver)
         if restarts == 1:
             assert (run.status, run.listing_restarts, run.step) == (SyncStatus.RUNNING, 1, SyncStep.DOMAINS)
-            run = run_one_batch(driver)
+            run = run_users_batch(driver)
     assert (run.status, run.error, run.listing_restarts) == (SyncStatus.FAILED, EXPIRED_GAVE_UP, 1)
     assert "HTTP 400 syncStateNotFound" in run.error_detail
 
@@ -196,9 +190,9 @@ def test_at_removed_in_an_initial_round_removes_the_user_at_once_and_never_store
     sim.delete_user(never_synced)
     sim.expire_delta_tokens(contoso)
     sync_now(driver, protected)
-    run = run_one_batch(driver)  # the expired delta token: a full round
+    run = run_users_batch(driver)  # the expired delta token: a full round
     while run.step in {SyncStep.USERS, SyncStep.DOMAINS}:
-        run = run_one_batch(driver)
+        run = run_users_batch(driver)
     # The users step is over, the round is not: removed by the @removed entry, not at the end of the round.
     assert run.status == SyncStatus.RUNNING
     assert not DirectoryUser.objects.filter(microsoft_id=synced_then_deleted.id).exists()

@@ -8,17 +8,11 @@ from directory.models import DirectoryUser, SyncKind, SyncRun, SyncStatus, SyncS
 from m365sim import services as sim
 from m365sim.models import Group as SimGroup
 from m365sim.models import User as SimUser
-from tests.sync.conftest import portal_state, simulator_state
+from tests.sync.conftest import portal_state, run_users_batch, simulator_state
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 
 GAVE_UP = "Microsoft kept expiring the directory listing; try again later."
-
-
-def run_one_batch(driver) -> SyncRun:
-    queued, task = driver.tasks.pending.pop(0)
-    task.apply(args=queued.args, throw=True)
-    return SyncRun.objects.get(pk=queued.args[0])
 
 
 def sync_now(driver, cast) -> None:
@@ -30,8 +24,8 @@ def test_an_expired_page_token_restarts_the_full_round_with_a_fresh_seen_set(pro
     settings.SYNC_PAGES_PER_BATCH = 1
     sim.expire_delta_tokens(contoso)
     sync_now(driver, protected)
-    run_one_batch(driver)  # the expired delta token: a full round instead
-    run = run_one_batch(driver)  # the round's first page is written, its nextLink stored
+    run_users_batch(driver)  # the expired delta token: a full round instead
+    run = run_users_batch(driver)  # the round's first page is written, its nextLink stored
     assert (run.kind, run.step, run.users_synced) == (SyncKind.FULL, SyncStep.USERS, 5)
     first_round_started_at = run.round_started_at
     # Seen by the first attempt, then deleted at Microsoft: only a fresh seen-set removes it.
@@ -40,7 +34,7 @@ def test_an_expired_page_token_restarts_the_full_round_with_a_fresh_seen_set(pro
     sim.delete_user(seen_then_deleted)
 
     settings.M365SIM_PAGE_TOKEN_LIFETIME_SECONDS = 0
-    run = run_one_batch(driver)
+    run = run_users_batch(driver)
     assert (run.status, run.listing_restarts, run.step, run.cursor) == (SyncStatus.RUNNING, 1, SyncStep.DOMAINS, "")
     assert DirectoryUser.objects.filter(organization=protected.organization, microsoft_id=seen_then_deleted.id).exists()
 
@@ -64,12 +58,12 @@ def test_an_expired_page_token_restarts_a_delta_round_from_the_stored_delta_link
     assert group is not None
     sim.delete_group(group)
     sync_now(driver, protected)
-    run = run_one_batch(driver)  # the delta round's first page, its nextLink stored
+    run = run_users_batch(driver)  # the delta round's first page, its nextLink stored
     assert (run.kind, run.step) == (SyncKind.DELTA, SyncStep.USERS)
     assert "$skiptoken" in run.cursor
 
     settings.M365SIM_PAGE_TOKEN_LIFETIME_SECONDS = 0
-    run = run_one_batch(driver)
+    run = run_users_batch(driver)
     assert (run.listing_restarts, run.step) == (1, SyncStep.DOMAINS)
 
     settings.M365SIM_PAGE_TOKEN_LIFETIME_SECONDS = 3600
