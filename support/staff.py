@@ -29,7 +29,7 @@ SUPPORT_ACTIONS_CODENAME = "run_support_actions"
 SUPPORT_ACTIONS_PERMISSION = f"provisioning.{SUPPORT_ACTIONS_CODENAME}"
 # Both groups view every model of these apps; operators also change what is listed here.
 VISIBLE_APPS = frozenset(
-    {"accounts", "tenants", "provisioning", "audit", "mfa", "account", "auth", "django_celery_beat"}
+    {"accounts", "tenants", "provisioning", "coverage", "audit", "mfa", "account", "auth", "django_celery_beat"}
 )
 OPERATOR_CODENAMES = {"provisioning": ("change_syncsettings", SUPPORT_ACTIONS_CODENAME)}
 
