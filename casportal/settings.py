@@ -401,6 +401,11 @@ SYNC_SCHEDULE_WINDOW_SECONDS = env_int("SYNC_SCHEDULE_WINDOW_SECONDS", 3 * 3600)
 # Coverage verification: short tasks, each checking this many objects (20 to a Graph batch), continued by the next.
 COVERAGE_OBJECTS_PER_TASK = env_int("COVERAGE_OBJECTS_PER_TASK", 400)
 COVERAGE_LEASE_SECONDS = env_int("COVERAGE_LEASE_SECONDS", 600)
+# Graph batches a coverage task sends at a time: each request reaches another mailbox, so Outlook's four
+# concurrent requests per app and mailbox are never approached.
+COVERAGE_CONCURRENT_BATCHES = env_int("COVERAGE_CONCURRENT_BATCHES", 4)
+# The share of the application's SharePoint resource-unit budget in a tenant that OneDrive checks may use.
+COVERAGE_SHAREPOINT_BUDGET_PERCENT = env_int("COVERAGE_SHAREPOINT_BUDGET_PERCENT", 50)
 # How often a granted service's coverage is verified without a sync (the hourly probe's rotation assumes an hour).
 COVERAGE_PROBE_SECONDS = env_int("COVERAGE_PROBE_SECONDS", 3600)
 # An object not covered (no mailbox yet, no OneDrive yet, refused) is checked again after this long.

@@ -12,3 +12,6 @@ WHITENOISE_AUTOREFRESH = True  # no collected static files in tests
 MICROSOFT_SIMULATOR_URL = "http://m365sim.invalid"
 MICROSOFT_LOGIN_HOST = MICROSOFT_SIMULATOR_URL
 M365SIM_CONTROL_TOKEN = "control-token-of-the-tests"  # noqa: S105 (a test value)
+# One batch at a time: the in-process simulator answers on the test's own database connection, which other threads
+# do not share inside a test's transaction.
+COVERAGE_CONCURRENT_BATCHES = 1

@@ -84,6 +84,7 @@ class ServiceCoverage(models.Model):
     drop_notified = models.BooleanField(default=False)
     # The verification under way, as short fenced tasks: since when, its fence, and until when its task holds it.
     verification_started_at = models.DateTimeField(null=True, blank=True)
+    verification_is_probe = models.BooleanField(default=False)
     verification_fence = models.PositiveIntegerField(default=0)
     # The slot of the rotation the next verification checks again; each completed verification moves it on, so
     # that the hourly verifications check every covered object again within 24 hours.

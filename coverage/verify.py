@@ -29,8 +29,10 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from http import HTTPStatus
 
 from celery import shared_task
@@ -89,29 +91,59 @@ def classify(kind: str, answer: batch.Answer) -> tuple[CoverageState, str]:
 
 
 def check_all(client: graph.GraphClient, kind: str, targets: list[Target]) -> tuple[list[Check], float]:
-    """Check the targets in batches of 20; throttled ones again after their Retry-After, while it is short.
+    """Check the targets in batches of 20, COVERAGE_CONCURRENT_BATCHES at a time; throttled ones again after their
+    Retry-After, while it is short.
 
     Returns what was found and, when Microsoft asked for a longer wait, that wait (the rest stays unchecked)."""
     pending = list(targets)
     found: list[Check] = []
-    while pending:
-        chunk, pending = pending[: batch.MAX_REQUESTS], pending[batch.MAX_REQUESTS :]
-        answers = batch.send(client, {str(n): target.path for n, target in enumerate(chunk)})
-        throttled, wait = [], 0.0
-        for n, target in enumerate(chunk):
-            answer = answers.get(str(n), batch.Answer(status=0, message="Microsoft Graph did not answer this request."))
-            if answer.throttled:
-                throttled.append(target)
-                wait = max(wait, answer.retry_after or 0.0)
-                continue
-            state, detail = classify(kind, answer)
-            found.append(Check(target.microsoft_id, target.name, state, detail, user_id=target.user_id))
-        if throttled:
-            if wait > INLINE_WAIT_SECONDS:
-                return found, wait
-            time.sleep(wait)
-            pending = throttled + pending
+    width = max(1, settings.COVERAGE_CONCURRENT_BATCHES)
+    send = partial(_send, client)
+    with ThreadPoolExecutor(max_workers=width) as pool:
+        while pending:
+            chunks = [pending[i : i + batch.MAX_REQUESTS] for i in range(0, len(pending), batch.MAX_REQUESTS)]
+            rounds, pending = chunks[:width], [target for chunk in chunks[width:] for target in chunk]
+            # One at a time in this thread when the setting says 1 (the tests' in-process simulator needs that).
+            answered = pool.map(send, rounds) if width > 1 else map(send, rounds)
+            throttled, wait = [], 0.0
+            for chunk, answers in zip(rounds, answered, strict=True):
+                for n, target in enumerate(chunk):
+                    answer = answers.get(str(n), UNANSWERED)
+                    if answer.throttled:
+                        throttled.append(target)
+                        wait = max(wait, answer.retry_after or 0.0)
+                        continue
+                    state, detail = classify(kind, answer)
+                    found.append(Check(target.microsoft_id, target.name, state, detail, user_id=target.user_id))
+            if throttled:
+                if wait > INLINE_WAIT_SECONDS:
+                    return found, wait
+                time.sleep(wait)
+                pending = throttled + pending
     return found, 0.0
+
+
+UNANSWERED = batch.Answer(status=0, message="Microsoft Graph did not answer this request.")
+
+
+def _send(client: graph.GraphClient, chunk: list[Target]) -> dict[str, batch.Answer]:
+    return batch.send(client, {str(n): target.path for n, target in enumerate(chunk)})
+
+
+def sharepoint_pause(checked: int, licensed_users: int, spent_seconds: float) -> float:
+    """How long to wait after `checked` OneDrive requests that took `spent_seconds`, so that verification keeps within
+    COVERAGE_SHAREPOINT_BUDGET_PERCENT of the application's SharePoint budget in the tenant (resource units per minute
+    by licence count; a drive's GET costs 1 unit, and every request of a batch counts). Source: "Avoid getting
+    throttled or blocked in SharePoint Online",
+    https://learn.microsoft.com/sharepoint/dev/general-development/how-to-avoid-getting-throttled-or-blocked-in-sharepoint-online
+    """
+    per_minute = next(units for licences, units in SHAREPOINT_APP_UNITS_PER_MINUTE if licensed_users <= licences)
+    allowed = per_minute * settings.COVERAGE_SHAREPOINT_BUDGET_PERCENT / 100 / 60
+    return max(0.0, checked / allowed - spent_seconds)
+
+
+# Resource units per application per minute in a tenant, by the tenant's licence count (the page above).
+SHAREPOINT_APP_UNITS_PER_MINUTE = ((1_000, 1_250), (5_000, 2_500), (15_000, 3_750), (50_000, 5_000), (10**12, 6_250))
 
 
 # Which objects a verification checks.
@@ -128,7 +160,9 @@ def _users_to_check(service: ProtectedService, summary: ServiceCoverage, limit: 
             ~Q(state=CoverageState.COVERED) & Q(checked_at__lt=recheck_before) | Q(state=CoverageState.UNCHECKED)
         ).values("user_id")
     )
-    wanted |= Q(microsoft_id__in=rows.filter(state=CoverageState.COVERED, rotation_slot=summary.rotation_slot).values("user_id"))
+    wanted |= Q(
+        microsoft_id__in=rows.filter(state=CoverageState.COVERED, rotation_slot=summary.rotation_slot).values("user_id")
+    )
     if summary.directory_as_of is not None:
         changed_groups = GroupMembership.objects.filter(
             organization_id=service.organization_id, synced_at__gt=summary.directory_as_of
@@ -168,8 +202,10 @@ def _listed(client: graph.GraphClient, kind: str) -> Iterator[tuple[str, str]]:
 # The chain of tasks.
 
 
-def start_verification(service: ProtectedService, *, now: datetime | None = None) -> int | None:
-    """Open a verification of the service unless one holds its lease; the fence of its first task, or None."""
+def start_verification(service: ProtectedService, *, probe: bool = True, now: datetime | None = None) -> int | None:
+    """Open a verification of the service unless one holds its lease; the fence of its first task, or None.
+
+    After a sync (`probe=False`) it checks what changed; the hourly probe also checks the rotation's slot."""
     now = now or timezone.now()
     with transaction.atomic():
         summary, _ = ServiceCoverage.objects.select_for_update().get_or_create(
@@ -178,10 +214,12 @@ def start_verification(service: ProtectedService, *, now: datetime | None = None
         if summary.verification_started_at is not None and summary.lease_expires_at and summary.lease_expires_at > now:
             return None
         if summary.verification_started_at is None:
-            summary.verification_started_at = now
+            summary.verification_started_at, summary.verification_is_probe = now, probe
         summary.verification_fence += 1
         summary.lease_expires_at = now + timedelta(seconds=settings.COVERAGE_LEASE_SECONDS)
-        summary.save(update_fields=["verification_started_at", "verification_fence", "lease_expires_at"])
+        summary.save(
+            update_fields=["verification_started_at", "verification_is_probe", "verification_fence", "lease_expires_at"]
+        )
         fence = summary.verification_fence
         transaction.on_commit(lambda: verify_step.delay(service.pk, fence))
     return fence
@@ -208,8 +246,12 @@ def run_step(service_id: int, fence: int, *, now: datetime | None = None) -> flo
             if not targets:
                 _close(summary, fence, now, summarize=True)
                 return None
+            began = time.monotonic()
             found, wait = check_all(client, service.kind, targets)
             services.record_checks(service, found, now=now)
+            if service.kind == ServiceKind.ONEDRIVE:
+                licensed = services.users_in_scope(service).filter(is_licensed=True).count()
+                wait = max(wait, sharepoint_pause(len(found), licensed, time.monotonic() - began))
             return wait
         listed = dict(_listed(client, service.kind))
         targets = [Target(mid, name, ITEM_PATHS[service.kind].format(id=mid)) for mid, name in listed.items()]
@@ -241,7 +283,9 @@ def _close(summary: ServiceCoverage, fence: int, now: datetime, *, summarize: bo
         ServiceCoverage.objects.filter(pk=locked.pk).update(
             verification_started_at=None,
             lease_expires_at=None,
-            rotation_slot=(locked.rotation_slot + 1) % services.ROTATION_SLOTS if summarize else locked.rotation_slot,
+            rotation_slot=(locked.rotation_slot + 1) % services.ROTATION_SLOTS
+            if summarize and locked.verification_is_probe
+            else locked.rotation_slot,
         )
         if summarize:
             services.summarize(summary.service, directory_as_of=started, now=now)
@@ -254,29 +298,28 @@ def verify_step(service_id: int, fence: int) -> None:
         verify_step.apply_async((service_id, fence), countdown=countdown)
 
 
-def due_services(now: datetime | None = None) -> list[ProtectedService]:
-    """Granted services whose coverage is due: never verified, a sync succeeded since, or the hour's probe."""
+def due_services(now: datetime | None = None) -> list[tuple[ProtectedService, bool]]:
+    """Granted services whose coverage is due, each with whether it is the probe: never verified or not for an hour
+    (the probe), or a sync succeeded since the last verification (what changed)."""
     now = now or timezone.now()
     probe_before = now - timedelta(seconds=settings.COVERAGE_PROBE_SECONDS)
     granted = ProtectedService.objects.filter(
         service_account__isnull=False, organization__microsoft_tenant_id__isnull=False
-    )
-    due = granted.filter(
-        Q(coverage__isnull=True)
-        | Q(coverage__verified_at__isnull=True, coverage__verification_started_at__isnull=True)
-        | Q(coverage__verified_at__lt=probe_before)
-        | Q(
-            organization__sync_runs__status=SyncStatus.SUCCEEDED,
-            organization__sync_runs__finished_at__gt=F("coverage__verified_at"),
-        )
     ).exclude(coverage__lease_expires_at__gt=now)
-    return list(due.select_related("organization").distinct())
+    probe = Q(coverage__isnull=True) | Q(coverage__verified_at__isnull=True) | Q(coverage__verified_at__lt=probe_before)
+    synced = Q(
+        organization__sync_runs__status=SyncStatus.SUCCEEDED,
+        organization__sync_runs__finished_at__gt=F("coverage__verified_at"),
+    )
+    probes = set(granted.filter(probe).values_list("pk", flat=True))
+    due = granted.filter(probe | synced).select_related("organization").distinct().order_by("pk")
+    return [(service, service.pk in probes) for service in due]
 
 
 @shared_task(name="coverage.dispatch_verifications")
 def dispatch_verifications() -> int:
     started = 0
-    for service in due_services():
-        if start_verification(service) is not None:
+    for service, probe in due_services():
+        if start_verification(service, probe=probe) is not None:
             started += 1
     return started

@@ -30,10 +30,11 @@ def granted(driver, cast, kind: str = "exchange-online", *, mode: str = "all") -
     return ProtectedService.objects.get(organization=cast.organization, kind=kind)
 
 
-def verified(driver, service: ProtectedService) -> ServiceCoverage:
-    """A verification started and carried out by its tasks, as the dispatcher would start it."""
+def verified(driver, service: ProtectedService, *, probe: bool = True) -> ServiceCoverage:
+    """A verification started and carried out by its tasks, as the dispatcher would start it (`probe`: the hourly
+    one, which also checks the rotation's slot)."""
     with driver.capture(execute=True):
-        assert verify.start_verification(service) is not None
+        assert verify.start_verification(service, probe=probe) is not None
     driver.tasks.run()
     return ServiceCoverage.objects.get(service=service)
 
@@ -185,7 +186,7 @@ def test_after_a_delta_only_the_changed_users_are_checked_again(cast, driver, m3
     for upn in upns:
         m365sim.set_mailbox(TENANT, upn, "provisioned")
     service = granted(driver, cast)
-    first = verified(driver, service)
+    verified(driver, service)
     checked_first = dict(ObjectCoverage.objects.filter(service=service).values_list("name", "checked_at"))
 
     m365sim.control(
@@ -194,19 +195,17 @@ def test_after_a_delta_only_the_changed_users_are_checked_again(cast, driver, m3
     with driver.capture(execute=True):
         runs.sync_now(organization=cast.organization, actor=cast.owner.user)
     driver.tasks.run()
-    verified(driver, service)
+    assert DirectoryUser.objects.get(user_principal_name=upns[3]).display_name == "Renamed User"
+    (service_due, probe), *others = verify.due_services()
+    assert (service_due, probe, others) == (service, False, []), "due after the sync, not as the probe"
+    verified(driver, service, probe=False)
 
     rechecked = {
         name
         for name, checked_at in ObjectCoverage.objects.filter(service=service).values_list("name", "checked_at")
         if checked_at != checked_first[name]
     }
-    assert upns[3] in rechecked
-    assert DirectoryUser.objects.get(user_principal_name=upns[3]).display_name == "Renamed User"
-    rotation = set(
-        ObjectCoverage.objects.filter(service=service, rotation_slot=first.rotation_slot).values_list("name", flat=True)
-    )
-    assert rechecked <= rotation | {upns[3]}, "proportional to the changes, plus the rotation's slot"
+    assert rechecked == {upns[3]}, "after a sync, only what changed"
 
 
 def test_sharepoint_covers_the_sites_listed_and_forgets_a_site_deleted(cast, driver, m365sim):
@@ -261,16 +260,16 @@ def test_a_stale_task_of_a_verification_does_nothing(cast, driver):
 
 def test_the_dispatcher_verifies_after_a_sync_and_each_probe_interval(cast, driver, settings):
     service = granted(driver, cast)
-    assert service in verify.due_services(), "never verified"
+    assert verify.due_services() == [(service, True)], "never verified: the probe"
     verified(driver, service)
-    assert service not in verify.due_services()
+    assert verify.due_services() == []
     with driver.capture(execute=True):
         runs.sync_now(organization=cast.organization, actor=cast.owner.user)
     driver.tasks.run()
-    assert service in verify.due_services(), "a sync succeeded since"
+    assert verify.due_services() == [(service, False)], "a sync succeeded since"
     with driver.capture(execute=True):
         assert verify.dispatch_verifications() == 1
     driver.tasks.run()
-    assert service not in verify.due_services()
+    assert verify.due_services() == []
     later = timezone.now() + dt.timedelta(seconds=settings.COVERAGE_PROBE_SECONDS + 1)
-    assert service in verify.due_services(later), "the hourly probe"
+    assert verify.due_services(later) == [(service, True)], "the hourly probe"
