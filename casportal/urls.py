@@ -6,6 +6,7 @@ from accounts.views import account
 from casportal.metrics import metrics
 from casportal.readiness import readyz
 from casportal.views import healthz
+from coverage import urls as coverage_urls
 from directory import urls as directory_urls
 from grant import urls as grant_urls
 from organizations import urls as organization_urls
@@ -27,6 +28,7 @@ urlpatterns = [
             organization_urls.organization_patterns
             + grant_urls.organization_patterns
             + directory_urls.organization_patterns
+            + coverage_urls.organization_patterns
         ),
     ),
     path("grant/", include(grant_urls.callback_patterns)),
