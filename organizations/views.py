@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.models import User
 from audit.models import AuditEvent
 from connection.models import ConnectionIncident
+from coverage import display
 from directory import runs
 from directory.models import SyncRun
 from grant import services as grants
@@ -78,15 +79,24 @@ ORGANIZATIONS_PAGE_SIZE = 50  # rows per page, as the Directory's pages
 
 
 @dataclass(frozen=True)
+class ServiceCell:
+    """A service's status and, when it is protected, its coverage in short ("287/303 mailboxes")."""
+
+    line: status.ServiceLine
+    coverage: str = ""
+    dropped: bool = False
+
+
+@dataclass(frozen=True)
 class OrganizationRow:
     organization: Organization
-    lines: list[status.ServiceLine]
+    cells: list[ServiceCell]
     testing: bool
 
 
 def organizations_of(user: User) -> QuerySet[Organization]:
     """The user's organizations, each with its role, connection health, latest sync, what it synchronizes and its
-    services (each knowing whether a grant of it is in progress); 2 queries."""
+    services (each knowing whether a grant of it is in progress, and its coverage); 2 queries."""
     latest_run = SyncRun.objects.filter(organization=OuterRef("pk")).order_by("-queued_at", "-pk")
     return (
         Organization.objects.filter(memberships__user=user)
@@ -110,7 +120,15 @@ def _organization_row(organization: Organization) -> OrganizationRow:
         )
         for service in services
     ]
-    return OrganizationRow(organization, lines, testing=any(line.status.testing for line in lines))
+    cells = []
+    for line in lines:
+        if line.service.status != ServiceStatus.PROTECTED:
+            cells.append(ServiceCell(line))
+            continue
+        summary = getattr(line.service, "coverage", None)  # joined by services_prefetch
+        dropped = summary is not None and summary.dropped
+        cells.append(ServiceCell(line, display.compact(line.service.kind, summary), dropped))
+    return OrganizationRow(organization, cells, testing=any(line.status.testing for line in lines))
 
 
 @login_required
