@@ -1,0 +1,157 @@
+"""What the admin sees of coverage, in a real browser against the stack `make run` starts: Service Status before and
+after the first verification, and the Exchange Online Coverage page with each state's reason and fix, its filters
+and its pages. Each screen at a phone's and a desktop's width: no sideways scroll, no serious axe-core violation."""
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.stack import SCREENSHOTS, Screenshots, Stack
+from tests.browser.test_grant_in_browser import (
+    PORTAL_PASSWORD,
+    create_organization,
+    log_in,
+    open_service_status,
+    service_row,
+    sign_in_and_accept,
+    wait_for_success,
+)
+from tests.browser.test_grant_screens import SETTLED
+from tests.browser.test_layout import overflow_problem, serious_violations
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+WIDTHS = (390, 1440)
+TENANT = "tailspin"
+VERIFICATION_TIMEOUT = 60_000
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Page]:
+    """A fresh profile, 1280 x 800; axe is injected as a script, which the portal's CSP would refuse."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US", bypass_csp=True)
+    context.set_default_timeout(20_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def at_each_width(page: Page, name: str) -> None:
+    """The screen as it is, at each width: it fits, it passes axe, and a full-page screenshot is kept."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    problems = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.evaluate(SETTLED)
+        overflow = overflow_problem(page, f"{name} at {width} px")
+        if overflow:
+            problems.append(overflow)
+        problems += [f"{name} at {width} px: {violation}" for violation in serious_violations(page)]
+        page.screenshot(path=SCREENSHOTS / f"coverage-{name}-{width}.png")
+        page.screenshot(path=SCREENSHOTS / f"coverage-{name}-{width}-full.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    assert problems == []
+
+
+def licensed_users(stack: Stack) -> list[str]:
+    """The simulated tenant's enabled, licensed users, by user principal name."""
+    out = stack.manage(
+        "shell",
+        "-c",
+        "import json; from m365sim.models import User; "
+        f"print(json.dumps(sorted(User.objects.filter(tenant__slug={TENANT!r}, account_enabled=True)"
+        ".exclude(assigned_licenses=[]).values_list('user_principal_name', flat=True))))",
+    )
+    return list(json.loads(out.strip().splitlines()[-1]))
+
+
+def dispatch_verifications(stack: Stack) -> None:
+    """What beat's minutely dispatcher does: queue the verification of every service due (the worker runs it)."""
+    stack.manage("shell", "-c", "from coverage.verify import dispatch_verifications; dispatch_verifications()")
+
+
+def tenant_with_uncovered_mailboxes(stack: Stack) -> list[str]:
+    """Tailspin's tenant: 3 licensed users without a mailbox, 2 in a group an access policy denies casportal."""
+    create_organization(stack, "Tailspin Toys", "boss@tailspin.test", TENANT, users=70, groups=4)
+    upns = licensed_users(stack)
+    directory = f"tenants/{TENANT}/directory"
+    for upn in upns[:3]:
+        stack.control("POST", directory, {"op": "set_mailbox", "user": upn, "state": "none"})
+    denied = stack.control("POST", directory, {"op": "add_group", "display_name": "No scanning", "mail_enabled": True})
+    for upn in upns[3:5]:
+        stack.control("POST", directory, {"op": "add_member", "group": denied["id"], "user": upn})
+    stack.control(
+        "POST",
+        f"tenants/{TENANT}/access-policies",
+        {"action": "apply", "group": denied["id"], "access_right": "DenyAccess", "delay_seconds": 0},
+    )
+    return upns
+
+
+def grant_exchange_online(page: Page, stack: Stack) -> None:
+    shot = Screenshots("coverage-tailspin")
+    log_in(page, stack, "boss@tailspin.test", PORTAL_PASSWORD)
+    open_service_status(page)
+    page.get_by_role("link", name="Grant Access to Exchange Online").click()
+    page.get_by_role("button", name="Grant Permission").click()
+    sign_in_and_accept(page, shot, f"admin@{TENANT}.onmicrosoft.com")
+    wait_for_success(page, shot)
+
+
+def test_the_coverage_page_explains_each_state_at_both_widths(page: Page, stack: Stack):
+    upns = tenant_with_uncovered_mailboxes(stack)
+    grant_exchange_online(page, stack)
+
+    # Granted and synchronized, not verified yet: Service Status says so once, and the page shows no count.
+    open_service_status(page)
+    expect(page.locator("#coverage-not-verified")).to_have_text(
+        re.compile("^Coverage not verified yet for Exchange Online")
+    )
+    at_each_width(page, "status-not-verified")
+    page.locator("#coverage-not-verified").get_by_role("link", name="Exchange Online").click()
+    expect(page.get_by_role("heading", name="Exchange Online coverage")).to_be_visible()
+    expect(page.locator("#coverage-not-verified")).to_contain_text("Verification has not run yet")
+    at_each_width(page, "exchange-not-verified")
+
+    dispatch_verifications(stack)
+    open_service_status(page)
+    badge = service_row(page, "Exchange Online").get_by_role(
+        "link", name=re.compile(r"^Protected · \d+ of \d+ mailboxes$")
+    )
+    for _ in range(30):
+        if badge.count():
+            break
+        page.wait_for_timeout(2_000)
+        page.reload()
+    expect(badge).to_be_visible(timeout=VERIFICATION_TIMEOUT)
+    at_each_width(page, "status-verified")
+    page.goto(f"{stack.portal_url}/organizations/")
+    expect(page.get_by_role("row").filter(has_text="Tailspin Toys")).to_contain_text(
+        re.compile(r"Protected\s*\d+/\d+ mailboxes covered: Exchange Online in Tailspin Toys")
+    )
+    at_each_width(page, "all-organizations")
+    page.go_back()
+
+    badge.click()
+    expect(page.get_by_role("heading", name="Exchange Online coverage")).to_be_visible()
+    expect(page.locator("#coverage-figure")).to_have_text(re.compile(r"^\d+ of \d+ mailboxes covered\.$"))
+    expect(page.locator("#state-no-mailbox")).to_contain_text("Microsoft 365 has no Exchange Online mailbox")
+    refused = page.locator("#state-policy-refused")
+    expect(refused).to_contain_text("Refused by an application access policy: 2")
+    expect(refused).to_contain_text("RestrictAccess")
+    expect(refused).to_contain_text("DenyAccess")
+    expect(refused).to_contain_text("Test-ApplicationAccessPolicy -Identity <user> -AppId ")
+    expect(page.get_by_role("navigation", name="Pages of mailboxes")).to_contain_text("Page 1 of 2")
+    at_each_width(page, "exchange")
+
+    page.get_by_label("State", exact=True).select_option(label="Refused by an application access policy")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator("#coverage-list-total")).to_have_text("2 mailboxes match.")
+    names = page.get_by_role("table").get_by_role("rowheader").all_inner_texts()
+    assert sorted(name.strip() for name in names) == sorted(upns[3:5])
+    at_each_width(page, "exchange-refused")
