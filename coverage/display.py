@@ -126,8 +126,8 @@ def advice(kind: str, state: str, *, client_id: str) -> Advice | None:
         # Application access policies, their two access rights, Test-ApplicationAccessPolicy and the delay of over
         # an hour before a change applies: https://learn.microsoft.com/graph/auth-limit-mailbox-access
         return Advice(
-            "Microsoft refused casportal's application these mailboxes (403 ErrorAccessDenied): an Exchange Online "
-            "application access policy applies to them. Microsoft's answer does not say which kind of policy:",
+            "Microsoft refused casportal's application access to these mailboxes (403 ErrorAccessDenied): an Exchange "
+            "Online application access policy applies to them. Microsoft's answer does not say which kind of policy:",
             kinds=(
                 (
                     "RestrictAccess",

@@ -254,10 +254,11 @@ def test_service_status_tells_coverage_links_it_and_warns_of_a_drop(cast, driver
     dropped = services.summarize(service)
     assert dropped.dropped
 
-    status = text(owner_client.get(status_url))
     warning = f"Coverage dropped: {dropped.covered} of {dropped.in_scope} mailboxes"
-    assert status.count(warning) == 1
-    assert "Protected ·" not in status
+    for url in (status_url, reverse("dashboard", args=[cast.organization.slug])):
+        status = text(owner_client.get(url))
+        assert status.count(warning) == 1, url
+        assert "Protected ·" not in status, url
     coverage = text(owner_client.get(coverage_url(cast.organization)))
     assert coverage.count(warning) == 1
     assert f"{first.covered} before the drop" in coverage
