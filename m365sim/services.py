@@ -3,6 +3,10 @@
 import datetime as dt
 import random
 import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -438,14 +442,38 @@ def take_token_failure(tenant: Tenant) -> bool:
     )
 
 
-def count_request(tenant: Tenant, endpoint: str) -> None:
-    if RequestCount.objects.filter(tenant=tenant, endpoint=endpoint).update(count=F("count") + 1):
+# Inside a $batch the counts of its requests are kept here and written once at its end (`counted_together`):
+# one write per endpoint instead of one commit per request.
+_deferred_counts: ContextVar[Counter[tuple[uuid.UUID, str]] | None] = ContextVar(
+    "m365sim_deferred_counts", default=None
+)
+
+
+def count_request(tenant: Tenant, endpoint: str, times: int = 1) -> None:
+    deferred = _deferred_counts.get()
+    if deferred is not None:
+        deferred[tenant.pk, endpoint] += times
+        return
+    if RequestCount.objects.filter(tenant=tenant, endpoint=endpoint).update(count=F("count") + times):
         return
     try:
         with transaction.atomic(using=ALIAS):
-            RequestCount.objects.create(tenant=tenant, endpoint=endpoint, count=1)
+            RequestCount.objects.create(tenant=tenant, endpoint=endpoint, count=times)
     except IntegrityError:  # another thread created it first
-        RequestCount.objects.filter(tenant=tenant, endpoint=endpoint).update(count=F("count") + 1)
+        RequestCount.objects.filter(tenant=tenant, endpoint=endpoint).update(count=F("count") + times)
+
+
+@contextmanager
+def counted_together() -> Iterator[None]:
+    """The requests counted inside are written at the end, one write per tenant and endpoint."""
+    deferred: Counter[tuple[uuid.UUID, str]] = Counter()
+    token = _deferred_counts.set(deferred)
+    try:
+        yield
+    finally:
+        _deferred_counts.reset(token)
+        for (tenant_id, endpoint), times in deferred.items():
+            count_request(Tenant(pk=tenant_id), endpoint, times)
 
 
 def request_counts(tenant: Tenant) -> dict[str, int]:

@@ -14,6 +14,7 @@ from django.test import RequestFactory
 from django.urls import resolve
 from django.views.decorators.http import require_POST
 
+from m365sim import services
 from m365sim.views.common import graph_error
 from m365sim.views.graph_request import BATCH_ITEM, BATCH_MAILBOXES, ODATA_JSON, GraphProblem, authenticate
 
@@ -135,24 +136,25 @@ def batch(request: HttpRequest) -> HttpResponse:
         parallel = not any(item.get("dependsOn") for item in items)
         mailboxes: dict[Any, int] | None = {} if parallel else None
         # Run in the order given (a dependency comes before its dependants when the batch is sequential).
-        for item in items:
-            failed = [
-                d
-                for d in item.get("dependsOn", [])
-                if statuses.get(d.casefold(), HTTPStatus.FAILED_DEPENDENCY) >= HTTPStatus.BAD_REQUEST
-            ]
-            if failed:
-                # "If an individual request fails, any request that depends on that request fails with status
-                # code 424 (Failed Dependency)."
-                status, headers, body = (
-                    424,
-                    {"Content-Type": "application/json"},
-                    {"error": {"code": "FailedDependency", "message": f"Request '{failed[0]}' failed."}},
-                )
-            else:
-                status, headers, body = _run(request, item, mailboxes)
-            statuses[item["id"].casefold()] = status
-            answers.append({"id": item["id"], "status": status, "headers": headers, "body": body})
+        with services.counted_together():
+            for item in items:
+                failed = [
+                    d
+                    for d in item.get("dependsOn", [])
+                    if statuses.get(d.casefold(), HTTPStatus.FAILED_DEPENDENCY) >= HTTPStatus.BAD_REQUEST
+                ]
+                if failed:
+                    # "If an individual request fails, any request that depends on that request fails with status
+                    # code 424 (Failed Dependency)."
+                    status, headers, body = (
+                        424,
+                        {"Content-Type": "application/json"},
+                        {"error": {"code": "FailedDependency", "message": f"Request '{failed[0]}' failed."}},
+                    )
+                else:
+                    status, headers, body = _run(request, item, mailboxes)
+                statuses[item["id"].casefold()] = status
+                answers.append({"id": item["id"], "status": status, "headers": headers, "body": body})
         # "Individual responses might appear in a different order than the requests": the simulator answers in
         # reverse order, so that a client that correlates by position fails at once.
         response = JsonResponse({"responses": answers[::-1]})
