@@ -20,7 +20,8 @@ from tests.browser.test_grant_in_browser import (
     sign_in_and_accept,
     wait_for_success,
 )
-from tests.browser.test_layout import horizontal_overflow, serious_violations
+from tests.browser.test_grant_screens import SETTLED
+from tests.browser.test_layout import overflow_problem, serious_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -44,9 +45,10 @@ def at_each_width(page: Page, name: str) -> None:
     problems = []
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
-        overflow = horizontal_overflow(page)
-        if overflow > 0:
-            problems.append(f"{name} at {width} px scrolls {overflow} px sideways")
+        page.evaluate(SETTLED)
+        overflow = overflow_problem(page, f"{name} at {width} px")
+        if overflow:
+            problems.append(overflow)
         problems += [f"{name} at {width} px: {violation}" for violation in serious_violations(page)]
         page.screenshot(path=SCREENSHOTS / f"directory-{name}-{width}.png")
         page.screenshot(path=SCREENSHOTS / f"directory-{name}-{width}-full.png", full_page=True)

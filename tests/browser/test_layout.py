@@ -51,6 +51,24 @@ def horizontal_overflow(page: Page) -> int:
     return overflow
 
 
+# The innermost elements whose right edge passes the viewport's: what a failure names.
+WIDEST_ELEMENTS = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+  .filter(e => ![...e.children].some(c => c.getBoundingClientRect().right > window.innerWidth + 0.5))
+  .slice(0, 3)
+  .map(e => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${e.className ? '.' + [...e.classList].join('.') : ''}`
+    + ` "${(e.textContent || '').trim().slice(0, 60)}"`)"""
+
+
+def overflow_problem(page: Page, name: str) -> str | None:
+    """'NAME scrolls N px sideways: the elements that pass the edge', or None when the page fits."""
+    overflow = horizontal_overflow(page)
+    if overflow <= 0:
+        return None
+    culprits: list[str] = page.evaluate(WIDEST_ELEMENTS)
+    return f"{name} scrolls {overflow} px sideways: {'; '.join(culprits)}"
+
+
 def serious_violations(page: Page) -> list[str]:
     page.add_script_tag(path=str(AXE))
     violations: list[dict[str, Any]] = page.evaluate(
@@ -66,9 +84,9 @@ def serious_violations(page: Page) -> list[str]:
 
 def check_page(page: Page, shot: Screenshots, name: str) -> list[str]:
     problems = []
-    overflow = horizontal_overflow(page)
-    if overflow > 0:
-        problems.append(f"{name}: the page scrolls {overflow} px sideways")
+    overflow = overflow_problem(page, name)
+    if overflow:
+        problems.append(overflow)
     problems += [f"{name}: {violation}" for violation in serious_violations(page)]
     shot(page, name.strip("/").replace("/", "-") or "dashboard")
     return problems
