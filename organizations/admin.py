@@ -29,11 +29,24 @@ class MembershipInlineForm(forms.ModelForm):
         if self.instance.pk:
             # Another person is another membership: a new row, added through the service.
             self.fields["user"].disabled = True
+        # A row of the table has no label of its own: each control names the member it is for.
+        self.fields["role"].widget.attrs["aria-label"] = f"Role of {self._member()}"
+
+    def _member(self) -> str:
+        return self.instance.user.email if self.instance.pk else "the new member"
+
+
+class MembershipFormSet(forms.BaseInlineFormSet):
+    def add_fields(self, form: forms.Form, index: int | None) -> None:
+        super().add_fields(form, index)
+        if "DELETE" in form.fields and isinstance(form, MembershipInlineForm):
+            form.fields["DELETE"].widget.attrs["aria-label"] = f"Remove the membership of {form._member()}"
 
 
 class MembershipInline(admin.TabularInline):
     model = Membership
     form = MembershipInlineForm
+    formset = MembershipFormSet
     extra = 0
     autocomplete_fields = ["user"]
     fields = ["user", "role", "created_at", "last_used_at"]
@@ -67,7 +80,9 @@ def save_memberships(formset: forms.BaseModelFormSet, *, organization: Organizat
             formset.deleted_objects.append(form.instance)
 
 
-class ProtectedServiceInline(admin.TabularInline):
+class ProtectedServiceInline(admin.StackedInline):
+    """Stacked: read-only fields need no table, which on a phone would be a scrolling region nothing can focus."""
+
     model = ProtectedService
     extra = 0
     can_delete = False
