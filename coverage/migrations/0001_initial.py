@@ -5,52 +5,112 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('tenants', '0003_permission_codenames'),
+        ("tenants", "0003_permission_codenames"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ServiceCoverage',
+            name="ServiceCoverage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('in_scope', models.PositiveIntegerField(default=0)),
-                ('covered', models.PositiveIntegerField(default=0)),
-                ('counts', models.JSONField(default=dict, help_text='Objects in scope by state.')),
-                ('verified_at', models.DateTimeField(blank=True, null=True)),
-                ('directory_as_of', models.DateTimeField(blank=True, null=True)),
-                ('dropped_since', models.DateTimeField(blank=True, help_text='Coverage fell and has not recovered since: one incident, one email.', null=True)),
-                ('covered_before_drop', models.PositiveIntegerField(blank=True, null=True)),
-                ('drop_notified', models.BooleanField(default=False)),
-                ('verification_started_at', models.DateTimeField(blank=True, null=True)),
-                ('verification_fence', models.PositiveIntegerField(default=0)),
-                ('rotation_slot', models.PositiveSmallIntegerField(default=0)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.organization')),
-                ('service', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='coverage', to='tenants.protectedservice')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("in_scope", models.PositiveIntegerField(default=0)),
+                ("covered", models.PositiveIntegerField(default=0)),
+                ("counts", models.JSONField(default=dict, help_text="Objects in scope by state.")),
+                ("verified_at", models.DateTimeField(blank=True, null=True)),
+                ("directory_as_of", models.DateTimeField(blank=True, null=True)),
+                (
+                    "dropped_since",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Coverage fell and has not recovered since: one incident, one email.",
+                        null=True,
+                    ),
+                ),
+                ("covered_before_drop", models.PositiveIntegerField(blank=True, null=True)),
+                ("drop_notified", models.BooleanField(default=False)),
+                ("verification_started_at", models.DateTimeField(blank=True, null=True)),
+                ("verification_fence", models.PositiveIntegerField(default=0)),
+                ("rotation_slot", models.PositiveSmallIntegerField(default=0)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.organization"
+                    ),
+                ),
+                (
+                    "service",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="coverage",
+                        to="tenants.protectedservice",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ObjectCoverage',
+            name="ObjectCoverage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('microsoft_id', models.CharField(help_text="The user's, site's or team's id in Microsoft 365.", max_length=200)),
-                ('user_id', models.UUIDField(blank=True, help_text="The user's object id, for a mailbox or a OneDrive.", null=True)),
-                ('rotation_slot', models.PositiveSmallIntegerField()),
-                ('name', models.CharField(help_text='User principal name, site address or team name.', max_length=400)),
-                ('state', models.CharField(choices=[('covered', 'Covered'), ('no-mailbox', 'No Exchange Online mailbox'), ('policy-refused', 'Refused by an application access policy'), ('no-drive', 'No OneDrive'), ('not-readable', 'Not readable by casportal'), ('unchecked', 'Could not be checked')], max_length=20)),
-                ('detail', models.CharField(blank=True, help_text="Microsoft's answer, when not covered.", max_length=400)),
-                ('checked_at', models.DateTimeField()),
-                ('state_since', models.DateTimeField()),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.organization')),
-                ('service', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='object_coverage', to='tenants.protectedservice')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "microsoft_id",
+                    models.CharField(help_text="The user's, site's or team's id in Microsoft 365.", max_length=200),
+                ),
+                (
+                    "user_id",
+                    models.UUIDField(
+                        blank=True, help_text="The user's object id, for a mailbox or a OneDrive.", null=True
+                    ),
+                ),
+                ("rotation_slot", models.PositiveSmallIntegerField()),
+                ("name", models.CharField(help_text="User principal name, site address or team name.", max_length=400)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("covered", "Covered"),
+                            ("no-mailbox", "No Exchange Online mailbox"),
+                            ("policy-refused", "Refused by an application access policy"),
+                            ("no-drive", "No OneDrive"),
+                            ("not-readable", "Not readable by casportal"),
+                            ("unchecked", "Could not be checked"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "detail",
+                    models.CharField(blank=True, help_text="Microsoft's answer, when not covered.", max_length=400),
+                ),
+                ("checked_at", models.DateTimeField()),
+                ("state_since", models.DateTimeField()),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.organization"
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="object_coverage",
+                        to="tenants.protectedservice",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['organization', 'service', 'state'], name='object_coverage_state'), models.Index(fields=['service', 'user_id'], name='object_coverage_user'), models.Index(fields=['service', 'rotation_slot'], name='object_coverage_rotation')],
-                'constraints': [models.UniqueConstraint(fields=('service', 'microsoft_id'), name='object_coverage_unique')],
+                "indexes": [
+                    models.Index(fields=["organization", "service", "state"], name="object_coverage_state"),
+                    models.Index(fields=["service", "user_id"], name="object_coverage_user"),
+                    models.Index(fields=["service", "rotation_slot"], name="object_coverage_rotation"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("service", "microsoft_id"), name="object_coverage_unique")
+                ],
             },
         ),
     ]
