@@ -49,8 +49,11 @@ audit: $(BIN)/.installed
 
 # Directory sync figures on PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/casportal_bench, dropped and re-created);
 # the full syncs run with delta pages of 999/999 and with Microsoft's caps, 200 users and 500 members@delta a page.
+# Then the coverage verification's figures (BENCH_COVERAGE_DATABASE_URL, default .../casportal_bench_coverage):
+# 100,000 mailboxes and a smaller tenant's OneDrives at 300 ms a request, and the re-verification after 500 changes.
 bench: $(BIN)/.installed
 	DEBUG=0 $(BIN)/python -m benchmarks.sync $(BENCH_ARGS)
+	DEBUG=0 $(BIN)/python -m benchmarks.coverage $(BENCH_COVERAGE_ARGS)
 
 # gunicorn, a worker and beat with production settings against local PostgreSQL and Redis (scripts/prod-check).
 prod-check: $(BIN)/.installed
