@@ -23,6 +23,7 @@ import os
 import resource
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from benchmarks.sync import (
     _connect,
@@ -35,11 +36,16 @@ from benchmarks.sync import (
     _setup_django,
 )
 
+if TYPE_CHECKING:  # Django is set up at run time, before the models are imported
+    from m365sim.models import Tenant as SimTenant
+    from organizations.models import ProtectedService
+
 GLOBAL_REQUESTS_PER_SECOND = 130_000 / 10  # Graph, per app across all tenants
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/casportal_bench_coverage"
+ROWS_A_WRITE = 5000
 
 
-def _granted(slug: str, kind: str):  # noqa: ANN202 (Django's models are imported at run time)
+def _granted(slug: str, kind: str) -> tuple[ProtectedService, SimTenant]:
     """The organization bound to the simulated tenant, its service `kind` granted, the directory as a sync leaves it."""
     from django.utils import timezone
 
@@ -60,7 +66,7 @@ def _granted(slug: str, kind: str):  # noqa: ANN202 (Django's models are importe
         "id", "user_principal_name", "display_name", "account_enabled", "assigned_licenses"
     )
     batch = []
-    for uid, upn, name, enabled, licences in rows.iterator(chunk_size=5000):
+    for uid, upn, name, enabled, licences in rows.iterator(chunk_size=ROWS_A_WRITE):
         batch.append(
             DirectoryUser(
                 organization=organization,
@@ -72,14 +78,14 @@ def _granted(slug: str, kind: str):  # noqa: ANN202 (Django's models are importe
                 synced_at=now,
             )
         )
-        if len(batch) == 5000:
+        if len(batch) == ROWS_A_WRITE:
             DirectoryUser.objects.bulk_create(batch)
             batch = []
     DirectoryUser.objects.bulk_create(batch)
     return service, sim_tenant
 
 
-def _verify(service, *, probe: bool) -> tuple[float, int]:  # noqa: ANN001
+def _verify(service: ProtectedService, *, probe: bool) -> tuple[float, int]:
     """Run one verification's tasks one after another in this process; (seconds, batches sent)."""
     from coverage import verify
     from m365sim.models import RequestCount
