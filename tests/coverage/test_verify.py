@@ -3,9 +3,12 @@ MSAL and Graph (JSON batches) talking HTTP to the simulator, whose mailboxes, On
 application access policies are set through its control API."""
 
 import datetime as dt
+import itertools
+import re
 import uuid
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import Action, AuditEvent
@@ -113,6 +116,14 @@ def test_an_access_policy_applied_drops_coverage_warns_once_and_lifting_it_resto
     assert dropped.dropped
     assert states(service)[upns[1]] == CoverageState.POLICY_REFUSED
     assert "ErrorAccessDenied" in ObjectCoverage.objects.get(service=service, name=upns[1]).detail
+    # Activity tells each change, newest first: together they lead from the first verification's count to 1.
+    activity = driver.portal("get", reverse("activity", args=[cast.organization.slug])).content.decode()
+    changes = [
+        tuple(map(int, found)) for found in re.findall(r">(\d+) of (\d+) covered \(before: (\d+) of (\d+)\)", activity)
+    ]
+    assert changes[0][0] == 1
+    assert all(newer[2] == older[0] for newer, older in itertools.pairwise(changes))
+    assert changes[-1][2] == first.covered
     warned = [mail for mail in mailoutbox if "coverage" in mail.subject]
     assert len(warned) == 1, "one email per drop"
     assert "application access policy" in warned[0].body
