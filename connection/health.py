@@ -3,9 +3,7 @@ repaired by Recreate Access Token. The portal's own credential is another matter
 
 from celery import shared_task
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -14,8 +12,8 @@ from audit.services import Actor, SupportAction, record_event
 from connection.credential import record_credential_accepted, record_credential_rejected_by
 from connection.models import ConnectionIncident, ServiceAccount
 from microsoft import errors, graph
-from organizations.models import Membership, Organization, ProtectedService, Role, ServiceStatus
-from organizations.services import lock_organization
+from organizations.models import Organization, ProtectedService, ServiceStatus
+from organizations.services import email_admins, lock_organization
 
 CONSENT_BROKEN = (
     "Microsoft no longer lets casportal access your Microsoft 365 tenant: the permissions were withdrawn, "
@@ -62,24 +60,18 @@ def send_invalid_token_email(incident_id: int) -> int:
     """Tell the organization's admins what happened and what to do; returns how many were emailed."""
     incident = ConnectionIncident.objects.select_related("organization").get(pk=incident_id)
     organization = incident.organization
-    recipients = list(
-        Membership.objects.filter(organization=organization, role=Role.ADMIN).values_list("user__email", flat=True)
-    )
-    if not recipients:
-        return 0
-    context = {
-        "organization": organization,
-        "incident": incident,
-        "service_status_url": settings.PORTAL_BASE_URL + reverse("service_status", args=[organization.slug]),
-    }
-    send_mail(
+    emailed = email_admins(
+        organization,
         subject=f"Action needed: casportal can no longer access {organization.name}'s Microsoft 365",
-        message=render_to_string("connection/email/access_token_invalid.txt", context),
-        from_email=None,
-        recipient_list=recipients,
+        template="connection/email/access_token_invalid.txt",
+        context={
+            "incident": incident,
+            "service_status_url": settings.PORTAL_BASE_URL + reverse("service_status", args=[organization.slug]),
+        },
     )
-    ConnectionIncident.objects.filter(pk=incident.pk).update(emailed_at=timezone.now())
-    return len(recipients)
+    if emailed:
+        ConnectionIncident.objects.filter(pk=incident.pk).update(emailed_at=timezone.now())
+    return emailed
 
 
 @transaction.atomic

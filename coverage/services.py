@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Count, QuerySet
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,7 +17,8 @@ from audit.models import Action
 from audit.services import record_event
 from coverage.models import USER_SERVICES, CoverageState, ObjectCoverage, ServiceCoverage
 from directory.models import DirectoryUser, SelectedUser, SyncMode, SyncSettings
-from organizations.models import Membership, ProtectedService, Role
+from organizations.models import ProtectedService
+from organizations.services import email_admins
 
 NOT_CHECKED_YET = "not-checked-yet"  # a counts key: in scope, no check has reached it yet
 
@@ -169,21 +168,14 @@ def send_policy_drop_email(service_id: int, refused: int) -> int:
     """Tell the organization's admins that an application access policy now refuses mailboxes; returns how many."""
     service = ProtectedService.objects.select_related("organization").get(pk=service_id)
     organization = service.organization
-    recipients = list(
-        Membership.objects.filter(organization=organization, role=Role.ADMIN).values_list("user__email", flat=True)
-    )
-    if not recipients:
-        return 0
-    context = {
-        "organization": organization,
-        "service": service,
-        "refused": refused,
-        "coverage_url": settings.PORTAL_BASE_URL + reverse("service_coverage", args=[organization.slug, service.kind]),
-    }
-    send_mail(
+    return email_admins(
+        organization,
         subject=f"casportal's coverage of {organization.name}'s {service.get_kind_display()} dropped",
-        message=render_to_string("coverage/email/policy_drop.txt", context),
-        from_email=None,
-        recipient_list=recipients,
+        template="coverage/email/policy_drop.txt",
+        context={
+            "service": service,
+            "refused": refused,
+            "coverage_url": settings.PORTAL_BASE_URL
+            + reverse("service_coverage", args=[organization.slug, service.kind]),
+        },
     )
-    return len(recipients)

@@ -270,3 +270,19 @@ def set_policy_enabled(*, policy: Policy, enabled: bool, actor: Actor) -> Policy
         details={"policy": str(policy.public_id), "service": policy.service.kind},
     )
     return policy
+
+
+def email_admins(organization: Organization, *, subject: str, template: str, context: dict[str, object]) -> int:
+    """Email the organization's administrators `template` rendered with `context`; returns how many were emailed."""
+    recipients = list(
+        Membership.objects.filter(organization=organization, role=Role.ADMIN).values_list("user__email", flat=True)
+    )
+    if not recipients:
+        return 0
+    send_mail(
+        subject=subject,
+        message=render_to_string(template, {"organization": organization, **context}),
+        from_email=None,
+        recipient_list=recipients,
+    )
+    return len(recipients)
