@@ -391,6 +391,7 @@ def chains_run(slug: str, latency_ms: int, design: str) -> None:
         while (status := SyncRun.objects.values_list("status", flat=True).get(pk=run.pk)) in ("queued", "running"):
             time.sleep(0.1)
         seconds = time.perf_counter() - started
+        load = os.getloadavg()[0]  # other processes on this machine slow the simulator and PostgreSQL down
         peak = max(_peak_rss_mb(worker.pid) for worker in workers)
     finally:
         for worker in workers:
@@ -403,6 +404,7 @@ def chains_run(slug: str, latency_ms: int, design: str) -> None:
     _say("seconds", f"{seconds:.1f}")
     _say("requests", run.requests)
     _say("peak RSS MB", f"{peak:.0f}")
+    _say("load average", f"{load:.1f}")
 
 
 def _seed(env: dict[str, str], slug: str, users: int, groups: int) -> None:
@@ -474,6 +476,7 @@ def chains(env: dict[str, str], latencies: list[int], designs: list[str], large:
             _say(f"{name}: seconds", figures["seconds"])
             _say(f"{name}: requests", figures["requests"])
             _say(f"{name}: peak RSS MB", figures["peak RSS MB"])
+            _say(f"{name}: load average (1 min) at its end", f"{figures['load average']} on {os.cpu_count()} cores")
             if floor:
                 _say(
                     f"{name}: floor (users chain {users_chain}, groups chain {groups_chain} pages)",
