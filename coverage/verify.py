@@ -45,7 +45,7 @@ from connection.models import ServiceAccount
 from coverage import services
 from coverage.models import USER_SERVICES, CoverageState, ObjectCoverage, ServiceCoverage
 from coverage.services import Check
-from directory.models import GroupMembership, MemberType, SyncStatus
+from directory.models import GroupMembership, MemberType, SyncRun, SyncStatus
 from microsoft import batch, errors, graph
 from organizations.models import ProtectedService, ServiceKind
 
@@ -314,6 +314,18 @@ def due_services(now: datetime | None = None) -> list[tuple[ProtectedService, bo
     probes = set(granted.filter(probe).values_list("pk", flat=True))
     due = granted.filter(probe | synced).select_related("organization").distinct().order_by("pk")
     return [(service, service.pk in probes) for service in due]
+
+
+def verify_after_sync(sender: type, run: SyncRun, **kwargs: object) -> None:  # noqa: ARG001 (a signal's arguments)
+    """When a sync succeeded, verify the organization's granted services at once (what changed), once it commits;
+    the dispatcher would start them at its next tick, and starts any that this misses."""
+    granted = list(ProtectedService.objects.filter(organization_id=run.organization_id, service_account__isnull=False))
+
+    def start() -> None:
+        for service in granted:
+            start_verification(service, probe=False)
+
+    transaction.on_commit(start)
 
 
 @shared_task(name="coverage.dispatch_verifications")

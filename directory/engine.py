@@ -52,6 +52,7 @@ from directory.models import (
 )
 from directory.normalize import clean_text
 from directory.progress import DELTA_LINK_EXPIRED, NO_ROUND_TO_CONTINUE, RESET_REASON, record_wait
+from directory.signals import sync_succeeded
 from directory.writes import (
     Changes,
     apply_group_page,
@@ -627,6 +628,7 @@ def _finish(run: SyncRun, chain: Chain) -> None:
                 "removed": done.removed + removed,
             },
         )
+        sync_succeeded.send(sender=SyncRun, run=run)
     record_credential_accepted()
 
 

@@ -41,12 +41,14 @@ class TaskQueue:
     def names(self) -> list[str]:
         return [queued.name for queued, _ in self.pending]
 
-    def run(self, max_tasks: int = 1000) -> int:
-        """Run queued tasks (and those they queue) in order; returns how many ran."""
+    def run(self, max_tasks: int = 1000, *, hold: tuple[str, ...] = ()) -> int:
+        """Run queued tasks (and those they queue) in order; returns how many ran. Tasks named in `hold` stay
+        queued, as if no worker had taken them yet."""
         ran = 0
-        while self.pending:
+        while runnable := [entry for entry in self.pending if entry[0].name not in hold]:
             assert ran < max_tasks, f"more than {max_tasks} tasks: {self.names[:10]}"
-            queued, task = self.pending.pop(0)
+            queued, task = runnable[0]
+            self.pending.remove(runnable[0])
             # A worker's transactions commit: what the task queues on commit is queued.
             with self._capture_on_commit(execute=True):
                 task.apply(args=queued.args, kwargs=queued.kwargs, throw=True)  # type: ignore[attr-defined]

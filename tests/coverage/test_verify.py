@@ -25,11 +25,14 @@ from organizations.models import ProtectedService
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
 
 TENANT = "contoso"
+VERIFY_STEP = "coverage.verify_step"
 
 
-def granted(driver, cast, kind: str = "exchange-online", *, mode: str = "all") -> ProtectedService:
-    driver.grant(kind, mode=mode)
-    driver.tasks.run()
+def granted(driver, cast, kind: str = "exchange-online", *, verified_yet: bool = True) -> ProtectedService:
+    """The service granted and synchronized; the verification the sync starts runs too, unless not `verified_yet`
+    (then it stays queued, as if no worker had taken it yet)."""
+    driver.grant(kind)
+    driver.tasks.run(hold=() if verified_yet else (VERIFY_STEP,))
     return ProtectedService.objects.get(organization=cast.organization, kind=kind)
 
 
@@ -205,11 +208,9 @@ def test_after_a_delta_only_the_changed_users_are_checked_again(cast, driver, m3
     )
     with driver.capture(execute=True):
         runs.sync_now(organization=cast.organization, actor=cast.owner.user)
-    driver.tasks.run()
+    driver.tasks.run()  # the sync, then the verification it starts when it succeeds
     assert DirectoryUser.objects.get(user_principal_name=upns[3]).display_name == "Renamed User"
-    (service_due, probe), *others = verify.due_services()
-    assert (service_due, probe, others) == (service, False, []), "due after the sync, not as the probe"
-    verified(driver, service, probe=False)
+    assert verify.due_services() == [], "verified at once after the sync"
 
     rechecked = {
         name
@@ -253,12 +254,10 @@ def test_teams_covers_the_groups_provisioned_as_teams(cast, driver, m365sim):
 
 
 def test_a_stale_task_of_a_verification_does_nothing(cast, driver):
-    service = granted(driver, cast)
-    with driver.capture(execute=True):
-        fence = verify.start_verification(service)
-    assert fence is not None
-    driver.tasks.pending.clear()
-    assert verify.start_verification(service) is None, "the first still holds its lease"
+    service = granted(driver, cast, verified_yet=False)
+    fence = ServiceCoverage.objects.get(service=service).verification_fence
+    driver.tasks.pending.clear()  # its task lost with its worker
+    assert verify.start_verification(service) is None, "the lost task still holds the lease"
     ServiceCoverage.objects.filter(service=service).update(lease_expires_at=timezone.now())
     with driver.capture(execute=True):
         newer = verify.start_verification(service)
@@ -269,15 +268,28 @@ def test_a_stale_task_of_a_verification_does_nothing(cast, driver):
     assert ServiceCoverage.objects.get(service=service).verified_at is not None
 
 
-def test_the_dispatcher_verifies_after_a_sync_and_each_probe_interval(cast, driver, settings):
-    service = granted(driver, cast)
+def lose_the_queued_verification(driver, service: ProtectedService) -> None:
+    """As if the worker holding it died: its task gone, its lease run out."""
+    assert VERIFY_STEP in driver.tasks.names
+    driver.tasks.pending.clear()
+    ServiceCoverage.objects.filter(service=service).update(lease_expires_at=timezone.now())
+
+
+def test_the_dispatcher_starts_what_a_lost_task_left_and_the_hourly_probe(cast, driver, settings):
+    service = granted(driver, cast, verified_yet=False)
+    assert verify.due_services() == [], "the verification the sync started holds its lease"
+    lose_the_queued_verification(driver, service)
     assert verify.due_services() == [(service, True)], "never verified: the probe"
-    verified(driver, service)
+    with driver.capture(execute=True):
+        assert verify.dispatch_verifications() == 1
+    driver.tasks.run()
     assert verify.due_services() == []
+
     with driver.capture(execute=True):
         runs.sync_now(organization=cast.organization, actor=cast.owner.user)
-    driver.tasks.run()
-    assert verify.due_services() == [(service, False)], "a sync succeeded since"
+    driver.tasks.run(hold=(VERIFY_STEP,))
+    lose_the_queued_verification(driver, service)
+    assert verify.due_services() == [(service, False)], "a sync succeeded since: what changed"
     with driver.capture(execute=True):
         assert verify.dispatch_verifications() == 1
     driver.tasks.run()
