@@ -14,7 +14,7 @@ to a run's start for the organizations under 500 users.
 
     python -m benchmarks.dispatch                   # BENCH_DATABASE_URL + "_dispatch", dropped and re-created
     python -m benchmarks.dispatch --due 5 --organizations 10,100,1000
-    python -m benchmarks.dispatch many              # + "_many" and "_many_m365sim"; about 20 minutes
+    python -m benchmarks.dispatch many              # + "_many" and "_many_m365sim"; about 25 minutes
 """
 
 from __future__ import annotations
