@@ -81,7 +81,9 @@ def change_sync_settings(
     if stored.mode == SyncMode.CERTAIN and mode == SyncMode.ALL:
         runs.extend_to_all_users(organization=stored.organization, actor=actor)
         stored.refresh_from_db()
+    if daily_sync_time != stored.daily_sync_time:
+        stored.next_due_at = None  # computed again by the dispatcher: a time moved earlier is kept the same day
     stored.mode, stored.daily_sync_time = mode, daily_sync_time
-    stored.save(update_fields=["mode", "daily_sync_time", "updated_at"])
+    stored.save(update_fields=["mode", "daily_sync_time", "next_due_at", "updated_at"])
     record_admin_event(Action.ADMIN_CHANGED, actor=actor, obj=stored, changes=changes)
     return stored

@@ -91,7 +91,7 @@ def tear_down_connection(*, organization: Organization, actor: Actor, reason: st
         status=ServiceStatus.NOT_GRANTED, authorized_account="", granted_at=None, last_synced_at=None, last_error=""
     )
     SyncSettings.objects.filter(organization=organization).update(
-        users_delta_link="", groups_delta_link="", last_scheduled_on=None
+        users_delta_link="", groups_delta_link="", last_scheduled_on=None, next_due_at=None
     )
     ConnectionIncident.objects.filter(organization=organization, closed_at__isnull=True).update(closed_at=now)
     unbound = organization.microsoft_tenant_id

@@ -8,8 +8,10 @@ from django.db import connection
 from django.db.models.signals import post_init
 from django.test.utils import CaptureQueriesContext
 
+from accounts.models import User
 from directory.models import SyncRun, SyncSettings, SyncStatus
 from directory.schedule import dispatch_due_syncs, due_at
+from directory.settings import change_sync_settings
 from organizations.models import Organization, ProtectedService, Region, ServiceStatus
 from organizations.services import create_organization
 from tests.factories import ServiceAccountFactory
@@ -121,3 +123,14 @@ def test_organizations_are_queued_at_the_tick_after_their_due_time_every_day(set
             expected[0] = first_tick_from(due_at(row, days[0]))
         assert queued_at[organization.pk] == expected, organization
     assert queued_at[late.pk] == [at(days[0], 12), first_tick_from(due_at(rows[late.pk], days[1]))]
+
+
+def test_a_time_moved_earlier_by_staff_is_kept_the_same_day(settings):
+    staff = User.objects.create(email="staff@casportal.test", is_staff=True)
+    settings.SYNC_SCHEDULE_WINDOW_SECONDS = 60
+    (organization,) = connected(1)
+    row = SyncSettings.objects.select_related("organization").get(organization=organization)
+    change_sync_settings(sync_settings=row, mode=row.mode, daily_sync_time=dt.time(20, 0), actor=staff)
+    assert dispatch_due_syncs(at(DAY, 2)) == 0  # its next due time: 20:00
+    change_sync_settings(sync_settings=row, mode=row.mode, daily_sync_time=dt.time(3, 0), actor=staff)
+    assert dispatch_due_syncs(at(DAY, 3, 5)) == 1
