@@ -9,7 +9,7 @@ A tick reads only the rows whose stored `next_due_at` has come (an index range),
 with the syncs due, not with the organizations. `next_due_at` is never later than the row's true due time: the
 dispatcher sets it to tomorrow's due time when it queues today's sync, and a row read too early (its time moved
 later, or never computed: empty) gets today's due time; whether a row is due is still decided by `due_at` alone.
-Whatever moves a due time earlier (a staff-set daily time) must empty it.
+Whatever moves a due time earlier empties it: staff's change of the daily time, and the last grant's removal.
 """
 
 import datetime as dt
