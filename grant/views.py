@@ -22,7 +22,6 @@ from grant.models import GrantAttempt, GrantStep
 from grant.permissions import DIRECTORY_PERMISSIONS, SERVICE_ACCESS, SIGN_IN_PERMISSION
 from organizations.models import Membership, ProtectedService, ServiceKind, ServiceStatus
 from organizations.scoping import OrganizationRequest, membership_for, organization_view, scoped, scoped_get_or_404
-from organizations.views import services_in_catalog_order
 
 
 def _refused_page(request: HttpRequest, refused: refusals.GrantRefused) -> HttpResponse:
@@ -238,8 +237,12 @@ def _redirect(request: HttpRequest, name: str, service: ProtectedService) -> Htt
 def service_status(request: OrganizationRequest) -> HttpResponse:
     """Dashboard > Service Status: one row per protected service, and the organization's synchronization."""
     organization = request.organization
-    sync_settings = runs.sync_settings_for(organization)
-    services = services_in_catalog_order(organization)
+    # The services with their coverage, and the organization's sync settings, in one query.
+    services = sorted(
+        scoped(request, ProtectedService).select_related("coverage", "organization__sync_settings").order_by(),
+        key=lambda service: service.catalog_position,
+    )
+    sync_settings = services[0].organization.sync_settings if services else runs.sync_settings_for(organization)
     lines = status.service_lines(
         services,
         status.scope_of(organization, sync_settings.mode),

@@ -61,12 +61,12 @@ def test_service_status_reads_each_table_once(cast, owner_client):
         assert owner_client.get(url).status_code == 200
     tables = [query["sql"].split(" FROM ", 1)[1].split()[0].strip('"') for query in ctx.captured_queries]
     # The session and its user, the memberships (the check and the switcher at once), then the page's own rows
-    # (grant attempts: those in progress); the chosen users are counted only in certain-users mode.
+    # (the services with their coverage and the sync settings in one; grant attempts: those in progress); the
+    # chosen users are counted only in certain-users mode.
     assert tables == [
         "django_session",
         "accounts_user",
         "tenants_membership",
-        "provisioning_syncsettings",
         "tenants_protectedservice",
         "provisioning_grantattempt",
         "provisioning_syncrun",

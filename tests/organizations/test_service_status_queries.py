@@ -24,7 +24,7 @@ def granted(cast, driver):
     return cast
 
 
-def test_service_status_of_four_granted_services_runs_ten_queries(granted, owner_client):
+def test_service_status_of_four_granted_services_runs_eight_queries(granted, owner_client):
     organization = granted.organization
     assert set(ProtectedService.objects.filter(organization=organization).values_list("status", flat=True)) == {
         ServiceStatus.PROTECTED
@@ -44,10 +44,10 @@ def test_service_status_of_four_granted_services_runs_ten_queries(granted, owner
         "django_session",  # the session
         "accounts_user",  # its user
         "tenants_membership",  # the memberships with their organizations: the check and the switcher at once
-        "provisioning_syncsettings",  # the sync option (all users or certain users)
-        "tenants_protectedservice",  # the four services, one row each
+        # The four services, one row each, joined to their verified coverage and the sync option (all users or
+        # certain users): three tables in one query.
+        "tenants_protectedservice",
         "provisioning_grantattempt",  # grants in progress, with who started them
-        "coverage_servicecoverage",  # the granted services' verified coverage, in one query
         "provisioning_syncrun",  # the latest run: the last sync, or the one running
         "provisioning_connectionincident",  # the organization's open connection incident (the banner)
         "provisioning_appcredentialhealth",  # whether Microsoft rejects the portal's own credential (the banner)
