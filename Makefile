@@ -7,7 +7,7 @@ export SIM_PORT ?= 8001
 # The portal's own address: the simulator registers its redirect URIs from it.
 export PORTAL_BASE_URL ?= http://127.0.0.1:$(PORT)
 
-.PHONY: run test lint audit format bench prod-check loadtest clean
+.PHONY: run test lint audit format bench bench-many prod-check loadtest clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -c 'import sys; sys.exit("casportal needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -50,10 +50,17 @@ audit: $(BIN)/.installed
 # Directory sync figures on PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/casportal_bench, dropped and re-created);
 # the full syncs run with delta pages of 999/999 and with Microsoft's caps, 200 users and 500 members@delta a page.
 # Then the coverage verification's figures (BENCH_COVERAGE_DATABASE_URL, default .../casportal_bench_coverage):
-# 100,000 mailboxes and a smaller tenant's OneDrives at 300 ms a request, and the re-verification after 500 changes.
+# 100,000 mailboxes and a smaller tenant's OneDrives at 300 ms a request, and the re-verification after 500 changes;
+# last, the daily dispatcher's queries and rows per tick at 10, 100 and 1,000 organizations (benchmarks/dispatch.py).
 bench: $(BIN)/.installed
 	DEBUG=0 $(BIN)/python -m benchmarks.sync $(BENCH_ARGS)
 	DEBUG=0 $(BIN)/python -m benchmarks.coverage $(BENCH_COVERAGE_ARGS)
+	DEBUG=0 $(BIN)/python -m benchmarks.dispatch
+
+# 200 organizations (20 to 20,000 users, log-uniform, fixed seed) through the daily dispatcher and 2 workers at
+# 300 ms a request: about 22 minutes.
+bench-many: $(BIN)/.installed
+	DEBUG=0 $(BIN)/python -m benchmarks.dispatch many
 
 # gunicorn, a worker and beat with production settings against local PostgreSQL and Redis (scripts/prod-check).
 prod-check: $(BIN)/.installed
