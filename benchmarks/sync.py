@@ -333,7 +333,7 @@ def delta(slug: str, changes: int) -> None:
 
 CHAIN_USERS, CHAIN_GROUPS, CHAIN_MEMBERS = 100_000, 10_000, 30  # the simulator adds 3 named users: 100,003
 CHAIN_WORKERS = 2
-DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/14"
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/7"  # a database no test, script or other bench uses
 DESIGNS = {"concurrent": "1", "sequential": "0"}  # SYNC_CONCURRENT_CHAINS
 TARGET_LATENCY_MS = 300  # the latency the targets are set at
 # A worker of the design the environment's SYNC_CONCURRENT_CHAINS names, set on the settings themselves.
