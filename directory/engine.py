@@ -180,7 +180,7 @@ GROUPS_CHAIN = Chain(
 def concurrent_chains() -> bool:
     """Whether the groups chain begins with the users chain (the default) or after it (SYNC_CONCURRENT_CHAINS
     off: the sequential design, kept to compare with in `make bench`)."""
-    return bool(getattr(settings, "SYNC_CONCURRENT_CHAINS", True))
+    return bool(settings.SYNC_CONCURRENT_CHAINS)
 
 
 def _chain_active(run: SyncRun, chain: Chain) -> bool:

@@ -30,7 +30,9 @@ class Tenant(models.Model):
         default=429, choices=[(429, "429 Too Many Requests"), (503, "503 Service Unavailable")]
     )
     throttle_retry_after = models.PositiveIntegerField(default=10, help_text="Retry-After, in seconds.")
-    latency_ms = models.PositiveIntegerField(default=0, help_text="Added to every request, in milliseconds.")
+    latency_ms = models.PositiveIntegerField(
+        default=0, help_text="The time every Graph request takes to its answer, in milliseconds (a $batch: once)."
+    )
     token_failures_next = models.PositiveIntegerField(
         default=0, help_text="The token endpoint answers 500 to the next N calls."
     )

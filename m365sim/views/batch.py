@@ -5,6 +5,7 @@ Throttling and batching: https://learn.microsoft.com/graph/throttling#throttling
 """
 
 import json
+import time
 import uuid
 from http import HTTPStatus
 from typing import Any
@@ -16,7 +17,14 @@ from django.views.decorators.http import require_POST
 
 from m365sim import services
 from m365sim.views.common import graph_error
-from m365sim.views.graph_request import BATCH_ITEM, BATCH_MAILBOXES, ODATA_JSON, GraphProblem, authenticate
+from m365sim.views.graph_request import (
+    BATCH_ITEM,
+    BATCH_MAILBOXES,
+    ODATA_JSON,
+    GraphProblem,
+    answer_after_latency,
+    authenticate,
+)
 
 # "JSON batch requests are currently limited to 20 individual requests."
 MAX_REQUESTS = 20
@@ -114,6 +122,7 @@ def _run(
 
 @require_POST
 def batch(request: HttpRequest) -> HttpResponse:
+    started = time.monotonic()
     request_id = str(uuid.uuid4())
     client_request_id = request.headers.get("client-request-id", request_id)
     try:
@@ -162,4 +171,5 @@ def batch(request: HttpRequest) -> HttpResponse:
         response["OData-Version"] = "4.0"
     response["request-id"] = request_id
     response["client-request-id"] = client_request_id
+    answer_after_latency(request, started)
     return response

@@ -179,4 +179,5 @@ def test_the_batch_pays_the_latency_once(batch, contoso_consented, monkeypatch):
     monkeypatch.setattr(graph_request.time, "sleep", slept.append)
     User.objects.update(mailbox="provisioned")
     assert by_id(batch(twenty_mailboxes()))["20"]["status"] == 200
-    assert slept == [0.3]
+    (waited,) = slept  # once for the batch, what its twenty requests' own work left of the 300 ms
+    assert 0 < waited < 0.3

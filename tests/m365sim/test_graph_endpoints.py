@@ -6,6 +6,7 @@ import pytest
 
 from m365sim import services as sim
 from m365sim.models import Group, ServicePrincipal, User
+from m365sim.views import graph_request
 from tests.m365sim.tokens import app_token
 
 pytestmark = pytest.mark.django_db(databases=["default", "m365sim"])
@@ -247,6 +248,15 @@ def test_latency(get, contoso_consented):
     started = time.monotonic()
     get("organization")
     assert time.monotonic() - started >= 0.06
+
+
+def test_latency_is_the_whole_time_to_answer_the_simulators_own_work_included(get, contoso_consented, monkeypatch):
+    sim.set_faults(contoso_consented, latency_ms=300)
+    slept: list[float] = []
+    monkeypatch.setattr(graph_request.time, "sleep", slept.append)
+    get("organization")
+    (waited,) = slept
+    assert 0 < waited < 0.3
 
 
 def test_requests_are_counted_per_endpoint(get, m365sim):
