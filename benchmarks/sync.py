@@ -369,7 +369,7 @@ def chains_run(slug: str, latency_ms: int, design: str) -> None:
     organization, service, sim_tenant = _connect(slug, MICROSOFTS_CAPS)
     sim.set_faults(sim_tenant, latency_ms=latency_ms)
     env = {**os.environ, "SYNC_CONCURRENT_CHAINS": DESIGNS[design]}
-    command = [sys.executable, "-c", WORKER, "worker", "--pool", "solo", "-Q", "sync"]
+    command = [sys.executable, "-m", "celery", "-A", "casportal", "worker", "--pool", "solo", "-Q", "sync"]
     workers = [
         subprocess.Popen(
             [*command, "-n", f"bench{n}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
