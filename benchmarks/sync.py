@@ -336,12 +336,6 @@ CHAIN_WORKERS = 2
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/7"  # a database no test, script or other bench uses
 DESIGNS = {"concurrent": "1", "sequential": "0"}  # SYNC_CONCURRENT_CHAINS
 TARGET_LATENCY_MS = 300  # the latency the targets are set at
-# A worker of the design the environment's SYNC_CONCURRENT_CHAINS names, set on the settings themselves.
-WORKER = (
-    "import os, sys, django; django.setup(); from django.conf import settings; "
-    "settings.SYNC_CONCURRENT_CHAINS = os.environ['SYNC_CONCURRENT_CHAINS'] == '1'; "
-    "from casportal.celery import app; app.worker_main(sys.argv[1:])"
-)
 
 
 def _floor_pages(users: int, memberships: int) -> tuple[int, int]:
