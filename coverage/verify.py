@@ -160,9 +160,12 @@ def _users_to_check(service: ProtectedService, summary: ServiceCoverage, limit: 
             ~Q(state=CoverageState.COVERED) & Q(checked_at__lt=recheck_before) | Q(state=CoverageState.UNCHECKED)
         ).values("user_id")
     )
-    wanted |= Q(
-        microsoft_id__in=rows.filter(state=CoverageState.COVERED, rotation_slot=summary.rotation_slot).values("user_id")
-    )
+    if summary.verification_is_probe:
+        wanted |= Q(
+            microsoft_id__in=rows.filter(state=CoverageState.COVERED, rotation_slot=summary.rotation_slot).values(
+                "user_id"
+            )
+        )
     if summary.directory_as_of is not None:
         changed_groups = GroupMembership.objects.filter(
             organization_id=service.organization_id, synced_at__gt=summary.directory_as_of

@@ -203,6 +203,11 @@ def test_after_a_delta_only_the_changed_users_are_checked_again(cast, driver, m3
     verified(driver, service)
     checked_first = dict(ObjectCoverage.objects.filter(service=service).values_list("name", "checked_at"))
 
+    # The rotation's next slot holds another covered mailbox: the hourly probe would check it again, a verification
+    # after a sync must not.
+    in_slot = ObjectCoverage.objects.filter(service=service, state=CoverageState.COVERED).exclude(name=upns[3]).first()
+    assert in_slot is not None
+    ServiceCoverage.objects.filter(service=service).update(rotation_slot=in_slot.rotation_slot)
     m365sim.control(
         "POST", f"tenants/{TENANT}/directory", {"op": "update_user", "user": upns[3], "display_name": "Renamed User"}
     )
