@@ -18,7 +18,18 @@ from organizations.models import Organization
 
 ROOT = Path(__file__).resolve().parents[1]
 # Bottom to top: an app may import the apps before it, never one after it.
-LAYERS = ("casportal", "microsoft", "audit", "accounts", "organizations", "connection", "directory", "coverage", "grant", "support")
+LAYERS = (
+    "casportal",
+    "microsoft",
+    "audit",
+    "accounts",
+    "organizations",
+    "connection",
+    "directory",
+    "coverage",
+    "grant",
+    "support",
+)
 SIMULATOR = "m365sim"
 SCHEMA_SHIM = "provisioning"
 APPS = (*LAYERS, SIMULATOR, SCHEMA_SHIM)

@@ -152,7 +152,7 @@ def test_sync_now_queues_a_manual_sync_in_all_users_mode_only(cast, operator_cli
 
 
 @pytest.mark.usefixtures("task_queue")
-def test_supports_sync_now_that_joins_a_run_under_way_is_recorded_with_its_reason(cast, operator_client, failed_service):
+def test_supports_sync_now_joining_a_run_under_way_is_recorded_with_its_reason(cast, operator_client, failed_service):
     failed_service.status = ServiceStatus.PROTECTED
     failed_service.save()
     running = SyncRun.objects.create(organization=cast.organization, service=failed_service, kind="delta")
