@@ -78,7 +78,11 @@ def tear_down_connection(*, organization: Organization, actor: Actor, reason: st
     """
     now = timezone.now()
     SyncRun.objects.filter(organization=organization, status__in=ACTIVE_SYNC_STATUSES).update(
-        status=SyncStatus.FAILED, finished_at=now, error="Access was removed.", lease_expires_at=None
+        status=SyncStatus.FAILED,
+        finished_at=now,
+        error="Access was removed.",
+        lease_expires_at=None,
+        groups_lease_expires_at=None,
     )
     GrantAttempt.objects.filter(organization=organization, step__in=IN_FLIGHT_STEPS).update(
         step=GrantStep.CANCELLED, state_hash=None, finished_at=now
