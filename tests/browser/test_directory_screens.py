@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.stack import SCREENSHOTS, Screenshots, Stack
+from tests.browser import test_layout as layout
+from tests.browser.stack import Screenshots, Stack
 from tests.browser.test_grant_in_browser import (
     PORTAL_PASSWORD,
     SYNC_TIMEOUT,
@@ -20,12 +21,8 @@ from tests.browser.test_grant_in_browser import (
     sign_in_and_accept,
     wait_for_success,
 )
-from tests.browser.test_grant_screens import SETTLED
-from tests.browser.test_layout import overflow_problem, serious_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
-
-WIDTHS = (390, 1440)
 
 
 @pytest.fixture
@@ -40,20 +37,7 @@ def page(browser: Any) -> Iterator[Page]:
 
 
 def at_each_width(page: Page, name: str) -> None:
-    """The screen as it is, at each width: it fits, it passes axe, and a full-page screenshot is kept."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    problems = []
-    for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 900})
-        page.evaluate(SETTLED)
-        overflow = overflow_problem(page, f"{name} at {width} px")
-        if overflow:
-            problems.append(overflow)
-        problems += [f"{name} at {width} px: {violation}" for violation in serious_violations(page)]
-        page.screenshot(path=SCREENSHOTS / f"directory-{name}-{width}.png")
-        page.screenshot(path=SCREENSHOTS / f"directory-{name}-{width}-full.png", full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 800})
-    assert problems == []
+    layout.at_each_width(page, f"directory-{name}")
 
 
 def control(stack: Stack, tenant: str, **body: object) -> dict:

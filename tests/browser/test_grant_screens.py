@@ -24,7 +24,7 @@ from tests.browser.test_grant_in_browser import (
     service_row,
     sign_in_and_accept,
 )
-from tests.browser.test_layout import check_page
+from tests.browser.test_layout import SETTLED, check_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -32,7 +32,6 @@ ORGANIZATION = "Litware"
 ADMIN = "boss@litware.test"
 GLOBAL_ADMIN = "admin@litware.onmicrosoft.com"
 # Two frames after a resize Chromium has laid the page out again at the new width (a focused input lags otherwise).
-SETTLED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.stack import Screenshots, Stack
+from tests.browser.stack import SCREENSHOTS, Screenshots, Stack
 from tests.browser.test_grant_in_browser import PORTAL_PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
@@ -33,6 +33,8 @@ ORGANIZATION_PAGES = (
 )
 OTHER_PAGES = ("/account/", "/no-such-page/")
 BLOCKING_IMPACTS = ("serious", "critical")
+# Two animation frames: the layout after a change of width has settled.
+SETTLED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
 
 
 @pytest.fixture
@@ -80,6 +82,24 @@ def serious_violations(page: Page) -> list[str]:
         for v in violations
         if v["impact"] in BLOCKING_IMPACTS
     ]
+
+
+def at_each_width(page: Page, name: str) -> None:
+    """The screen as it is at a phone's, a laptop's and a desktop's width: it fits, it passes axe, and a full-page
+    screenshot of each is kept (var/screenshots/NAME-WIDTH.png)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    problems = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.evaluate(SETTLED)
+        overflow = overflow_problem(page, f"{name} at {width} px")
+        if overflow:
+            problems.append(overflow)
+        problems += [f"{name} at {width} px: {violation}" for violation in serious_violations(page)]
+        page.screenshot(path=SCREENSHOTS / f"{name}-{width}.png")
+        page.screenshot(path=SCREENSHOTS / f"{name}-{width}-full.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    assert problems == []
 
 
 def check_page(page: Page, shot: Screenshots, name: str) -> list[str]:
