@@ -3,6 +3,8 @@ state why Microsoft 365 left its objects uncovered and what an administrator doe
 
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from coverage.models import SERVICE_OBJECTS, SERVICE_STATES, CoverageState, ServiceCoverage
 from coverage.services import NOT_CHECKED_YET
 from organizations.models import ServiceKind
@@ -91,7 +93,16 @@ def plural(kind: str) -> str:
 
 
 def rechecked_daily(kind: str) -> str:
-    return f"casportal checks these {plural(kind)} again at every verification, and at least daily."
+    return f"casportal checks these {plural(kind)} again {recheck_interval()}."
+
+
+def recheck_interval() -> str:
+    """How often an object that is not covered is checked again (COVERAGE_UNCOVERED_RECHECK_SECONDS; the probe is
+    hourly, so anything shorter is every verification)."""
+    hours = settings.COVERAGE_UNCOVERED_RECHECK_SECONDS / 3600
+    if hours <= 1:
+        return "at every verification"
+    return f"every {hours:g} hours"
 
 
 def advice(kind: str, state: str, *, client_id: str) -> Advice | None:
@@ -141,8 +152,8 @@ def advice(kind: str, state: str, *, client_id: str) -> Advice | None:
                 ),
             ),
             todo=(
-                "Changes to an application access policy can take over an hour to apply; casportal checks these "
-                "mailboxes again at every verification, and at least daily.",
+                "Changes to an application access policy can take over an hour to apply; "
+                + rechecked_daily(ServiceKind.EXCHANGE_ONLINE),
             ),
             commands=(
                 Command("Get-ApplicationAccessPolicy", "lists the policies, each with its access right and group"),
